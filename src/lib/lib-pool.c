@@ -1,0 +1,93 @@
+/* lib-pool.c — a small fixed pool of worker threads.
+ *
+ * Trust boundary: none; jobs carry their own data. */
+#include "lib/lib.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct pool_job {
+	struct pool_job *next;
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pool_job *head, *tail;
+	int stopping;
+	unsigned count;
+	pthread_t threads[];
+};
+
+static void *pool_main(void *arg)
+{
+	struct pool *p = arg;
+	struct pool_job *job;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->head == NULL && !p->stopping)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->head == NULL)
+			break;
+		job = p->head;
+		p->head = job->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->lock);
+		job->fn(job->ctx);
+		free(job);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct pool *pool_new(unsigned threads)
+{
+	struct pool *p = xcalloc(1, sizeof(*p) + threads * sizeof(pthread_t));
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (p->count = 0; p->count < threads; p->count++)
+		if (pthread_create(&p->threads[p->count], NULL, pool_main, p) != 0)
+			log_fatal("cannot start a worker thread");
+	return p;
+}
+
+void pool_submit(struct pool *p, void (*fn)(void *ctx), void *ctx)
+{
+	struct pool_job *job = xmalloc(sizeof(*job));
+
+	job->next = NULL;
+	job->fn = fn;
+	job->ctx = ctx;
+	pthread_mutex_lock(&p->lock);
+	if (p->tail != NULL)
+		p->tail->next = job;
+	else
+		p->head = job;
+	p->tail = job;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pool_free(struct pool **pp)
+{
+	struct pool *p = *pp;
+
+	if (p == NULL)
+		return;
+	*pp = NULL;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->count; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
