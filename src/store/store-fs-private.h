@@ -1,0 +1,80 @@
+/* store-fs-private.h — shared between the fs backend's files. */
+#ifndef SEALMAIL_STORE_FS_PRIVATE_H
+#define SEALMAIL_STORE_FS_PRIVATE_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+/* A unit of work run by the writer thread inside a batch transaction (under
+ * its own savepoint). Returns 0 or -1 with *error_r. */
+typedef int fs_job_fn(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r);
+
+struct fs_job {
+	struct fs_job *next;
+	fs_job_fn *run;
+	void *ctx;
+	/* after the batch is durable: */
+	store_commit_fn *done;
+	void *done_ctx;
+	/* results */
+	int result;
+	uint32_t uid;
+	char error[200];
+};
+
+struct fs_store {
+	struct store store;
+	char *dir;
+	char *db_path;
+
+	sqlite3 *rdb; /* readers (serialised, SQLITE_OPEN_FULLMUTEX) */
+	sqlite3 *wdb; /* the writer thread's connection */
+
+	pthread_t writer;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct fs_job *queue_head, *queue_tail;
+	int stopping;
+	uint64_t batches, jobs; /* statistics */
+	int checkpoint_truncate; /* set by deletes: truncate the WAL after the batch */
+};
+
+/* Queues JOB for the next batch. */
+void fs_job_submit(struct fs_store *fs, struct fs_job *job);
+/* Runs RUN in the writer thread and waits until it is durable. */
+int fs_job_run_wait(struct fs_store *fs, fs_job_fn *run, void *ctx, const char **error_r);
+
+int fs_sql_exec(sqlite3 *db, const char *sql, const char **error_r);
+int fs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt_r, const char **error_r);
+int fs_sql_error(sqlite3 *db, const char **error_r);
+
+/* Operations live in store-fs-ops.c. */
+int fs_account_create(struct store *s, struct store_account *acct, const char **error_r);
+int fs_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_BYTES],
+		   struct store_account *acct_r, const char **error_r);
+int fs_account_set_wrapped(struct store *s, uint64_t account_id, const struct buf *password,
+			   const struct buf *recovery, const char **error_r);
+int fs_account_delete(struct store *s, uint64_t account_id, const char **error_r);
+int fs_account_usage(struct store *s, uint64_t account_id, uint64_t *messages_r, uint64_t *bytes_r,
+		     const char **error_r);
+int fs_mailbox_create(struct store *s, uint64_t account_id, enum store_role role,
+		      const struct buf *name_sealed, struct store_mailbox *box_r,
+		      const char **error_r);
+int fs_mailbox_list(struct store *s, uint64_t account_id, struct store_mailbox **boxes_r,
+		    size_t *count_r, const char **error_r);
+int fs_mailbox_get_role(struct store *s, uint64_t account_id, enum store_role role,
+			struct store_mailbox *box_r, const char **error_r);
+int fs_record_begin(struct store *s, struct store_record_writer **w_r, const char **error_r);
+int fs_record_write(struct store_record_writer *w, const void *data, size_t len,
+		    const char **error_r);
+void fs_record_commit(struct store_record_writer **w, const struct store_message *msg,
+		      store_commit_fn *done, void *ctx);
+void fs_record_abort(struct store_record_writer **w);
+int fs_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, store_message_fn *fn,
+		    void *ctx, const char **error_r);
+int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, void *ctx,
+		   const char **error_r);
+
+#endif

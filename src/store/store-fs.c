@@ -1,0 +1,336 @@
+/* store-fs.c — the embedded store: one SQLite database (WAL) per region.
+ *
+ * Trust boundary: holds only ciphertext and the plaintext index fields of
+ * store.h. secure_delete is on, so deleted ciphertext is overwritten, and
+ * deletes truncate the WAL after they commit.
+ *
+ * Group commit: every write is a job for one writer thread. The thread takes
+ * all queued jobs, runs each under its own savepoint inside one transaction,
+ * commits once (synchronous=FULL: one WAL sync for the whole batch) and only
+ * then reports each job's result. Concurrent deliveries thus share a sync. */
+#include "store/store-fs-private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FS_DB_NAME "store.sqlite"
+#define FS_BATCH_MAX 256
+
+static const char fs_schema[] =
+	"CREATE TABLE IF NOT EXISTS accounts("
+	" id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
+	" pk BLOB NOT NULL, wrapped_password BLOB NOT NULL, wrapped_recovery BLOB NOT NULL,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS mailboxes("
+	" id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	" role INTEGER NOT NULL, name_sealed BLOB, uidvalidity INTEGER NOT NULL,"
+	" uidnext INTEGER NOT NULL, highestmodseq INTEGER NOT NULL,"
+	" subscribed INTEGER NOT NULL DEFAULT 1);"
+	"CREATE INDEX IF NOT EXISTS mailboxes_account ON mailboxes(account_id);"
+	"CREATE TABLE IF NOT EXISTS records(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL,"
+	" size INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS chunks(record_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	" data BLOB NOT NULL, PRIMARY KEY(record_id, seq));"
+	"CREATE TABLE IF NOT EXISTS messages("
+	" id INTEGER PRIMARY KEY, mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+	" uid INTEGER NOT NULL, record_id INTEGER NOT NULL, flags INTEGER NOT NULL,"
+	" keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
+	" size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
+	" UNIQUE(mailbox_id, uid));"
+	"PRAGMA user_version = 1;";
+
+int fs_sql_error(sqlite3 *db, const char **error_r)
+{
+	*error_r = str_tfmt("store: %s", sqlite3_errmsg(db));
+	return -1;
+}
+
+int fs_sql_exec(sqlite3 *db, const char *sql, const char **error_r)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return fs_sql_error(db, error_r);
+	return 0;
+}
+
+int fs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt_r, const char **error_r)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, stmt_r, NULL) != SQLITE_OK)
+		return fs_sql_error(db, error_r);
+	return 0;
+}
+
+/* Creates the schema of a new store; an existing one is only read, so that
+ * opening a region's store never changes its files. */
+static int fs_schema_ensure(sqlite3 *db, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int version = -1;
+
+	if (fs_sql_prepare(db, "PRAGMA user_version", &st, error_r) < 0)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version == 1)
+		return 0;
+	if (version != 0) {
+		*error_r = str_tfmt("store: unknown schema version %d", version);
+		return -1;
+	}
+	if (fs_sql_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if (fs_sql_exec(db, fs_schema, error_r) < 0 || fs_sql_exec(db, "COMMIT", error_r) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int fs_db_open(const char *path, int flags, sqlite3 **db_r, const char **error_r)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		*error_r = str_tfmt("store: cannot open %s: %s", path,
+				    db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (fs_sql_exec(db,
+			"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			"PRAGMA secure_delete=ON; PRAGMA temp_store=MEMORY;",
+			error_r) < 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	*db_r = db;
+	return 0;
+}
+
+void fs_job_submit(struct fs_store *fs, struct fs_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&fs->lock);
+	if (fs->queue_tail != NULL)
+		fs->queue_tail->next = job;
+	else
+		fs->queue_head = job;
+	fs->queue_tail = job;
+	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Runs one batch; every job gets a result. Returns the number of jobs. */
+static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
+{
+	const char *error = NULL;
+	struct fs_job *job;
+	int failed = 0;
+
+	if (fs_sql_exec(fs->wdb, "BEGIN IMMEDIATE", &error) < 0) {
+		failed = 1;
+	} else {
+		for (job = batch; job != NULL; job = job->next) {
+			const char *jerr = NULL;
+
+			if (fs_sql_exec(fs->wdb, "SAVEPOINT job", &jerr) < 0 ||
+			    job->run(fs->wdb, job->ctx, &job->uid, &jerr) < 0) {
+				job->result = -1;
+				snprintf(job->error, sizeof(job->error), "%s",
+					 jerr ? jerr : "store error");
+				if (sqlite3_get_autocommit(fs->wdb) ||
+				    fs_sql_exec(fs->wdb, "ROLLBACK TO job", &jerr) < 0) {
+					failed = 1;
+					error = jerr;
+					break;
+				}
+			}
+			if (fs_sql_exec(fs->wdb, "RELEASE job", &jerr) < 0) {
+				failed = 1;
+				error = jerr;
+				break;
+			}
+		}
+		if (!failed && fs_sql_exec(fs->wdb, "COMMIT", &error) < 0)
+			failed = 1;
+		if (failed && !sqlite3_get_autocommit(fs->wdb))
+			sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (!failed && fs->checkpoint_truncate) {
+		sqlite3_wal_checkpoint_v2(fs->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		fs->checkpoint_truncate = 0;
+	}
+	while (batch != NULL) {
+		job = batch;
+		batch = job->next;
+		if (failed) {
+			job->result = -1;
+			snprintf(job->error, sizeof(job->error), "%s", error ? error : "store error");
+		}
+		job->done(job->done_ctx, job->result, job->uid,
+			  job->result < 0 ? job->error : NULL);
+	}
+}
+
+static void *fs_writer_main(void *arg)
+{
+	struct fs_store *fs = arg;
+	struct fs_job *batch, *tail;
+	size_t n;
+
+	pthread_mutex_lock(&fs->lock);
+	for (;;) {
+		while (fs->queue_head == NULL && !fs->stopping)
+			pthread_cond_wait(&fs->cond, &fs->lock);
+		if (fs->queue_head == NULL && fs->stopping)
+			break;
+		/* Take up to FS_BATCH_MAX jobs: everything that queued while
+		 * the previous batch was syncing shares this batch's sync. */
+		batch = tail = fs->queue_head;
+		for (n = 1; n < FS_BATCH_MAX && tail->next != NULL; n++)
+			tail = tail->next;
+		fs->queue_head = tail->next;
+		if (fs->queue_head == NULL)
+			fs->queue_tail = NULL;
+		tail->next = NULL;
+		fs->batches++;
+		fs->jobs += n;
+		pthread_mutex_unlock(&fs->lock);
+		fs_batch_run(fs, batch);
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+struct fs_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done, result;
+	char error[200];
+};
+
+static void fs_wait_done(void *ctx, int result, uint32_t uid, const char *error)
+{
+	struct fs_wait *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	w->result = result;
+	if (error != NULL)
+		snprintf(w->error, sizeof(w->error), "%s", error);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int fs_job_run_wait(struct fs_store *fs, fs_job_fn *run, void *ctx, const char **error_r)
+{
+	struct fs_job job;
+	struct fs_wait w;
+
+	memset(&job, 0, sizeof(job));
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	job.run = run;
+	job.ctx = ctx;
+	job.done = fs_wait_done;
+	job.done_ctx = &w;
+	fs_job_submit(fs, &job);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	if (w.result < 0) {
+		*error_r = str_tfmt("%s", w.error);
+		return -1;
+	}
+	return 0;
+}
+
+static int fs_open(const char *location, struct store **store_r, const char **error_r)
+{
+	struct fs_store *fs;
+
+	if (fs_mkdir_p(location, 0700) < 0) {
+		*error_r = str_tfmt("store: cannot create %s: %s", location, strerror(errno));
+		return -1;
+	}
+	fs = xcalloc(1, sizeof(*fs));
+	fs->store.backend = &store_backend_fs;
+	fs->dir = xstrdup(location);
+	fs->db_path = fs_path_join(location, FS_DB_NAME);
+	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+		       &fs->wdb, error_r) < 0)
+		goto fail;
+	if (fs_schema_ensure(fs->wdb, error_r) < 0)
+		goto fail;
+	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, &fs->rdb,
+		       error_r) < 0)
+		goto fail;
+	/* Files the database creates (WAL, shm) are readable by us only. */
+	chmod(fs->db_path, 0600);
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->cond, NULL);
+	if (pthread_create(&fs->writer, NULL, fs_writer_main, fs) != 0) {
+		*error_r = "store: cannot start the writer thread";
+		pthread_mutex_destroy(&fs->lock);
+		pthread_cond_destroy(&fs->cond);
+		goto fail;
+	}
+	*store_r = &fs->store;
+	return 0;
+fail:
+	sqlite3_close(fs->rdb);
+	sqlite3_close(fs->wdb);
+	free(fs->db_path);
+	free(fs->dir);
+	free(fs);
+	return -1;
+}
+
+static void fs_close(struct store **store)
+{
+	struct fs_store *fs = (struct fs_store *)*store;
+
+	*store = NULL;
+	pthread_mutex_lock(&fs->lock);
+	fs->stopping = 1;
+	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->writer, NULL);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->cond);
+	sqlite3_close(fs->rdb);
+	sqlite3_close(fs->wdb);
+	free(fs->db_path);
+	free(fs->dir);
+	free(fs);
+}
+
+const struct store_backend store_backend_fs = {
+	.scheme = "fs",
+	.open = fs_open,
+	.close = fs_close,
+	.account_create = fs_account_create,
+	.account_get = fs_account_get,
+	.account_set_wrapped = fs_account_set_wrapped,
+	.account_delete = fs_account_delete,
+	.account_usage = fs_account_usage,
+	.mailbox_create = fs_mailbox_create,
+	.mailbox_list = fs_mailbox_list,
+	.mailbox_get_role = fs_mailbox_get_role,
+	.record_begin = fs_record_begin,
+	.record_write = fs_record_write,
+	.record_commit = fs_record_commit,
+	.record_abort = fs_record_abort,
+	.message_list = fs_message_list,
+	.record_read = fs_record_read,
+};

@@ -1,0 +1,287 @@
+/* test-store.c — the store contract, run against every backend in
+ * SEALMAIL_TEST_STORES (space separated URIs; default: a fresh fs: store in
+ * a temporary folder). Stores hold opaque bytes here: sealing is tested in
+ * test-seal.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+struct fixture {
+	char dir[64];
+	struct store *s;
+	const struct store_backend *b;
+	struct store_account acct;
+	struct store_mailbox inbox;
+};
+
+static char *store_uri;
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *error = NULL;
+	char uri[128];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sealmail-store-XXXXXX");
+	if (store_uri == NULL) {
+		assert_non_null(mkdtemp(f->dir));
+		snprintf(uri, sizeof(uri), "fs:%s", f->dir);
+	} else {
+		snprintf(uri, sizeof(uri), "%s", store_uri);
+		f->dir[0] = '\0';
+	}
+	if (store_open(uri, &f->s, &error) < 0)
+		fail_msg("store_open(%s): %s", uri, error);
+	f->b = store_backend_of(f->s);
+	store_account_init(&f->acct);
+	for (int i = 0; i < STORE_ADDR_HASH_BYTES; i++)
+		f->acct.addr_hash[i] = (uint8_t)(rand() & 0xff);
+	memset(f->acct.pk, 7, sizeof(f->acct.pk));
+	assert_int_equal(buf_append(&f->acct.wrapped_password, "wp", 2), 0);
+	assert_int_equal(buf_append(&f->acct.wrapped_recovery, "wr", 2), 0);
+	assert_int_equal(f->b->account_create(f->s, &f->acct, &error), 0);
+	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_INBOX, NULL, &f->inbox,
+					      &error),
+			 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+
+	assert_int_equal(f->b->account_delete(f->s, f->acct.id, &error), 0);
+	store_close(&f->s);
+	store_account_clear(&f->acct);
+	store_mailbox_clear(&f->inbox);
+	if (f->dir[0] != '\0')
+		assert_int_equal(fs_remove_tree(f->dir), 0);
+	free(f);
+	return 0;
+}
+
+static uint32_t put(struct fixture *f, const void *data, size_t len, const char *meta)
+{
+	struct store_record_writer *w = NULL;
+	struct store_message m;
+	const char *error = NULL;
+	uint32_t uid = 0;
+
+	assert_int_equal(f->b->record_begin(f->s, &w, &error), 0);
+	/* In uneven pieces, as a sealing writer emits them. */
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < 7919 ? len - off : 7919;
+
+		assert_int_equal(f->b->record_write(w, (const uint8_t *)data + off, n, &error), 0);
+		off += n;
+	}
+	store_message_init(&m);
+	m.mailbox_id = f->inbox.id;
+	m.internal_date = 1700000000;
+	m.size = len;
+	m.flags = STORE_FLAG_SEEN;
+	assert_int_equal(buf_append_str(&m.meta, meta), 0);
+	if (store_record_commit_wait(f->s, &w, &m, &uid, &error) < 0)
+		fail_msg("commit: %s", error);
+	store_message_clear(&m);
+	return uid;
+}
+
+struct collect {
+	struct buf bytes;
+	uint32_t uids[64];
+	uint64_t ids[64];
+	size_t n;
+};
+
+static int collect_bytes(void *ctx, const uint8_t *data, size_t len)
+{
+	struct collect *c = ctx;
+
+	return buf_append(&c->bytes, data, len);
+}
+
+static int collect_msg(void *ctx, const struct store_message *m)
+{
+	struct collect *c = ctx;
+
+	if (c->n < 64) {
+		c->uids[c->n] = m->uid;
+		c->ids[c->n] = m->id;
+	}
+	c->n++;
+	return 0;
+}
+
+static void test_account_lookup(void **state)
+{
+	struct fixture *f = *state;
+	struct store_account got;
+	uint8_t other[STORE_ADDR_HASH_BYTES] = {0};
+	const char *error;
+
+	store_account_init(&got);
+	assert_int_equal(f->b->account_get(f->s, f->acct.addr_hash, &got, &error), 1);
+	assert_int_equal(got.id, f->acct.id);
+	assert_memory_equal(got.pk, f->acct.pk, STORE_PK_BYTES);
+	assert_int_equal(got.wrapped_password.len, 2);
+	assert_int_equal(f->b->account_get(f->s, other, &got, &error), 0);
+	/* A second account with the same hash is refused. */
+	assert_int_equal(f->b->account_create(f->s, &f->acct, &error), -1);
+	store_account_clear(&got);
+}
+
+static void test_mailboxes(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox *boxes = NULL, sent;
+	struct buf name;
+	size_t n = 0;
+	const char *error;
+
+	buf_init(&name);
+	memset(&sent, 0, sizeof(sent));
+	assert_int_equal(buf_append(&name, "sealed-name", 11), 0);
+	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, &name, &sent,
+					      &error),
+			 0);
+	assert_int_not_equal(sent.uidvalidity, f->inbox.uidvalidity);
+	assert_int_equal(f->b->mailbox_list(f->s, f->acct.id, &boxes, &n, &error), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(boxes[0].role, STORE_ROLE_INBOX);
+	assert_int_equal(boxes[1].role, STORE_ROLE_SENT);
+	assert_memory_equal(boxes[1].name_sealed.data, "sealed-name", 11);
+	store_mailboxes_free(&boxes, n);
+	store_mailbox_clear(&sent);
+	buf_free(&name);
+}
+
+static void test_uids_and_bytes(void **state)
+{
+	static const size_t sizes[] = {0, 1, 1000, 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024 + 5};
+	struct fixture *f = *state;
+	const char *error;
+	struct collect c;
+
+	memset(&c, 0, sizeof(c));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *data = malloc(sizes[i] + 1);
+
+		for (size_t j = 0; j < sizes[i]; j++)
+			data[j] = (uint8_t)(j * 31 + i);
+		assert_int_equal(put(f, data, sizes[i], "meta"), i + 1);
+		free(data);
+	}
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 6);
+	for (size_t i = 0; i < 6; i++) {
+		struct collect bytes;
+
+		assert_int_equal(c.uids[i], i + 1);
+		memset(&bytes, 0, sizeof(bytes));
+		buf_init(&bytes.bytes);
+		assert_int_equal(f->b->record_read(f->s, c.ids[i], collect_bytes, &bytes, &error),
+				 0);
+		assert_int_equal(bytes.bytes.len, sizes[i]);
+		for (size_t j = 0; j < sizes[i]; j++)
+			if (bytes.bytes.data[j] != (uint8_t)(j * 31 + i))
+				fail_msg("record %zu differs at byte %zu", i, j);
+		buf_free(&bytes.bytes);
+	}
+	/* uid_min skips earlier messages. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 5, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.uids[0], 5);
+}
+
+struct writer_arg {
+	struct fixture *f;
+	int count;
+	uint32_t uids[50];
+};
+
+static void *writer_main(void *p)
+{
+	struct writer_arg *a = p;
+
+	for (int i = 0; i < a->count; i++)
+		a->uids[i] = put(a->f, "concurrent", 10, "m");
+	return NULL;
+}
+
+static void test_concurrent_commits_unique_uids(void **state)
+{
+	struct fixture *f = *state;
+	struct writer_arg args[8];
+	pthread_t th[8];
+	uint8_t seen[8 * 50 + 1] = {0};
+
+	for (int t = 0; t < 8; t++) {
+		args[t].f = f;
+		args[t].count = 50;
+		assert_int_equal(pthread_create(&th[t], NULL, writer_main, &args[t]), 0);
+	}
+	for (int t = 0; t < 8; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < 8; t++) {
+		for (int i = 0; i < 50; i++) {
+			uint32_t uid = args[t].uids[i];
+
+			assert_true(uid >= 1 && uid <= 400);
+			assert_int_equal(seen[uid], 0);
+			seen[uid] = 1;
+			if (i > 0)
+				assert_true(uid > args[t].uids[i - 1]);
+		}
+	}
+}
+
+static void test_usage(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t msgs = 0, bytes = 0;
+	const char *error;
+
+	put(f, "abc", 3, "m");
+	put(f, "defg", 4, "m");
+	assert_int_equal(f->b->account_usage(f->s, f->acct.id, &msgs, &bytes, &error), 0);
+	assert_int_equal(msgs, 2);
+	assert_int_equal(bytes, 7);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_account_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uids_and_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+	};
+	const char *env = getenv("SEALMAIL_TEST_STORES");
+	char *list, *tok, *save = NULL;
+	int failed = 0;
+
+	if (env == NULL || env[0] == '\0')
+		return cmocka_run_group_tests_name("store fs", tests, NULL, NULL);
+	list = strdup(env);
+	for (tok = strtok_r(list, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		store_uri = strcmp(tok, "fs") == 0 ? NULL : tok;
+		failed += cmocka_run_group_tests_name(tok, tests, NULL, NULL);
+	}
+	free(list);
+	return failed;
+}
