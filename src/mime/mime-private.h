@@ -1,0 +1,105 @@
+/* mime-private.h — declarations shared by the files of mime/ only.
+ *
+ * Trust boundary: everything here works on untrusted message bytes; all
+ * functions are bounded by explicit lengths and never read past them.
+ * No file outside src/mime/ may include it. */
+#ifndef SEALMAIL_MIME_PRIVATE_H
+#define SEALMAIL_MIME_PRIVATE_H
+
+#include "mime/mime.h"
+
+#include <stdbool.h>
+
+/* Nesting deeper than this, or more parts than this in one message, is not
+ * parsed: such a part is described as an opaque text/plain body. */
+#define MIME_MAX_DEPTH 100
+#define MIME_MAX_PARTS 10000
+/* Parameters kept per Content-Type / Content-Disposition header. */
+#define MIME_MAX_PARAMS 64
+
+/* ---- header sections and IMAP strings (mime-meta.c) ---------------------- */
+
+/* One wanted header field: NAME is looked up case-insensitively and the first
+ * occurrence wins. VALUE is the raw value after the colon, folds included,
+ * without the final line end; NULL when the field is absent. */
+struct mime_hdr_field {
+	const char *name;
+	const uint8_t *value;
+	size_t len;
+};
+/* Fills FIELDS[0..N) from the header section HDR in a single pass. */
+void mime_header_scan(const uint8_t *hdr, size_t len, struct mime_hdr_field *fields, size_t n);
+/* Narrows [*s, *s + *len) by dropping leading and trailing SP, HT, CR, LF. */
+void mime_trim(const uint8_t **s, size_t *len);
+/* Appends S as an IMAP string: line breaks are unfolded, NUL becomes U+FFFD,
+ * and the result is a quoted string when it is 7-bit, else a literal. */
+int mime_imap_string(struct buf *out, const uint8_t *s, size_t len) WARN_UNUSED;
+/* Like mime_imap_string() on the trimmed value, or NIL when VALUE is NULL. */
+int mime_imap_nstring(struct buf *out, const uint8_t *value, size_t len) WARN_UNUSED;
+/* Skips white space, line breaks and (nested) comments. When COMMENT is not
+ * NULL it receives the text of the last comment skipped. */
+int mime_skip_cfws(const uint8_t **p, const uint8_t *end, struct buf *comment) WARN_UNUSED;
+/* *P is at a double quote: appends the unescaped, unfolded content to OUT and
+ * moves past the closing quote (or to END when it is missing). */
+int mime_read_quoted(const uint8_t **p, const uint8_t *end, struct buf *out) WARN_UNUSED;
+
+/* ---- ENVELOPE (mime-envelope.c) ------------------------------------------ */
+
+/* Appends "(date subject from sender reply-to to cc bcc in-reply-to
+ * message-id)" for the header section HDR. */
+int mime_envelope_write(struct buf *out, const uint8_t *hdr, size_t len) WARN_UNUSED;
+
+/* ---- part tree (mime-tree.c) ---------------------------------------------- */
+
+enum mime_kind { MIME_LEAF, MIME_MULTIPART, MIME_MESSAGE };
+
+#define MIME_NONE           UINT32_MAX
+#define MIME_NODE_IN_HEADER 0x01 /* its header section is still being read */
+#define MIME_NODE_CLOSED    0x02 /* multipart whose close delimiter was seen */
+#define MIME_NODE_OPAQUE    0x04 /* multipart or message not parsed: text/plain */
+#define MIME_NODE_DIGEST    0x08 /* multipart/digest: children default to message */
+
+/* A part: its header section is [hdr_off, body_off) and its body
+ * [body_off, end_off) in the message; the *_lf fields count the LF bytes
+ * before each offset. A message/rfc822 part has one child, the embedded
+ * message, whose header starts at the part's body. */
+struct mime_node {
+	size_t hdr_off, body_off, end_off;
+	size_t hdr_lf, body_lf, end_lf;
+	uint8_t *boundary;
+	size_t boundary_len;
+	uint32_t parent, first_child, last_child, next;
+	uint16_t depth;
+	uint8_t kind;
+	uint8_t flags;
+};
+
+struct mime_tree {
+	const uint8_t *msg;
+	size_t len;
+	size_t lines;            /* LF bytes in the whole message */
+	struct mime_node *nodes; /* nodes[0] is the message itself */
+	uint32_t count, cap;
+};
+
+int mime_tree_build(struct mime_tree *t, const uint8_t *msg, size_t len) WARN_UNUSED;
+void mime_tree_free(struct mime_tree *t);
+
+/* ---- Content-* headers and BODYSTRUCTURE (mime-bodystructure.c) ---------- */
+
+/* What the header section HDR makes of its part: the kind, whether it is a
+ * multipart/digest, and for a multipart its boundary (malloc'd, or NULL). */
+struct mime_ctype_info {
+	enum mime_kind kind;
+	bool digest;
+	uint8_t *boundary;
+	size_t boundary_len;
+};
+int mime_content_kind(const uint8_t *hdr, size_t len, bool in_digest,
+		      struct mime_ctype_info *info) WARN_UNUSED;
+
+/* Appends the BODYSTRUCTURE (EXTENDED) or BODY form of node IDX. */
+int mime_body_write(struct buf *out, const struct mime_tree *t, uint32_t idx,
+		    bool extended) WARN_UNUSED;
+
+#endif
