@@ -1,0 +1,349 @@
+/* region-account.c — account life cycle: create, find, unlock, re-key,
+ * recover, delete.
+ *
+ * Trust boundary: receives passwords and recovery codes in memory only; they
+ * go straight to Argon2id (crypto/) and are never stored or logged. Every
+ * change is appended to the transparency log, naming the account only by its
+ * random tag. */
+#include "region/region-private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const struct {
+	enum store_role role;
+	const char *name;
+} router_standard_mailboxes[] = {
+	{STORE_ROLE_SENT, "Sent"},   {STORE_ROLE_DRAFTS, "Drafts"},
+	{STORE_ROLE_TRASH, "Trash"}, {STORE_ROLE_JUNK, "Junk"},
+	{STORE_ROLE_ARCHIVE, "Archive"},
+};
+
+static void router_tag_hex(const struct store_account *st, char hex[2 * STORE_TAG_BYTES + 1])
+{
+	for (size_t i = 0; i < STORE_TAG_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02x", st->tag[i]);
+}
+
+static int router_domain_served(const struct config *cfg, const char *address)
+{
+	const char *domain = strrchr(address, '@') + 1;
+
+	if (cfg->domains == NULL || cfg->domains[0] == NULL)
+		return 1;
+	for (char **d = cfg->domains; *d != NULL; d++)
+		if (strcasecmp(*d, domain) == 0)
+			return 1;
+	return 0;
+}
+
+int router_account_find(struct router *router, const char *address, struct account **acct_r,
+			const char **error_r)
+{
+	uint8_t hash[SEAL_HASH_BYTES];
+	const struct region *region;
+	struct account *acct;
+	char *norm;
+	int ret;
+
+	norm = router_address_normalize(address);
+	if (norm == NULL)
+		return 0;
+	router_addr_hash(router, norm, hash);
+	ret = router_directory_get(router, hash, &region, error_r);
+	if (ret <= 0) {
+		free(norm);
+		return ret;
+	}
+	acct = xcalloc(1, sizeof(*acct));
+	acct->address = norm;
+	acct->region = region;
+	store_account_init(&acct->st);
+	ret = region->store->backend->account_get(region->store, hash, &acct->st, error_r);
+	if (ret == 0) {
+		*error_r = str_tfmt("directory lists the account in region %s, but its store has "
+				    "no such account", region->name);
+		ret = -1;
+	}
+	if (ret < 0) {
+		router_account_free(&acct);
+		return -1;
+	}
+	*acct_r = acct;
+	return 1;
+}
+
+void router_account_free(struct account **acctp)
+{
+	struct account *acct = *acctp;
+
+	if (acct == NULL)
+		return;
+	*acctp = NULL;
+	free(acct->address);
+	store_account_clear(&acct->st);
+	free(acct);
+}
+
+static int router_wrap(const struct seal_keypair *kp, const char *secret, struct buf *out,
+		       const char **error_r)
+{
+	struct seal_kdf_params params;
+	uint8_t *blob;
+	size_t len;
+
+	seal_kdf_params_default(&params);
+	if (seal_key_wrap(kp, secret, strlen(secret), &params, &blob, &len, error_r) < 0)
+		return -1;
+	buf_reset(out);
+	if (buf_append(out, blob, len) < 0)
+		log_fatal("out of memory");
+	free(blob);
+	return 0;
+}
+
+static int router_create_mailboxes(struct router *router, const struct region *region,
+				   const struct store_account *st, const char **error_r)
+{
+	const struct store_backend *b = region->store->backend;
+	struct seal_sender *sender = NULL;
+	int ret = -1;
+
+	if (b->mailbox_create(region->store, st->id, STORE_ROLE_INBOX, NULL, NULL, error_r) < 0)
+		return -1;
+	if (seal_sender_new(st->pk, &sender) < 0) {
+		*error_r = "cannot start a sealing epoch";
+		return -1;
+	}
+	for (size_t i = 0; i < N_ELEMENTS(router_standard_mailboxes); i++) {
+		const char *name = router_standard_mailboxes[i].name;
+		struct buf sealed;
+		uint8_t *blob;
+		size_t len;
+		int r;
+
+		if (seal_blob_seal(sender, name, strlen(name), &blob, &len, error_r) < 0)
+			goto out;
+		buf_init(&sealed);
+		if (buf_append(&sealed, blob, len) < 0)
+			log_fatal("out of memory");
+		free(blob);
+		r = b->mailbox_create(region->store, st->id, router_standard_mailboxes[i].role,
+				      &sealed, NULL, error_r);
+		buf_free(&sealed);
+		if (r < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	seal_sender_free(&sender);
+	return ret;
+}
+
+int router_account_create(struct router *router, const char *address, const char *region_name,
+			  const char *password, char *code_r, size_t code_size,
+			  const char **error_r)
+{
+	const struct region *region = router_region(router, region_name), *existing;
+	char code[SEAL_RECOVERY_CODE_MAX], tag[2 * STORE_TAG_BYTES + 1];
+	struct seal_keypair *kp = NULL;
+	struct store_account st;
+	struct store *store;
+	char *norm;
+	int ret = -1, r;
+
+	store_account_init(&st);
+	norm = router_address_normalize(address);
+	if (norm == NULL) {
+		*error_r = "not a valid mail address";
+		goto out;
+	}
+	if (region == NULL) {
+		*error_r = str_tfmt("no region named '%s' in the configuration", region_name);
+		goto out;
+	}
+	if (!router_domain_served(router->cfg, norm)) {
+		*error_r = "the address's domain is not one of [server] domains";
+		goto out;
+	}
+	if (password[0] == '\0') {
+		*error_r = "the password must not be empty";
+		goto out;
+	}
+	router_addr_hash(router, norm, st.addr_hash);
+	r = router_directory_get(router, st.addr_hash, &existing, error_r);
+	if (r != 0) {
+		if (r > 0)
+			*error_r = "account already exists";
+		goto out;
+	}
+	store = region->store;
+	/* A leftover of an interrupted creation: not in the directory, so it
+	 * never received mail. Remove it before starting again. */
+	{
+		struct store_account old;
+
+		store_account_init(&old);
+		r = store->backend->account_get(store, st.addr_hash, &old, error_r);
+		if (r > 0)
+			r = store->backend->account_delete(store, old.id, error_r);
+		store_account_clear(&old);
+		if (r < 0)
+			goto out;
+	}
+
+	if (seal_keypair_generate(&kp) < 0) {
+		*error_r = "cannot generate a key pair";
+		goto out;
+	}
+	memcpy(st.pk, seal_keypair_public(kp), SEAL_PK_BYTES);
+	seal_random(st.tag, STORE_TAG_BYTES);
+	st.created = time(NULL);
+	seal_recovery_code_generate(code);
+	if (router_wrap(kp, password, &st.wrapped_password, error_r) < 0 ||
+	    router_wrap(kp, code, &st.wrapped_recovery, error_r) < 0)
+		goto out;
+	if (store->backend->account_create(store, &st, error_r) < 0)
+		goto out;
+	if (router_create_mailboxes(router, region, &st, error_r) < 0)
+		goto undo;
+	router_tag_hex(&st, tag);
+	{
+		const char *fields[] = {"account", tag, "region", region->name,
+					"jurisdiction", region->jurisdiction, NULL};
+
+		if (router_log_event(router, "account.created", fields, error_r) < 0)
+			goto undo;
+	}
+	/* The directory entry makes the account live: last. */
+	if (router_directory_put(router, st.addr_hash, norm, region, error_r) < 0)
+		goto undo;
+	snprintf(code_r, code_size, "%s", code);
+	ret = 0;
+	goto out;
+undo:
+	{
+		const char *ignored;
+
+		if (store->backend->account_delete(store, st.id, &ignored) < 0)
+			log_warn("could not remove a half-created account: %s", ignored);
+	}
+out:
+	mem_wipe(code, sizeof(code));
+	seal_keypair_free(&kp);
+	store_account_clear(&st);
+	free(norm);
+	return ret;
+}
+
+int router_account_delete(struct router *router, struct account *acct, const char **error_r)
+{
+	struct store *store = router_store(router, acct);
+	char tag[2 * STORE_TAG_BYTES + 1];
+	const char *fields[] = {"account", tag, "region", acct->region->name, NULL};
+
+	router_tag_hex(&acct->st, tag);
+	/* Logged before it takes effect. */
+	if (router_log_event(router, "account.deleted", fields, error_r) < 0)
+		return -1;
+	if (router_directory_delete(router, acct->st.addr_hash, error_r) < 0)
+		return -1;
+	return store->backend->account_delete(store, acct->st.id, error_r);
+}
+
+int router_account_unlock(struct router *router, struct account *acct, const char *password,
+			  struct seal_keypair **kp_r, const char **error_r)
+{
+	(void)router;
+	return seal_key_unwrap(acct->st.wrapped_password.data, acct->st.wrapped_password.len,
+			       password, strlen(password), acct->st.pk, kp_r, error_r);
+}
+
+static int router_rewrap(struct router *router, struct account *acct,
+			 const struct seal_keypair *kp, const char *password, const char *code,
+			 const char *event, const char **error_r)
+{
+	struct store *store = router_store(router, acct);
+	struct buf pw, rc;
+	char tag[2 * STORE_TAG_BYTES + 1];
+	const char *fields[] = {"account", tag, NULL};
+	int ret = -1;
+
+	if (password[0] == '\0') {
+		*error_r = "the password must not be empty";
+		return -1;
+	}
+	buf_init(&pw);
+	buf_init(&rc);
+	if (router_wrap(kp, password, &pw, error_r) < 0)
+		goto out;
+	if (code != NULL) {
+		if (router_wrap(kp, code, &rc, error_r) < 0)
+			goto out;
+	} else if (buf_append(&rc, acct->st.wrapped_recovery.data,
+			      acct->st.wrapped_recovery.len) < 0) {
+		log_fatal("out of memory");
+	}
+	router_tag_hex(&acct->st, tag);
+	if (router_log_event(router, event, fields, error_r) < 0)
+		goto out;
+	if (store->backend->account_set_wrapped(store, acct->st.id, &pw, &rc, error_r) < 0)
+		goto out;
+	buf_reset(&acct->st.wrapped_password);
+	buf_reset(&acct->st.wrapped_recovery);
+	if (buf_append(&acct->st.wrapped_password, pw.data, pw.len) < 0 ||
+	    buf_append(&acct->st.wrapped_recovery, rc.data, rc.len) < 0)
+		log_fatal("out of memory");
+	ret = 0;
+out:
+	buf_free(&pw);
+	buf_free(&rc);
+	return ret;
+}
+
+int router_account_passwd(struct router *router, struct account *acct, const char *old_password,
+			  const char *new_password, const char **error_r)
+{
+	struct seal_keypair *kp = NULL;
+	int ret;
+
+	if (router_account_unlock(router, acct, old_password, &kp, error_r) < 0)
+		return -1;
+	ret = router_rewrap(router, acct, kp, new_password, NULL, "account.password_changed",
+			    error_r);
+	seal_keypair_free(&kp);
+	return ret;
+}
+
+int router_account_recover(struct router *router, struct account *acct, const char *code,
+			   const char *new_password, char *new_code_r, size_t new_code_size,
+			   const char **error_r)
+{
+	char norm[SEAL_RECOVERY_CODE_MAX], fresh[SEAL_RECOVERY_CODE_MAX];
+	struct seal_keypair *kp = NULL;
+	int ret = -1;
+
+	if (seal_recovery_code_normalize(code, norm) < 0) {
+		*error_r = "that is not a recovery code";
+		return -1;
+	}
+	if (seal_key_unwrap(acct->st.wrapped_recovery.data, acct->st.wrapped_recovery.len, norm,
+			    strlen(norm), acct->st.pk, &kp, error_r) < 0) {
+		*error_r = "wrong recovery code";
+		goto out;
+	}
+	/* A recovery code is single-use: a new one replaces it. */
+	seal_recovery_code_generate(fresh);
+	if (router_rewrap(router, acct, kp, new_password, fresh, "account.recovered", error_r) < 0)
+		goto out;
+	snprintf(new_code_r, new_code_size, "%s", fresh);
+	ret = 0;
+out:
+	mem_wipe(norm, sizeof(norm));
+	mem_wipe(fresh, sizeof(fresh));
+	seal_keypair_free(&kp);
+	return ret;
+}
