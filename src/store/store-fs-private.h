@@ -77,4 +77,21 @@ int fs_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, stor
 int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, void *ctx,
 		   const char **error_r);
 
+/* IMAP operations live in store-fs-mail.c. */
+int fs_mailbox_get(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+		   struct store_mailbox *box_r, const char **error_r);
+int fs_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+		      const char **error_r);
+int fs_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+		      const struct buf *name_sealed, int subscribed, const char **error_r);
+int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
+		    uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
+		    const char **error_r);
+int fs_message_set_flags(struct store *s, uint64_t mailbox_id, const struct store_flag_update *u,
+			 store_message_fn *fn, void *ctx, const char **error_r);
+int fs_message_expunge(struct store *s, uint64_t mailbox_id, const uint32_t *uids, size_t count,
+		       const char **error_r);
+int fs_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids, size_t count,
+		    uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r, const char **error_r);
+
 #endif

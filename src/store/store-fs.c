@@ -333,4 +333,11 @@ const struct store_backend store_backend_fs = {
 	.record_abort = fs_record_abort,
 	.message_list = fs_message_list,
 	.record_read = fs_record_read,
+	.mailbox_get = fs_mailbox_get,
+	.mailbox_delete = fs_mailbox_delete,
+	.mailbox_update = fs_mailbox_update,
+	.message_scan = fs_message_scan,
+	.message_set_flags = fs_message_set_flags,
+	.message_expunge = fs_message_expunge,
+	.message_copy = fs_message_copy,
 };

@@ -77,6 +77,21 @@ struct store_message {
 struct store;
 struct store_record_writer;
 
+enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+
+/* A STORE: change FLAGS and KEYWORDS (space separated, may be NULL) of the
+ * messages UIDS[0..COUNT) in MODE. With UNCHANGED_SINCE != 0 a message whose
+ * modseq is greater is left alone (RFC 7162). A message whose flags would not
+ * change keeps its modseq. */
+struct store_flag_update {
+	const uint32_t *uids;
+	size_t count;
+	enum store_flag_mode mode;
+	uint32_t flags;
+	const char *keywords;
+	uint64_t unchanged_since;
+};
+
 /* Runs once the commit is durable (result 0) or has failed (-1, ERROR).
  * UID is the message's UID in its mailbox. Called on a store thread. */
 typedef void store_commit_fn(void *ctx, int result, uint32_t uid, const char *error);
@@ -126,6 +141,40 @@ struct store_backend {
 			    store_message_fn *fn, void *ctx, const char **error_r);
 	int (*record_read)(struct store *s, uint64_t message_id, store_bytes_fn *fn, void *ctx,
 			   const char **error_r);
+
+	/* ---- mail access (IMAP). Writes are durable when they return. ---- */
+	/* 1 found (*box_r filled), 0 no such mailbox of ACCOUNT_ID, -1 error. */
+	int (*mailbox_get)(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			   struct store_mailbox *box_r, const char **error_r);
+	/* Removes the mailbox and its messages (ciphertext of records no
+	 * other message shares included). */
+	int (*mailbox_delete)(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			      const char **error_r);
+	/* Sets the sealed name (NAME_SEALED != NULL) and/or the subscription
+	 * (SUBSCRIBED >= 0). */
+	int (*mailbox_update)(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			      const struct buf *name_sealed, int subscribed, const char **error_r);
+	/* Calls FN for the messages of MAILBOX_ID with UID in [UID_MIN, UID_MAX]
+	 * and modseq > MODSEQ_MIN, in UID order; META is filled only with
+	 * WITH_META (an index walk without it reads no sealed data). */
+	int (*message_scan)(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
+			    uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
+			    const char **error_r);
+	/* Changes flags and keywords of U->uids; FN sees each changed message
+	 * (new flags, keywords, modseq) after the change is durable. */
+	int (*message_set_flags)(struct store *s, uint64_t mailbox_id,
+				 const struct store_flag_update *u, store_message_fn *fn, void *ctx,
+				 const char **error_r);
+	/* Removes the messages UIDS[0..COUNT) (and the ciphertext of records no
+	 * other message shares). */
+	int (*message_expunge)(struct store *s, uint64_t mailbox_id, const uint32_t *uids,
+			       size_t count, const char **error_r);
+	/* Copies (MOVE: moves) UIDS[0..COUNT) of SRC into DST of the same
+	 * account, sharing the sealed records; DST_UIDS_R[i] receives the new
+	 * UID of UIDS[i] (0 when it did not exist). */
+	int (*message_copy)(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids,
+			    size_t count, uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
+			    const char **error_r);
 };
 
 /* Opens the store named by URI ("fs:/path", "rados:..."). */

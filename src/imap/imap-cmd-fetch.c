@@ -1,0 +1,375 @@
+/* imap-cmd-fetch.c — FETCH and UID FETCH (with CONDSTORE's CHANGEDSINCE).
+ *
+ * Trust boundary: decides what is opened for each message. FLAGS, UID,
+ * INTERNALDATE, RFC822.SIZE and MODSEQ come from the plaintext index;
+ * ENVELOPE, BODYSTRUCTURE, BODY and top-level header sections from the
+ * sealed metadata part alone (no body is decrypted); only body sections
+ * decrypt the record. Plaintext lives in wiped buffers for the time of one
+ * message's response. Long fetches run in slices of IMAP_SLICE_US so that
+ * other connections are served in between. */
+#include "imap/imap-fetch.h"
+
+#include "mime/mime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define IMAP_FETCH_BATCH 128
+
+struct imap_fetch {
+	struct imap_fetch_spec spec;
+	size_t *idx;
+	size_t count, pos;
+	uint8_t *flags_changed; /* per entry of IDX: \Seen was just set */
+	struct buf *metas;      /* sealed metadata of the current batch */
+	size_t batch_start, batch_len;
+	unsigned failed;
+};
+
+static void imap_fetch_free(struct imap_fetch *f)
+{
+	if (f == NULL)
+		return;
+	imap_fetch_spec_free(&f->spec);
+	if (f->metas != NULL)
+		for (size_t i = 0; i < IMAP_FETCH_BATCH; i++)
+			buf_free(&f->metas[i]);
+	free(f->metas);
+	free(f->flags_changed);
+	free(f->idx);
+	free(f);
+}
+
+static void imap_fetch_literal(struct buf *out, const uint8_t *data, size_t len)
+{
+	if (buf_printf(out, "{%zu}\r\n", len) < 0 || buf_append(out, data, len) < 0)
+		log_fatal("out of memory");
+}
+
+static void imap_fetch_meta_field(struct buf *out, const struct buf *meta, enum mime_field field,
+				  const char *fallback)
+{
+	const uint8_t *v;
+	size_t len;
+
+	if (meta->len > 0 && mime_meta_get(meta->data, meta->len, field, &v, &len) == 1) {
+		if (buf_append(out, v, len) < 0)
+			log_fatal("out of memory");
+	} else if (buf_append_str(out, fallback) < 0) {
+		log_fatal("out of memory");
+	}
+}
+
+/* One message's response; 0, or -1 when it could not be opened. */
+static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k,
+			  const struct buf *sealed_meta, struct buf *out)
+{
+	const struct imap_msg *m = &s->view->msgs[f->idx[k]];
+	const struct imap_fetch_spec *spec = &f->spec;
+	struct buf meta, body, scratch;
+	const uint8_t *hdr = NULL;
+	size_t hdr_len = 0;
+	const char *error;
+	int ret = -1, first = 1, has_uid = 0, has_flags = 0;
+
+	buf_init(&meta);
+	buf_init(&body);
+	buf_init(&scratch);
+	if (spec->need_meta) {
+		if (sealed_meta == NULL || sealed_meta->len == 0 ||
+		    imap_msg_meta(s, sealed_meta, &meta, &error) < 0)
+			goto out;
+		if (mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &hdr, &hdr_len) != 1) {
+			hdr = (const uint8_t *)"\r\n";
+			hdr_len = 2;
+		}
+	}
+	if (spec->need_body && imap_msg_body(s, m, &body, &error) < 0) {
+		imap_session_log(s, LOG_WARN, "message uid %u: %s", m->uid, error);
+		goto out;
+	}
+	if (buf_printf(out, "* %zu FETCH (", f->idx[k] + 1) < 0)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < spec->count; i++) {
+		const struct imap_fetch_item *it = &spec->items[i];
+		int r = 0;
+
+		if (!first && buf_append(out, " ", 1) < 0)
+			log_fatal("out of memory");
+		first = 0;
+		switch (it->kind) {
+		case IMAP_FETCH_FLAGS:
+			r |= buf_append_str(out, "FLAGS (");
+			imap_flags_format(m->flags, m->keywords, out);
+			r |= buf_append_str(out, ")");
+			has_flags = 1;
+			break;
+		case IMAP_FETCH_UID:
+			r |= buf_printf(out, "UID %u", m->uid);
+			has_uid = 1;
+			break;
+		case IMAP_FETCH_MODSEQ:
+			r |= buf_printf(out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			break;
+		case IMAP_FETCH_INTERNALDATE: {
+			static const char mon[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+						      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+			time_t t = (time_t)m->internal_date;
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			r |= buf_printf(out, "INTERNALDATE \"%02d-%s-%04d %02d:%02d:%02d +0000\"",
+					tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+					tm.tm_min, tm.tm_sec);
+			break;
+		}
+		case IMAP_FETCH_SIZE:
+			r |= buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+			break;
+		case IMAP_FETCH_ENVELOPE:
+			r |= buf_append_str(out, "ENVELOPE ");
+			imap_fetch_meta_field(out, &meta, MIME_FIELD_ENVELOPE,
+					      "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+			break;
+		case IMAP_FETCH_BODYSTRUCTURE:
+			r |= buf_append_str(out, "BODYSTRUCTURE ");
+			imap_fetch_meta_field(out, &meta, MIME_FIELD_BODYSTRUCTURE,
+					      "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+			break;
+		case IMAP_FETCH_BODY:
+			r |= buf_append_str(out, "BODY ");
+			imap_fetch_meta_field(out, &meta, MIME_FIELD_BODY,
+					      "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+			break;
+		case IMAP_FETCH_SECTION:
+		case IMAP_FETCH_BINARY_SIZE: {
+			const uint8_t *d = NULL;
+			size_t len = 0;
+			int found = imap_fetch_section(it, spec->need_body ? body.data : NULL,
+						       body.len, hdr, hdr_len, &scratch, &d,
+						       &len) == 0;
+
+			if (it->kind == IMAP_FETCH_BINARY_SIZE) {
+				r |= buf_printf(out, "%s %zu", it->name, found ? len : 0);
+			} else {
+				r |= buf_printf(out, "%s ", it->name);
+				if (found)
+					imap_fetch_literal(out, d, len);
+				else
+					r |= buf_append_str(out, "\"\"");
+			}
+			buf_free(&scratch);
+			break;
+		}
+		}
+		if (r != 0)
+			log_fatal("out of memory");
+	}
+	if (s->uid_cmd && !has_uid && buf_printf(out, " UID %u", m->uid) < 0)
+		log_fatal("out of memory");
+	if (f->flags_changed != NULL && f->flags_changed[k] && !has_flags) {
+		if (buf_append_str(out, " FLAGS (") < 0)
+			log_fatal("out of memory");
+		imap_flags_format(m->flags, m->keywords, out);
+		if (buf_append_str(out, ")") < 0)
+			log_fatal("out of memory");
+	}
+	if (buf_append_str(out, ")\r\n") < 0)
+		log_fatal("out of memory");
+	ret = 0;
+out:
+	buf_free(&meta);
+	buf_free(&body);
+	buf_free(&scratch);
+	return ret;
+}
+
+static int imap_fetch_meta_cb(void *ctx, size_t index, const struct store_message *m)
+{
+	struct imap_fetch *f = ctx;
+
+	for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++) {
+		if (f->idx[k] == index) {
+			struct buf *b = &f->metas[k - f->batch_start];
+
+			buf_reset(b);
+			if (buf_append(b, m->meta.data, m->meta.len) < 0)
+				log_fatal("out of memory");
+			break;
+		}
+	}
+	return 0;
+}
+
+static void imap_fetch_cont(struct imap_session *s)
+{
+	struct imap_fetch *f = s->cont_ctx;
+	int64_t start = time_now_us();
+	struct buf out;
+
+	if (s->dead) {
+		imap_fetch_free(f);
+		s->cont_ctx = NULL;
+		return;
+	}
+	buf_init(&out);
+	while (f->pos < f->count) {
+		const char *error;
+
+		f->batch_start = f->pos;
+		f->batch_len = f->count - f->pos;
+		if (f->batch_len > IMAP_FETCH_BATCH)
+			f->batch_len = IMAP_FETCH_BATCH;
+		if (f->spec.need_meta) {
+			for (size_t i = 0; i < f->batch_len; i++)
+				buf_reset(&f->metas[i]);
+			if (imap_msg_scan_meta(s, f->idx + f->batch_start, f->batch_len,
+					       imap_fetch_meta_cb, f, &error) < 0) {
+				imap_session_log(s, LOG_ERROR, "fetch: %s", error);
+				f->failed++;
+			}
+		}
+		for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++) {
+			buf_reset(&out);
+			if (imap_fetch_one(s, f, k,
+					   f->spec.need_meta ? &f->metas[k - f->batch_start] : NULL,
+					   &out) < 0)
+				f->failed++;
+			else
+				imap_write(s, out.data, out.len);
+		}
+		f->pos += f->batch_len;
+		if (time_now_us() - start > IMAP_SLICE_US && f->pos < f->count) {
+			buf_free(&out);
+			imap_session_continue(s, imap_fetch_cont);
+			return;
+		}
+	}
+	buf_free(&out);
+	s->cont_ctx = NULL;
+	if (f->failed > 0)
+		imap_cmd_finish(s, "NO", "Some messages could not be fetched");
+	else
+		imap_cmd_finish(s, "OK", "FETCH completed");
+	imap_fetch_free(f);
+}
+
+static int imap_seen_op_cb(void *ctx, const struct store_message *m)
+{
+	return 0;
+}
+
+static int imap_seen_op(struct imap_write *w, const char **error_r)
+{
+	w->fu.uids = w->uids;
+	w->fu.count = w->count;
+	w->fu.mode = STORE_FLAGS_ADD;
+	w->fu.flags = STORE_FLAG_SEEN;
+	return w->store->backend->message_set_flags(w->store, w->mailbox_id, &w->fu,
+						    imap_seen_op_cb, NULL, error_r);
+}
+
+static void imap_seen_done(struct imap_session *s, struct imap_write *w)
+{
+	struct imap_fetch *f = w->cmd;
+
+	if (s->dead) {
+		imap_fetch_free(f);
+		imap_write_free(&w);
+		return;
+	}
+	if (w->result == 0) {
+		f->flags_changed = xcalloc(f->count + 1, 1);
+		for (size_t k = 0; k < f->count; k++) {
+			struct imap_msg *m = &s->view->msgs[f->idx[k]];
+
+			if (!(m->flags & STORE_FLAG_SEEN)) {
+				m->flags |= STORE_FLAG_SEEN;
+				f->flags_changed[k] = 1;
+			}
+		}
+		if (w->count > 0)
+			imap_session_changed(s, w->mailbox_id);
+	}
+	imap_write_free(&w);
+	s->cont_ctx = f;
+	imap_fetch_cont(s);
+}
+
+void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
+{
+	struct imap_fetch *f;
+	uint64_t changed_since = 0;
+	const char *error;
+	size_t n = 0;
+
+	if (args->count < 2 || args->count > 3) {
+		imap_cmd_finish(s, "BAD", "Usage: FETCH set attributes");
+		return;
+	}
+	if (args->count == 3) {
+		const struct imap_arg *m = &args->list[2];
+		const char *v = m->type == IMAP_ARG_LIST && m->count == 2
+					? imap_arg_string(&m->list[1]) : NULL;
+		char *end;
+
+		if (v == NULL || !imap_arg_is_atom(&m->list[0], "CHANGEDSINCE") ||
+		    (changed_since = strtoull(v, &end, 10)) == 0 || *end != '\0') {
+			imap_cmd_finish(s, "BAD", "Invalid FETCH modifier");
+			return;
+		}
+		s->condstore = 1;
+	}
+	f = xcalloc(1, sizeof(*f));
+	if (imap_fetch_spec_parse(&args->list[1], &f->spec, &error) < 0) {
+		imap_fetch_free(f);
+		imap_cmd_finish(s, "BAD", "%s", error);
+		return;
+	}
+	f->spec.changed_since = changed_since;
+	if (s->condstore) {
+		/* RFC 7162 3.1.4.1 and 3.2: MODSEQ with CHANGEDSINCE and with FLAGS. */
+		int has_modseq = 0, has_flags = 0;
+
+		for (size_t i = 0; i < f->spec.count; i++) {
+			has_modseq |= f->spec.items[i].kind == IMAP_FETCH_MODSEQ;
+			has_flags |= f->spec.items[i].kind == IMAP_FETCH_FLAGS;
+		}
+		if (!has_modseq && (has_flags || changed_since != 0) &&
+		    f->spec.count < IMAP_FETCH_ITEMS_MAX)
+			f->spec.items[f->spec.count++].kind = IMAP_FETCH_MODSEQ;
+	}
+	if (imap_view_set(s, imap_arg_string(&args->list[0]), s->uid_cmd, &f->idx, &f->count,
+			  &error) < 0) {
+		imap_fetch_free(f);
+		imap_cmd_finish(s, "BAD", "%s", error);
+		return;
+	}
+	if (f->spec.changed_since != 0) {
+		for (size_t k = 0; k < f->count; k++)
+			if (s->view->msgs[f->idx[k]].modseq > f->spec.changed_since)
+				f->idx[n++] = f->idx[k];
+		f->count = n;
+	}
+	if (f->spec.need_meta)
+		f->metas = xcalloc(IMAP_FETCH_BATCH, sizeof(*f->metas));
+	if (f->spec.sets_seen && !s->view->readonly) {
+		struct imap_write *w = imap_write_new(s, imap_seen_op, imap_seen_done);
+
+		w->mailbox_id = s->view->id;
+		w->uids = xcalloc(f->count + 1, sizeof(*w->uids));
+		for (size_t k = 0; k < f->count; k++)
+			if (!(s->view->msgs[f->idx[k]].flags & STORE_FLAG_SEEN))
+				w->uids[w->count++] = s->view->msgs[f->idx[k]].uid;
+		if (w->count > 0) {
+			w->cmd = f;
+			imap_write_run(s, w);
+			return;
+		}
+		imap_write_free(&w);
+	}
+	s->cont_ctx = f;
+	imap_fetch_cont(s);
+}

@@ -1,0 +1,488 @@
+/* imap-cmd-search.c — SEARCH and UID SEARCH: every RFC 3501 key, MODSEQ
+ * (RFC 7162), charsets UTF-8 and US-ASCII.
+ *
+ * Trust boundary: keys are parsed into a tree bounded in depth. What is
+ * opened depends on the keys: flags, sizes, dates and sets use the index
+ * only; header keys open the sealed metadata part (which holds the header);
+ * BODY and TEXT decrypt the message. Plaintext is kept for one message at
+ * a time and wiped; long searches run in slices. */
+#include "imap/imap-search.h"
+
+#include "mime/mime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define IMAP_SEARCH_DEPTH_MAX 64
+#define IMAP_SEARCH_BATCH 64
+
+enum imap_sk {
+	SK_ALL, SK_NONE, SK_AND, SK_OR, SK_NOT, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD,
+	SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON, SK_SINCE, SK_SENTBEFORE,
+	SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ,
+};
+
+struct imap_skey {
+	enum imap_sk type;
+	uint32_t flag;
+	char *name, *value; /* value case-folded */
+	uint64_t num;
+	int64_t day;
+	struct imap_seqset set;
+	struct imap_skey *kids;
+	size_t nkids;
+};
+
+struct imap_search {
+	struct imap_skey root;
+	int level; /* 0 index, 1 header, 2 body */
+	int modseq;
+	size_t pos;
+	uint32_t *hits;
+	size_t nhits;
+	uint64_t max_modseq;
+	struct buf metas[IMAP_SEARCH_BATCH];
+	size_t batch_start, batch_len;
+	size_t idx[IMAP_SEARCH_BATCH];
+};
+
+static void imap_skey_free(struct imap_skey *k)
+{
+	free(k->name);
+	if (k->value != NULL)
+		mem_wipe(k->value, strlen(k->value));
+	free(k->value);
+	imap_seqset_free(&k->set);
+	for (size_t i = 0; i < k->nkids; i++)
+		imap_skey_free(&k->kids[i]);
+	free(k->kids);
+}
+
+static int imap_search_day(const char *s, int64_t *day_r)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	char mon[4];
+	int d, y, n = 0;
+	const char *m;
+	struct tm tm;
+
+	if (s == NULL || sscanf(s, "%2d-%3[A-Za-z]-%4d%n", &d, mon, &y, &n) != 3 || s[n] != '\0')
+		return -1;
+	str_lower(mon);
+	m = strstr(months, mon);
+	if (m == NULL || (m - months) % 3 != 0 || d < 1 || d > 31 || y < 1900)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = d;
+	tm.tm_mon = (int)((m - months) / 3);
+	tm.tm_year = y - 1900;
+	*day_r = (int64_t)timegm(&tm) / 86400;
+	return 0;
+}
+
+struct imap_sparse {
+	struct imap_session *s;
+	struct imap_args *args;
+	size_t pos;
+	int level, modseq;
+	const char *error;
+};
+
+static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned depth);
+
+static const char *imap_sarg(struct imap_sparse *p)
+{
+	return p->pos < p->args->count ? imap_arg_string(&p->args->list[p->pos++]) : NULL;
+}
+
+static int imap_skey_list(struct imap_sparse *p, struct imap_skey *k, const struct imap_arg *list,
+			  size_t count, unsigned depth)
+{
+	struct imap_args sub = {(struct imap_arg *)list, count};
+	struct imap_args *saved = p->args;
+	size_t saved_pos = p->pos;
+	int ret = 0;
+
+	k->type = SK_AND;
+	p->args = &sub;
+	p->pos = 0;
+	while (p->pos < count && ret == 0) {
+		k->kids = realloc(k->kids, (k->nkids + 1) * sizeof(*k->kids));
+		if (k->kids == NULL)
+			log_fatal("out of memory");
+		memset(&k->kids[k->nkids], 0, sizeof(*k->kids));
+		ret = imap_skey_parse(p, &k->kids[k->nkids++], depth + 1);
+	}
+	p->args = saved;
+	p->pos = saved_pos;
+	return ret;
+}
+
+static const struct {
+	const char *name;
+	enum imap_sk type;
+	uint32_t flag;
+} imap_skeys_flag[] = {
+	{"ANSWERED", SK_FLAG, STORE_FLAG_ANSWERED}, {"DELETED", SK_FLAG, STORE_FLAG_DELETED},
+	{"DRAFT", SK_FLAG, STORE_FLAG_DRAFT},       {"FLAGGED", SK_FLAG, STORE_FLAG_FLAGGED},
+	{"SEEN", SK_FLAG, STORE_FLAG_SEEN},         {"UNANSWERED", SK_UNFLAG, STORE_FLAG_ANSWERED},
+	{"UNDELETED", SK_UNFLAG, STORE_FLAG_DELETED}, {"UNDRAFT", SK_UNFLAG, STORE_FLAG_DRAFT},
+	{"UNFLAGGED", SK_UNFLAG, STORE_FLAG_FLAGGED}, {"UNSEEN", SK_UNFLAG, STORE_FLAG_SEEN},
+	{"ALL", SK_ALL, 0}, {"OLD", SK_ALL, 0}, {"NEW", SK_NONE, 0}, {"RECENT", SK_NONE, 0},
+};
+
+static const struct {
+	const char *name;
+	enum imap_sk type;
+} imap_skeys_date[] = {
+	{"BEFORE", SK_BEFORE},         {"ON", SK_ON},         {"SINCE", SK_SINCE},
+	{"SENTBEFORE", SK_SENTBEFORE}, {"SENTON", SK_SENTON}, {"SENTSINCE", SK_SENTSINCE},
+};
+
+static int imap_skey_text(struct imap_sparse *p, struct imap_skey *k, enum imap_sk type,
+			  const char *name, int level)
+{
+	const char *v = imap_sarg(p);
+
+	if (v == NULL)
+		return -1;
+	k->type = type;
+	k->name = name != NULL ? xstrdup(name) : NULL;
+	k->value = imap_search_fold(v, strlen(v));
+	if (level > p->level)
+		p->level = level;
+	return 0;
+}
+
+static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned depth)
+{
+	const struct imap_arg *a;
+	const char *w, *v;
+	char *end;
+
+	if (depth > IMAP_SEARCH_DEPTH_MAX || p->pos >= p->args->count)
+		return -1;
+	a = &p->args->list[p->pos];
+	if (a->type == IMAP_ARG_LIST) {
+		p->pos++;
+		return a->count == 0 ? -1 : imap_skey_list(p, k, a->list, a->count, depth);
+	}
+	if ((w = imap_sarg(p)) == NULL)
+		return -1;
+	for (size_t i = 0; i < N_ELEMENTS(imap_skeys_flag); i++) {
+		if (strcasecmp(w, imap_skeys_flag[i].name) == 0) {
+			k->type = imap_skeys_flag[i].type;
+			k->flag = imap_skeys_flag[i].flag;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < N_ELEMENTS(imap_skeys_date); i++) {
+		if (strcasecmp(w, imap_skeys_date[i].name) == 0) {
+			k->type = imap_skeys_date[i].type;
+			if (k->type >= SK_SENTBEFORE && p->level < 1)
+				p->level = 1;
+			return imap_search_day(imap_sarg(p), &k->day);
+		}
+	}
+	if (strcasecmp(w, "NOT") == 0 || strcasecmp(w, "OR") == 0) {
+		size_t n = w[0] == 'N' || w[0] == 'n' ? 1 : 2;
+
+		k->type = n == 1 ? SK_NOT : SK_OR;
+		k->kids = xcalloc(n, sizeof(*k->kids));
+		k->nkids = n;
+		for (size_t i = 0; i < n; i++)
+			if (imap_skey_parse(p, &k->kids[i], depth + 1) < 0)
+				return -1;
+		return 0;
+	}
+	if (strcasecmp(w, "KEYWORD") == 0 || strcasecmp(w, "UNKEYWORD") == 0) {
+		k->type = w[0] == 'K' || w[0] == 'k' ? SK_KEYWORD : SK_UNKEYWORD;
+		v = imap_sarg(p);
+		k->name = v != NULL ? xstrdup(v) : NULL;
+		return v != NULL ? 0 : -1;
+	}
+	if (strcasecmp(w, "LARGER") == 0 || strcasecmp(w, "SMALLER") == 0 ||
+	    strcasecmp(w, "MODSEQ") == 0) {
+		k->type = w[0] == 'L' || w[0] == 'l' ? SK_LARGER
+			  : w[0] == 'S' || w[0] == 's' ? SK_SMALLER : SK_MODSEQ;
+		if (k->type == SK_MODSEQ) {
+			p->modseq = 1;
+			/* Optional entry name and type (RFC 7162 3.1.5). */
+			if (p->pos + 2 < p->args->count &&
+			    p->args->list[p->pos].type == IMAP_ARG_STRING)
+				p->pos += 2;
+		}
+		v = imap_sarg(p);
+		if (v == NULL || v[0] < '0' || v[0] > '9')
+			return -1;
+		k->num = strtoull(v, &end, 10);
+		return *end == '\0' ? 0 : -1;
+	}
+	if (strcasecmp(w, "UID") == 0) {
+		k->type = SK_UID;
+		v = imap_sarg(p);
+		if (v == NULL)
+			return -1;
+		return imap_seqset_parse(v, p->s->view->count
+					     ? p->s->view->msgs[p->s->view->count - 1].uid : 1,
+					 &k->set, &p->error);
+	}
+	if (strcasecmp(w, "FROM") == 0 || strcasecmp(w, "TO") == 0 || strcasecmp(w, "CC") == 0 ||
+	    strcasecmp(w, "BCC") == 0 || strcasecmp(w, "SUBJECT") == 0)
+		return imap_skey_text(p, k, SK_HEADER, w, 1);
+	if (strcasecmp(w, "HEADER") == 0) {
+		v = imap_sarg(p);
+		return v == NULL ? -1 : imap_skey_text(p, k, SK_HEADER, v, 1);
+	}
+	if (strcasecmp(w, "BODY") == 0)
+		return imap_skey_text(p, k, SK_BODY, NULL, 2);
+	if (strcasecmp(w, "TEXT") == 0)
+		return imap_skey_text(p, k, SK_TEXT, NULL, 2);
+	/* A sequence set. */
+	k->type = SK_SEQ;
+	if (imap_seqset_parse(w, (uint32_t)p->s->view->count, &k->set, &p->error) < 0) {
+		if (p->s->view->count == 0 && strchr(w, '*') != NULL) {
+			k->type = SK_NONE;
+			return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- evaluation ----------------------------------------------------------- */
+
+struct imap_seval {
+	const struct imap_msg *m;
+	uint32_t seq;
+	const uint8_t *hdr;
+	size_t hdr_len;
+	const uint8_t *body;
+	size_t body_len;
+	char *body_text;   /* lazily, folded */
+	char *all_headers; /* lazily, folded */
+};
+
+static int imap_kw_has(const char *list, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		size_t l = strcspn(p, " ");
+
+		if (l == n && strncasecmp(p, kw, n) == 0)
+			return 1;
+		p += l;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+static int imap_skey_match(const struct imap_skey *k, struct imap_seval *e)
+{
+	int64_t day = e->m->internal_date / 86400, t;
+	int present, r;
+	char *text;
+
+	switch (k->type) {
+	case SK_ALL: return 1;
+	case SK_NONE: return 0;
+	case SK_AND:
+		for (size_t i = 0; i < k->nkids; i++)
+			if (!imap_skey_match(&k->kids[i], e))
+				return 0;
+		return 1;
+	case SK_OR: return imap_skey_match(&k->kids[0], e) || imap_skey_match(&k->kids[1], e);
+	case SK_NOT: return !imap_skey_match(&k->kids[0], e);
+	case SK_FLAG: return (e->m->flags & k->flag) != 0;
+	case SK_UNFLAG: return (e->m->flags & k->flag) == 0;
+	case SK_KEYWORD: return imap_kw_has(e->m->keywords, k->name);
+	case SK_UNKEYWORD: return !imap_kw_has(e->m->keywords, k->name);
+	case SK_SEQ: return imap_seqset_contains(&k->set, e->seq);
+	case SK_UID: return imap_seqset_contains(&k->set, e->m->uid);
+	case SK_LARGER: return e->m->size > k->num;
+	case SK_SMALLER: return e->m->size < k->num;
+	case SK_MODSEQ: return e->m->modseq >= k->num;
+	case SK_BEFORE: return day < k->day;
+	case SK_ON: return day == k->day;
+	case SK_SINCE: return day >= k->day;
+	case SK_SENTBEFORE:
+	case SK_SENTON:
+	case SK_SENTSINCE:
+		if (imap_search_date_header(e->hdr, e->hdr_len, &t) < 0)
+			return 0;
+		day = t / 86400;
+		return k->type == SK_SENTBEFORE ? day < k->day
+		       : k->type == SK_SENTON ? day == k->day : day >= k->day;
+	case SK_HEADER:
+		text = imap_search_header_text(e->hdr, e->hdr_len, k->name, &present);
+		r = present && strstr(text, k->value) != NULL;
+		mem_wipe(text, strlen(text));
+		free(text);
+		return r;
+	case SK_TEXT:
+		if (e->all_headers == NULL)
+			e->all_headers = imap_search_header_text(e->hdr, e->hdr_len, NULL, &present);
+		if (strstr(e->all_headers, k->value) != NULL)
+			return 1;
+		/* fall through */
+	case SK_BODY:
+		if (e->body_text == NULL)
+			e->body_text = imap_search_body_text(e->body, e->body_len);
+		return strstr(e->body_text, k->value) != NULL;
+	}
+	return 0;
+}
+
+static void imap_search_free(struct imap_search *q)
+{
+	imap_skey_free(&q->root);
+	for (size_t i = 0; i < IMAP_SEARCH_BATCH; i++)
+		buf_free(&q->metas[i]);
+	free(q->hits);
+	free(q);
+}
+
+static int imap_search_meta_cb(void *ctx, size_t index, const struct store_message *m)
+{
+	struct imap_search *q = ctx;
+
+	for (size_t k = 0; k < q->batch_len; k++) {
+		if (q->idx[k] == index) {
+			buf_reset(&q->metas[k]);
+			if (buf_append(&q->metas[k], m->meta.data, m->meta.len) < 0)
+				log_fatal("out of memory");
+		}
+	}
+	return 0;
+}
+
+static void imap_search_one(struct imap_session *s, struct imap_search *q, size_t k)
+{
+	const struct imap_msg *m = &s->view->msgs[q->idx[k]];
+	struct imap_seval e;
+	struct buf meta, body;
+	const char *error;
+
+	memset(&e, 0, sizeof(e));
+	buf_init(&meta);
+	buf_init(&body);
+	e.m = m;
+	e.seq = (uint32_t)q->idx[k] + 1;
+	e.hdr = (const uint8_t *)"";
+	e.body = (const uint8_t *)"";
+	if (q->level >= 1 && q->metas[k].len > 0 &&
+	    imap_msg_meta(s, &q->metas[k], &meta, &error) == 0 &&
+	    mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &e.hdr, &e.hdr_len) != 1)
+		e.hdr = (const uint8_t *)"";
+	if (q->level >= 2 && imap_msg_body(s, m, &body, &error) == 0) {
+		e.body = body.data;
+		e.body_len = body.len;
+	}
+	if (imap_skey_match(&q->root, &e)) {
+		q->hits[q->nhits++] = s->uid_cmd ? m->uid : e.seq;
+		if (m->modseq > q->max_modseq)
+			q->max_modseq = m->modseq;
+	}
+	if (e.body_text != NULL)
+		mem_wipe(e.body_text, strlen(e.body_text));
+	if (e.all_headers != NULL)
+		mem_wipe(e.all_headers, strlen(e.all_headers));
+	free(e.body_text);
+	free(e.all_headers);
+	buf_free(&meta);
+	buf_free(&body);
+}
+
+static void imap_search_cont(struct imap_session *s)
+{
+	struct imap_search *q = s->cont_ctx;
+	int64_t start = time_now_us();
+	const struct imap_view *v = s->view;
+
+	if (s->dead) {
+		imap_search_free(q);
+		return;
+	}
+	while (q->pos < v->count) {
+		const char *error;
+
+		q->batch_len = 0;
+		while (q->batch_len < IMAP_SEARCH_BATCH && q->pos < v->count)
+			q->idx[q->batch_len++] = q->pos++;
+		if (q->level >= 1) {
+			for (size_t k = 0; k < q->batch_len; k++)
+				buf_reset(&q->metas[k]);
+			if (imap_msg_scan_meta(s, q->idx, q->batch_len, imap_search_meta_cb, q,
+					       &error) < 0)
+				imap_session_log(s, LOG_ERROR, "search: %s", error);
+		}
+		for (size_t k = 0; k < q->batch_len; k++)
+			imap_search_one(s, q, k);
+		if (q->level >= 1 && time_now_us() - start > IMAP_SLICE_US && q->pos < v->count) {
+			imap_session_continue(s, imap_search_cont);
+			return;
+		}
+	}
+	{
+		struct buf line;
+
+		buf_init(&line);
+		if (buf_append_str(&line, "* SEARCH") < 0)
+			log_fatal("out of memory");
+		for (size_t i = 0; i < q->nhits; i++)
+			if (buf_printf(&line, " %u", q->hits[i]) < 0)
+				log_fatal("out of memory");
+		if (q->modseq && q->nhits > 0 &&
+		    buf_printf(&line, " (MODSEQ %llu)", (unsigned long long)q->max_modseq) < 0)
+			log_fatal("out of memory");
+		imap_reply(s, "%s", buf_cstr(&line));
+		buf_free(&line);
+	}
+	s->cont_ctx = NULL;
+	imap_search_free(q);
+	imap_cmd_finish(s, "OK", "SEARCH completed");
+}
+
+void imap_cmd_search(struct imap_session *s, struct imap_args *args)
+{
+	struct imap_sparse p = {s, args, 0, 0, 0, NULL};
+	struct imap_search *q;
+
+	if (args->count >= 2 && imap_arg_is_atom(&args->list[0], "CHARSET")) {
+		const char *cs = imap_arg_string(&args->list[1]);
+
+		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
+			imap_cmd_finish(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+			return;
+		}
+		p.pos = 2;
+	}
+	if (p.pos >= args->count) {
+		imap_cmd_finish(s, "BAD", "Missing search keys");
+		return;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->root.type = SK_AND;
+	while (p.pos < args->count) {
+		struct imap_skey *kids = realloc(q->root.kids, (q->root.nkids + 1) * sizeof(*kids));
+
+		if (kids == NULL)
+			log_fatal("out of memory");
+		q->root.kids = kids;
+		memset(&kids[q->root.nkids], 0, sizeof(*kids));
+		if (imap_skey_parse(&p, &kids[q->root.nkids++], 0) < 0) {
+			imap_search_free(q);
+			imap_cmd_finish(s, "BAD", "Invalid search key");
+			return;
+		}
+	}
+	q->level = p.level;
+	q->modseq = p.modseq;
+	q->hits = xcalloc(s->view->count + 1, sizeof(*q->hits));
+	s->cont_ctx = q;
+	imap_search_cont(s);
+}
