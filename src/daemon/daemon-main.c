@@ -1,0 +1,194 @@
+/* daemon-main.c — the serve loop: start-up, signals, graceful stop.
+ *
+ * Trust boundary: runs with the operator's privileges until the listeners
+ * are bound and the TLS key is read, then (as root with [server] user set)
+ * drops to that user before opening any store. Signals are handled on the
+ * event loop, never in a signal handler: SIGTERM and SIGINT stop accepting
+ * and drain every service ([smtp] shutdown_grace), SIGHUP reloads the TLS
+ * certificate and key. Nothing on the loop thread blocks on disk syncs or
+ * slow crypto: the store does its syncs on its own threads. */
+#include "daemon/daemon-private.h"
+#include "net/net.h"
+#include "region/region.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static const struct daemon_service *const daemon_services[] = {
+	&daemon_smtp_service,
+	&daemon_imap_service,
+};
+
+#define DAEMON_SIGNALS 3
+static const int daemon_signals[DAEMON_SIGNALS] = {SIGTERM, SIGINT, SIGHUP};
+
+static void daemon_set_log_level(const char *level)
+{
+	if (strcasecmp(level, "debug") == 0)
+		log_set_level(LOG_DEBUG);
+	else if (strcasecmp(level, "warn") == 0 || strcasecmp(level, "warning") == 0)
+		log_set_level(LOG_WARN);
+	else if (strcasecmp(level, "error") == 0)
+		log_set_level(LOG_ERROR);
+	else
+		log_set_level(LOG_INFO);
+}
+
+/* No certificate at all is not an error (STARTTLS is then not offered); a
+ * certificate that is there but unusable is. */
+static int daemon_tls_open(struct daemon *d, const char **error_r)
+{
+	const struct config *cfg = d->cfg;
+
+	if (cfg->tls_cert[0] == '\0' || access(cfg->tls_cert, F_OK) < 0) {
+		log_warn("tls: no certificate at '%s': STARTTLS disabled", cfg->tls_cert);
+		return 0;
+	}
+	return net_tls_create(cfg->tls_cert, cfg->tls_key, &d->tls, error_r);
+}
+
+static int daemon_drop_privileges(const struct config *cfg, const char **error_r)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0 || cfg->user == NULL || cfg->user[0] == '\0')
+		return 0;
+	pw = getpwnam(cfg->user);
+	if (pw == NULL) {
+		*error_r = str_tfmt("[server] user '%s' does not exist", cfg->user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		*error_r = str_tfmt("cannot switch to user '%s': %s", cfg->user, strerror(errno));
+		return -1;
+	}
+	log_info("running as user %s", cfg->user);
+	return 0;
+}
+
+void daemon_service_drained(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	if (d->draining > 0 && --d->draining == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+static void daemon_stop(struct daemon *d, const char *why)
+{
+	if (d->stopping) {
+		log_info("%s: already stopping", why);
+		return;
+	}
+	d->stopping = 1;
+	log_info("%s: stopping (no new connections)", why);
+	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
+		daemon_services[i]->stop_accepting(d);
+	d->draining = N_ELEMENTS(daemon_services);
+	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
+		daemon_services[i]->drain(d);
+}
+
+static void daemon_reload(struct daemon *d)
+{
+	const char *error = NULL;
+
+	/* The router keeps no cache that could go stale; certificates do. */
+	if (d->tls == NULL) {
+		if (daemon_tls_open(d, &error) < 0)
+			log_error("SIGHUP: TLS not loaded: %s", error);
+		else if (d->tls != NULL)
+			log_warn("SIGHUP: certificate found; STARTTLS is offered to new sessions "
+				 "after a restart");
+		net_tls_free(&d->tls);
+		return;
+	}
+	if (net_tls_reload(d->tls, &error) < 0)
+		log_error("SIGHUP: TLS reload failed, keeping the old certificate: %s", error);
+	else
+		log_info("SIGHUP: TLS certificate and key reloaded");
+}
+
+static void daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (sig == SIGHUP)
+		daemon_reload(d);
+	else
+		daemon_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void daemon_cleanup(struct daemon *d, struct event **sigs)
+{
+	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
+		daemon_services[i]->free(d);
+	for (size_t i = 0; i < DAEMON_SIGNALS; i++)
+		if (sigs[i] != NULL)
+			event_free(sigs[i]);
+	router_close(&d->router);
+	net_tls_free(&d->tls);
+	if (d->base != NULL)
+		event_base_free(d->base);
+}
+
+int daemon_run(const struct config *cfg, const char **error_r)
+{
+	struct daemon d = {.cfg = cfg};
+	struct event *sigs[DAEMON_SIGNALS] = {NULL};
+	int ret = -1;
+
+	daemon_set_log_level(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	/* Store threads hand results back with event_active(). */
+	if (evthread_use_pthreads() < 0) {
+		*error_r = "libevent: no thread support";
+		return -1;
+	}
+	d.base = event_base_new();
+	if (d.base == NULL) {
+		*error_r = "cannot create the event loop";
+		return -1;
+	}
+	for (size_t i = 0; i < DAEMON_SIGNALS; i++) {
+		sigs[i] = evsignal_new(d.base, daemon_signals[i], daemon_signal_cb, &d);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) < 0) {
+			*error_r = "cannot install signal handlers";
+			goto out;
+		}
+	}
+	if (daemon_tls_open(&d, error_r) < 0)
+		goto out;
+	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
+		if (daemon_services[i]->listen(&d, error_r) < 0)
+			goto out;
+	if (daemon_drop_privileges(cfg, error_r) < 0)
+		goto out;
+	if (router_open(cfg, &d.router, error_r) < 0)
+		goto out;
+	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
+		if (daemon_services[i]->start(&d, error_r) < 0)
+			goto out;
+	log_info("sealmail started as %s (pid %d)", cfg->hostname, (int)getpid());
+	if (event_base_dispatch(d.base) < 0) {
+		*error_r = "event loop failed";
+		goto out;
+	}
+	log_info("sealmail stopped");
+	ret = 0;
+out:
+	if (ret < 0 && d.stopping == 0) {
+		/* Failed start-up: no session exists yet. */
+		for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
+			daemon_services[i]->stop_accepting(&d);
+	}
+	daemon_cleanup(&d, sigs);
+	return ret;
+}
