@@ -179,11 +179,11 @@ static int config_region_set(struct config_parser *p, const char *key, const cha
 		r->jurisdiction[2] = '\0';
 	} else if (strcmp(key, "store") == 0) {
 		const char *colon = strchr(value, ':');
+		char *store;
 		size_t len;
 
 		if (colon == NULL || colon == value)
 			return config_fail(p, key, "expected fs:PATH or rados:..., got '%s'", value);
-		free(r->store);
 		if (strncmp(value, "fs:", 3) == 0) {
 			char *path;
 
@@ -191,15 +191,18 @@ static int config_region_set(struct config_parser *p, const char *key, const cha
 				return config_fail(p, key, "fs: needs a path");
 			path = fs_path_join(p->cfg->dir, value + 3);
 			len = strlen(path) + 4;
-			r->store = xmalloc(len);
-			snprintf(r->store, len, "fs:%s", path);
+			store = xmalloc(len);
+			snprintf(store, len, "fs:%s", path);
 			free(path);
 		} else if (strncmp(value, "rados:", 6) == 0) {
-			r->store = xstrdup(value);
+			store = xstrdup(value);
 		} else {
 			return config_fail(p, key, "unknown store type in '%s' (use fs: or rados:)",
 					   value);
 		}
+		/* Replaced only once the new value is good: config_free() frees it. */
+		free(r->store);
+		r->store = store;
 	} else if (strcmp(key, "referral_host") == 0) {
 		free(r->referral_host);
 		r->referral_host = xstrdup(value);

@@ -52,7 +52,7 @@ static void net_conn_closed(struct net_conn *conn, enum net_close_reason reason)
 		conn->cb.closed(conn, conn->ctx, reason);
 }
 
-static size_t net_conn_pending_output(struct net_conn *conn)
+static size_t net_conn_pending_output(const struct net_conn *conn)
 {
 	struct bufferevent *under = bufferevent_get_underlying(conn->bev);
 	size_t n = evbuffer_get_length(bufferevent_get_output(conn->bev));
@@ -104,8 +104,12 @@ static void net_conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct net_conn *conn = arg;
 
-	if (conn->closing && !conn->closed)
-		net_conn_flush_check(conn);
+	if (conn->closing) {
+		if (!conn->closed)
+			net_conn_flush_check(conn);
+	} else if (conn->cb.drained != NULL) {
+		conn->cb.drained(conn, conn->ctx);
+	}
 }
 
 static void net_conn_tls_info(struct net_conn *conn)
@@ -297,6 +301,11 @@ void net_conn_write(struct net_conn *conn, const void *data, size_t len)
 	if (conn->closed)
 		return;
 	bufferevent_write(conn->bev, data, len);
+}
+
+size_t net_conn_output_size(const struct net_conn *conn)
+{
+	return net_conn_pending_output(conn);
 }
 
 void net_conn_printf(struct net_conn *conn, const char *fmt, ...)

@@ -199,7 +199,7 @@ static void net_listener_error(struct evconnlistener *evl, void *ctx)
 
 /* 0 bound, -1 error, -2 this address cannot exist here (skip it). */
 static int net_listener_bind(struct net_listener *l, struct event_base *base,
-			     const struct addrinfo *ai, const char **error_r)
+			     const char *hostport, const struct addrinfo *ai, const char **error_r)
 {
 	int fd, one = 1;
 	struct evconnlistener *evl;
@@ -215,7 +215,7 @@ static int net_listener_bind(struct net_listener *l, struct event_base *base,
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, NET_LISTEN_BACKLOG) < 0) {
 		int err = errno;
 
-		*error_r = str_tfmt("cannot listen on %s: %s", l->set.hostport, strerror(err));
+		*error_r = str_tfmt("cannot listen on %s: %s", hostport, strerror(err));
 		close(fd);
 		return err == EADDRNOTAVAIL || err == EAFNOSUPPORT ? -2 : -1;
 	}
@@ -262,7 +262,7 @@ int net_listener_create(struct event_base *base, const struct net_listener_setti
 	l->refuse_total_line = set->refuse_total_line ? xstrdup(set->refuse_total_line) : NULL;
 	l->refuse_addr_line = set->refuse_addr_line ? xstrdup(set->refuse_addr_line) : NULL;
 	l->set.name = l->name;
-	l->set.hostport = NULL;
+	l->set.hostport = NULL; /* only used here */
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -273,16 +273,14 @@ int net_listener_create(struct event_base *base, const struct net_listener_setti
 		*error_r = str_tfmt("cannot resolve '%s': %s", host, gai_strerror(gai));
 		goto out;
 	}
-	l->set.hostport = set->hostport;
 	/* An address family the host lacks (say, ::1 without IPv6) is skipped
 	 * as long as one address can be bound. */
 	for (ai = res; ai != NULL && l->count < NET_LISTEN_SOCKETS_MAX; ai = ai->ai_next) {
-		int r = net_listener_bind(l, base, ai, error_r);
+		int r = net_listener_bind(l, base, set->hostport, ai, error_r);
 
 		if (r == -1 || (r == -2 && ai->ai_next == NULL && l->count == 0))
 			goto out;
 	}
-	l->set.hostport = NULL;
 	ret = 0;
 out:
 	if (res != NULL)

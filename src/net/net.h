@@ -81,6 +81,9 @@ struct net_conn_callbacks {
 	void (*read)(struct net_conn *conn, void *ctx);
 	/* A STARTTLS handshake completed; the session starts afresh. */
 	void (*tls_ready)(struct net_conn *conn, void *ctx);
+	/* Everything written so far has gone out (for flow control: a protocol
+	 * stops reading commands while net_conn_output_size() is large). */
+	void (*drained)(struct net_conn *conn, void *ctx);
 	/* The connection is over (or, for TIMEOUT, unusable for reading): the
 	 * owner may still write a last reply and close_after_flush, or free. */
 	void (*closed)(struct net_conn *conn, void *ctx, enum net_close_reason reason);
@@ -114,6 +117,8 @@ enum net_line_result net_conn_read_line(struct net_conn *conn, size_t max, struc
 struct evbuffer *net_conn_input(struct net_conn *conn);
 
 void net_conn_write(struct net_conn *conn, const void *data, size_t len);
+/* Bytes written but not yet sent. */
+size_t net_conn_output_size(const struct net_conn *conn);
 void net_conn_printf(struct net_conn *conn, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Stops reading, discards buffered input, and calls closed(FLUSHED) once
  * everything written so far has been sent (or closed(ERROR/TIMEOUT)). */

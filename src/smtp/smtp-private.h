@@ -13,6 +13,7 @@
 #define SMTP_ID_BYTES 13          /* 12 hex digits + NUL */
 #define SMTP_BODY_FLUSH_BYTES 65536
 #define SMTP_HEADER_ROOM_BYTES 4096 /* Return-Path + Received, on top of SIZE */
+#define SMTP_OUTPUT_HIGH_BYTES 65536 /* unsent replies before commands wait */
 
 /* Every transition goes through smtp_session_enter_state(). */
 enum smtp_state {
@@ -86,6 +87,7 @@ struct smtp_session {
 	unsigned int lookup_pending : 1; /* a worker holds s->lookup */
 	unsigned int conn_lost : 1;   /* client gone while a lookup or commit runs */
 	unsigned int in_input : 1;    /* inside smtp_session_input */
+	unsigned int output_full : 1; /* replies pile up: wait for them to drain */
 
 	/* Recipient lookup and unknown-recipient delay (made on first use). */
 	struct smtp_lookup *lookup;

@@ -20,6 +20,16 @@ static void smtp_session_read_cb(struct net_conn *conn, void *ctx)
 	smtp_session_input(ctx);
 }
 
+static void smtp_session_drained_cb(struct net_conn *conn, void *ctx)
+{
+	struct smtp_session *s = ctx;
+
+	if (s->output_full) {
+		s->output_full = 0;
+		smtp_session_input(s);
+	}
+}
+
 static void smtp_session_tls_ready_cb(struct net_conn *conn, void *ctx)
 {
 	struct smtp_session *s = ctx;
@@ -62,6 +72,7 @@ void smtp_session_create(struct smtp_server *server, struct net_conn *conn)
 	static const struct net_conn_callbacks cbs = {
 		.read = smtp_session_read_cb,
 		.tls_ready = smtp_session_tls_ready_cb,
+		.drained = smtp_session_drained_cb,
 		.closed = smtp_session_closed_cb,
 	};
 	struct smtp_session *s = xcalloc(1, sizeof(*s));

@@ -535,6 +535,13 @@ void smtp_session_input(struct smtp_session *s)
 		if (s->waiting || s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_TLS ||
 		    s->state == SMTP_STATE_QUIT)
 			break;
+		if (net_conn_output_size(s->conn) > SMTP_OUTPUT_HIGH_BYTES) {
+			/* A client that pipelines without reading: stop taking
+			 * commands (the input buffer then fills and reading
+			 * stops) until the replies have gone out. */
+			s->output_full = 1;
+			break;
+		}
 		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) {
 			smtp_data_input(s);
 			if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)

@@ -456,6 +456,30 @@ def test_hostile_input_leaves_server_serving(mx):
     assert [strip_trace(m)[1] for m in inbox(inst, ALICE)] == [first, second]
 
 
+def test_pipelining_without_reading_stays_bounded(mx):
+    inst, server = mx
+
+    def rss_kb():
+        status = open("/proc/%d/status" % server.pid).read()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+
+    before = rss_kb()
+    c = Raw(inst.smtp_port)
+    c.expect("EHLO client.example", 250)
+    c.sock.settimeout(3)
+    sent, chunk = 0, b"NOOP\r\n" * 10000
+    try:
+        while sent < 64 << 20:
+            c.sock.sendall(chunk)
+            sent += len(chunk)
+    except socket.timeout:
+        pass
+    assert sent < 64 << 20, "the server kept reading commands it could not answer"
+    assert rss_kb() - before < 32 << 10
+    c.close()
+    Raw(inst.smtp_port).expect("EHLO client.example", 250)
+
+
 # ---- signals, crashes, logs, data at rest ------------------------------------------
 
 
