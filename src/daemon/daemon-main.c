@@ -23,6 +23,7 @@
 static const struct daemon_service *const daemon_services[] = {
 	&daemon_smtp_service,
 	&daemon_imap_service,
+	&daemon_legal_service,
 };
 
 #define DAEMON_SIGNALS 3

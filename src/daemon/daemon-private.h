@@ -16,6 +16,8 @@ struct net_listener;
 struct router;
 struct smtp_server;
 struct imap_server;
+struct tlog;
+struct pool;
 
 struct daemon {
 	const struct config *cfg;
@@ -35,6 +37,12 @@ struct daemon {
 	struct net_listener *imap_listener;  /* [imap] listen: STARTTLS */
 	struct net_listener *imaps_listener; /* [imap] listen_tls: implicit TLS */
 	struct imap_server *imap;
+
+	/* owner notices of legal requests (daemon-legal.c) */
+	struct tlog *tlog;
+	struct pool *legal_pool;
+	struct event *legal_timer;
+	int legal_busy;          /* a sweep is queued or running (atomic) */
 };
 
 struct daemon_service {
@@ -52,6 +60,7 @@ struct daemon_service {
 
 extern const struct daemon_service daemon_smtp_service;
 extern const struct daemon_service daemon_imap_service;
+extern const struct daemon_service daemon_legal_service;
 
 /* A service has no session left. */
 void daemon_service_drained(void *ctx);

@@ -70,6 +70,7 @@ struct config {
 
 	/* [legal] */
 	char *legal_policy;
+	uint64_t legal_notify_interval; /* seconds between owner-notice sweeps */
 
 	struct config_region regions[CONFIG_REGIONS_MAX];
 	size_t region_count;

@@ -60,6 +60,7 @@ static const struct config_key config_keys[] = {
 	K("log", "origin", CT_STRING, tlog_origin, ""),
 	K("log", "key", CT_PATH, tlog_key, "keys/log.key"),
 	K("legal", "policy", CT_PATH, legal_policy, "policy.conf"),
+	K("legal", "notify_interval", CT_DURATION, legal_notify_interval, "1m"),
 };
 #undef K
 
