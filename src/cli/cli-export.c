@@ -31,17 +31,7 @@ static int cli_export_sink(void *ctx, const uint8_t *data, size_t len)
 {
 	struct cli_export *ex = ctx;
 
-	while (len > 0) {
-		ssize_t n = write(ex->fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fs_write_all(ex->fd, data, len);
 }
 
 static int cli_export_feed(void *ctx, const uint8_t *data, size_t len)

@@ -268,17 +268,7 @@ static int bundle_sink(void *ctx, const uint8_t *data, size_t len)
 {
 	struct bundle_out *o = ctx;
 
-	while (len > 0) {
-		ssize_t n = write(o->fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fs_write_all(o->fd, data, len);
 }
 
 /* Opens records/NAME.smr (and checks NAME.meta opens too) into OUT/NAME.eml. */

@@ -101,17 +101,7 @@ static int export_hash_sink(void *ctx, const uint8_t *data, size_t len)
 
 	seal_sha256_update(&h->sha, data, len);
 	h->len += len;
-	while (h->fd >= 0 && len > 0) {
-		ssize_t n = write(h->fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return h->fd >= 0 ? fs_write_all(h->fd, data, len) : 0;
 }
 
 static void export_file_entry(struct buf *b, int first, const char *path, uint64_t size,

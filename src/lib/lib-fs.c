@@ -50,7 +50,7 @@ int fs_fsync_parent(const char *path)
 	return ret;
 }
 
-static int fs_write_full(int fd, const void *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	ssize_t n;
@@ -77,7 +77,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		goto out;
-	if (fs_write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		close(fd);
 		unlink(tmp);
 		goto out;

@@ -1,10 +1,13 @@
-/* lib-pool.c — a small fixed pool of worker threads.
+/* lib-pool.c — a small fixed pool of worker threads, and the waiter that
+ * lets a thread block on a result computed elsewhere.
  *
  * Trust boundary: none; jobs carry their own data. */
 #include "lib/lib.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct pool_job {
 	struct pool_job *next;
@@ -90,4 +93,38 @@ void pool_free(struct pool **pp)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
+}
+
+void waiter_init(struct waiter *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+}
+
+void waiter_finish(struct waiter *w, int result, uint32_t value, const char *error)
+{
+	pthread_mutex_lock(&w->lock);
+	w->result = result;
+	w->value = value;
+	if (error != NULL)
+		snprintf(w->error, sizeof(w->error), "%s", error);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int waiter_wait(struct waiter *w, uint32_t *value_r, const char **error_r)
+{
+	pthread_mutex_lock(&w->lock);
+	while (!w->done)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	if (value_r != NULL)
+		*value_r = w->value;
+	if (w->result < 0)
+		*error_r = str_tfmt("%s", w->error[0] ? w->error : "failed");
+	return w->result;
 }

@@ -5,6 +5,7 @@
 #ifndef SEALMAIL_LIB_H
 #define SEALMAIL_LIB_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 int fs_read_all(const char *path, uint8_t **data_r, size_t *len_r) WARN_UNUSED;
 /* Recursively removes PATH (file or directory); 0 if it did not exist. */
 int fs_remove_tree(const char *path) WARN_UNUSED;
+/* Writes all LEN bytes to FD, retrying on EINTR and short writes. */
+int fs_write_all(int fd, const void *data, size_t len) WARN_UNUSED;
 /* fsync()s the directory holding PATH. */
 int fs_fsync_parent(const char *path) WARN_UNUSED;
 /* Joins BASE and REL unless REL is absolute; returns malloc'd string. */
@@ -85,6 +88,23 @@ int str_parse_size(const char *s, uint64_t *size_r) WARN_UNUSED;
 int str_parse_duration(const char *s, uint64_t *secs_r) WARN_UNUSED;
 /* Current time in microseconds since the epoch / seconds. */
 int64_t time_now_us(void);
+
+/* ---- waiting for another thread's result (lib-pool.c) ----------------------
+ * A one-shot rendezvous: a thread blocks in waiter_wait() until another calls
+ * waiter_finish() once with a result, a number and an optional error. */
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	int result;
+	uint32_t value;
+	char error[200];
+};
+void waiter_init(struct waiter *w);
+void waiter_finish(struct waiter *w, int result, uint32_t value, const char *error);
+/* Returns the result; on -1 *error_r is the error (a per-thread copy).
+ * *value_r (may be NULL) receives the number. Destroys the waiter. */
+int waiter_wait(struct waiter *w, uint32_t *value_r, const char **error_r);
 
 /* ---- worker pool (lib-pool.c) -----------------------------------------------
  * A few threads for work that must not run on an event loop (Argon2id,

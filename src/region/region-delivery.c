@@ -286,43 +286,16 @@ void delivery_commit(struct delivery **dp, int64_t internal_date, delivery_done_
 	pool_submit(d->router->pool, delivery_commit_job, d);
 }
 
-struct delivery_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, result;
-	char error[200];
-};
-
 static void delivery_wait_done(void *ctx, int result, const char *error)
 {
-	struct delivery_wait *w = ctx;
-
-	pthread_mutex_lock(&w->lock);
-	w->result = result;
-	if (error != NULL)
-		snprintf(w->error, sizeof(w->error), "%s", error);
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	waiter_finish(ctx, result, 0, error);
 }
 
 int delivery_commit_wait(struct delivery **d, int64_t internal_date, const char **error_r)
 {
-	struct delivery_wait w;
+	struct waiter w;
 
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
+	waiter_init(&w);
 	delivery_commit(d, internal_date, delivery_wait_done, &w);
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	pthread_mutex_destroy(&w.lock);
-	pthread_cond_destroy(&w.cond);
-	if (w.result < 0) {
-		*error_r = str_tfmt("%s", w.error);
-		return -1;
-	}
-	return 0;
+	return waiter_wait(&w, NULL, error_r) < 0 ? -1 : 0;
 }

@@ -369,36 +369,19 @@ int fs_record_begin(struct store *s, struct store_record_writer **w_r, const cha
 	return 0;
 }
 
-static int fs_write_fd(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int fs_record_write(struct store_record_writer *w, const void *data, size_t len,
 		    const char **error_r)
 {
 	if (w->fd < 0 && w->mem.len + len > FS_SPILL_BYTES) {
 		w->fd = open(w->fs->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (w->fd < 0 || fs_write_fd(w->fd, w->mem.data, w->mem.len) < 0) {
+		if (w->fd < 0 || fs_write_all(w->fd, w->mem.data, w->mem.len) < 0) {
 			*error_r = str_tfmt("store: temporary file: %s", strerror(errno));
 			return -1;
 		}
 		buf_free(&w->mem);
 	}
 	if (w->fd >= 0) {
-		if (fs_write_fd(w->fd, data, len) < 0) {
+		if (fs_write_all(w->fd, data, len) < 0) {
 			*error_r = str_tfmt("store: temporary file: %s", strerror(errno));
 			return -1;
 		}

@@ -208,51 +208,24 @@ static void *fs_writer_main(void *arg)
 	return NULL;
 }
 
-struct fs_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done, result;
-	char error[200];
-};
-
 static void fs_wait_done(void *ctx, int result, uint32_t uid, const char *error)
 {
-	struct fs_wait *w = ctx;
-
-	pthread_mutex_lock(&w->lock);
-	w->result = result;
-	if (error != NULL)
-		snprintf(w->error, sizeof(w->error), "%s", error);
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	waiter_finish(ctx, result, uid, error);
 }
 
 int fs_job_run_wait(struct fs_store *fs, fs_job_fn *run, void *ctx, const char **error_r)
 {
 	struct fs_job job;
-	struct fs_wait w;
+	struct waiter w;
 
 	memset(&job, 0, sizeof(job));
-	memset(&w, 0, sizeof(w));
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
+	waiter_init(&w);
 	job.run = run;
 	job.ctx = ctx;
 	job.done = fs_wait_done;
 	job.done_ctx = &w;
 	fs_job_submit(fs, &job);
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	pthread_mutex_destroy(&w.lock);
-	pthread_cond_destroy(&w.cond);
-	if (w.result < 0) {
-		*error_r = str_tfmt("%s", w.error);
-		return -1;
-	}
-	return 0;
+	return waiter_wait(&w, NULL, error_r) < 0 ? -1 : 0;
 }
 
 static int fs_open(const char *location, struct store **store_r, const char **error_r)
