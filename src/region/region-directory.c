@@ -3,7 +3,9 @@
  * Trust boundary: the directory is global (every node reads it), so it holds
  * only what routing needs: a keyed hash of the address, the region name, and
  * the address itself sealed under the server's directory key (so the operator
- * can list accounts; a copy of the file without the key reveals no address). */
+ * can list accounts; a copy of the file without the key reveals no address).
+ * It is a SQLite file, or with "[server] directory = rados:pool=...,conf=...,
+ * id=..." objects in a RADOS pool shared by all nodes (region-directory-rados.c). */
 #include "region/region-private.h"
 
 #include <stdlib.h>
@@ -17,8 +19,32 @@ static int dir_error(struct router *router, const char **error_r)
 	return -1;
 }
 
+/* The rados: URI in PATH ("[server] directory" is read as a path, so it may
+ * come prefixed with the config's folder), or NULL. */
+static const char *dir_rados_uri(const struct router *router, const char *path)
+{
+	size_t n = strlen(router->cfg->dir);
+
+	if (strncmp(path, "rados:", 6) == 0)
+		return path + 6;
+	if (strncmp(path, router->cfg->dir, n) == 0 && path[n] == '/' &&
+	    strncmp(path + n + 1, "rados:", 6) == 0)
+		return path + n + 7;
+	return NULL;
+}
+
 int router_directory_open(struct router *router, const char *path, const char **error_r)
 {
+	const char *uri = dir_rados_uri(router, path);
+
+	if (uri != NULL) {
+#ifdef HAVE_RADOS
+		return dir_rados_open(router, uri, error_r);
+#else
+		*error_r = "directory: this sealmail is built without rados";
+		return -1;
+#endif
+	}
 	if (sqlite3_open_v2(path, &router->dir,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK) {
@@ -38,12 +64,25 @@ int router_directory_open(struct router *router, const char *path, const char **
 	return 0;
 }
 
+void router_directory_close(struct router *router)
+{
+#ifdef HAVE_RADOS
+	dir_rados_close(router);
+#endif
+	sqlite3_close(router->dir);
+	router->dir = NULL;
+}
+
 int router_directory_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			 const struct region **region_r, const char **error_r)
 {
 	sqlite3_stmt *st;
 	int rc, ret;
 
+#ifdef HAVE_RADOS
+	if (router->dir_rados != NULL)
+		return dir_rados_get(router, addr_hash, region_r, error_r);
+#endif
 	if (sqlite3_prepare_v2(router->dir, "SELECT region FROM accounts WHERE addr_hash = ?", -1,
 			       &st, NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
@@ -82,6 +121,14 @@ int router_directory_put(struct router *router, const uint8_t addr_hash[SEAL_HAS
 		*error_r = "cannot seal the address";
 		return -1;
 	}
+#ifdef HAVE_RADOS
+	if (router->dir_rados != NULL) {
+		int ret = dir_rados_put(router, addr_hash, sealed, sealed_len, region, error_r);
+
+		free(sealed);
+		return ret;
+	}
+#endif
 	if (sqlite3_prepare_v2(router->dir,
 			       "INSERT INTO accounts(addr_hash, region, address_sealed, created)"
 			       " VALUES (?,?,?,?)",
@@ -111,6 +158,10 @@ int router_directory_delete(struct router *router, const uint8_t addr_hash[SEAL_
 	sqlite3_stmt *st;
 	int rc;
 
+#ifdef HAVE_RADOS
+	if (router->dir_rados != NULL)
+		return dir_rados_delete(router, addr_hash, error_r);
+#endif
 	if (sqlite3_prepare_v2(router->dir, "DELETE FROM accounts WHERE addr_hash = ?", -1, &st,
 			       NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
@@ -123,40 +174,68 @@ int router_directory_delete(struct router *router, const uint8_t addr_hash[SEAL_
 	return 0;
 }
 
+struct dir_list {
+	struct router *router;
+	int (*fn)(void *ctx, const char *address, const struct region *region);
+	void *ctx;
+	const char *error;
+};
+
+/* One entry: opens the sealed address and hands it on. 1 to stop, -1 error. */
+static int dir_list_entry(void *ctx, const uint8_t *sealed, size_t len, const char *name)
+{
+	struct dir_list *l = ctx;
+	const struct region *region = name ? router_region(l->router, name) : NULL;
+	uint8_t *plain = NULL;
+	size_t plain_len;
+	char *address;
+	int stop;
+
+	if (region == NULL ||
+	    seal_secretbox_decrypt(l->router->box_key, sealed, len, &plain, &plain_len) < 0) {
+		l->error = "directory: an entry cannot be read with this server's key";
+		return -1;
+	}
+	address = xmalloc(plain_len + 1);
+	memcpy(address, plain, plain_len);
+	address[plain_len] = '\0';
+	free(plain);
+	stop = l->fn(l->ctx, address, region);
+	free(address);
+	return stop ? 1 : 0;
+}
+
 int router_account_list(struct router *router,
 			int (*fn)(void *ctx, const char *address, const struct region *region),
 			void *ctx, const char **error_r)
 {
+	struct dir_list l = {router, fn, ctx, NULL};
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
+#ifdef HAVE_RADOS
+	if (router->dir_rados != NULL) {
+		ret = dir_rados_list(router, dir_list_entry, &l, error_r);
+		if (ret < 0 && l.error != NULL)
+			*error_r = l.error;
+		return ret;
+	}
+#endif
 	if (sqlite3_prepare_v2(router->dir,
 			       "SELECT region, address_sealed FROM accounts ORDER BY created", -1,
 			       &st, NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		const struct region *region = name ? router_region(router, name) : NULL;
-		uint8_t *plain = NULL;
-		size_t plain_len;
-		char *address;
-		int stop;
+		int r = dir_list_entry(&l, sqlite3_column_blob(st, 1),
+				       (size_t)sqlite3_column_bytes(st, 1),
+				       (const char *)sqlite3_column_text(st, 0));
 
-		if (region == NULL ||
-		    seal_secretbox_decrypt(router->box_key, sqlite3_column_blob(st, 1),
-					   (size_t)sqlite3_column_bytes(st, 1), &plain,
-					   &plain_len) < 0) {
-			*error_r = "directory: an entry cannot be read with this server's key";
+		if (r < 0) {
+			*error_r = l.error;
 			ret = -1;
 			break;
 		}
-		address = xmalloc(plain_len + 1);
-		memcpy(address, plain, plain_len);
-		address[plain_len] = '\0';
-		free(plain);
-		stop = fn(ctx, address, region);
-		free(address);
-		if (stop)
+		if (r > 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -19,7 +19,8 @@ struct router {
 	const struct config *cfg;
 	struct region regions[CONFIG_REGIONS_MAX];
 	size_t region_count;
-	sqlite3 *dir;                      /* the account directory */
+	sqlite3 *dir;                      /* the account directory (SQLite), or */
+	struct router_dir_rados *dir_rados; /* the shared one in a RADOS pool */
 	uint8_t hash_key[SEAL_KEY_BYTES];  /* keyed hashes of addresses */
 	uint8_t box_key[SEAL_KEY_BYTES];   /* sealed address list */
 	struct tlog *tlog;
@@ -39,8 +40,10 @@ struct seal_sender *router_sender_get(struct router *router, const uint8_t pk[SE
 int router_log_event(struct router *router, const char *type, const char *const *fields,
 		     const char **error_r);
 
-/* Directory (region-directory.c). */
+/* Directory (region-directory.c): a SQLite file, or with "rados:..." a
+ * RADOS pool that every node shares (region-directory-rados.c). */
 int router_directory_open(struct router *router, const char *path, const char **error_r);
+void router_directory_close(struct router *router);
 /* 1 found (*region_r set), 0 unknown, -1 error. */
 int router_directory_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			 const struct region **region_r, const char **error_r);
@@ -48,5 +51,19 @@ int router_directory_put(struct router *router, const uint8_t addr_hash[SEAL_HAS
 			 const char *address, const struct region *region, const char **error_r);
 int router_directory_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			    const char **error_r);
+
+/* The RADOS directory (region-directory-rados.c; built with HAVE_RADOS). */
+int dir_rados_open(struct router *router, const char *uri, const char **error_r);
+void dir_rados_close(struct router *router);
+int dir_rados_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		  const struct region **region_r, const char **error_r);
+int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		  const uint8_t *address_sealed, size_t sealed_len, const struct region *region,
+		  const char **error_r);
+int dir_rados_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		     const char **error_r);
+int dir_rados_list(struct router *router,
+		   int (*fn)(void *ctx, const uint8_t *sealed, size_t len, const char *region),
+		   void *ctx, const char **error_r);
 
 #endif

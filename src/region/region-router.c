@@ -118,7 +118,7 @@ void router_close(struct router **routerp)
 		store_close(&router->regions[i].store);
 	for (size_t i = 0; i < router->sender_count; i++)
 		seal_sender_free(&router->senders[i].sender);
-	sqlite3_close(router->dir);
+	router_directory_close(router);
 	pthread_mutex_destroy(&router->senders_lock);
 	mem_wipe(router->hash_key, sizeof(router->hash_key));
 	mem_wipe(router->box_key, sizeof(router->box_key));

@@ -10,6 +10,9 @@
 
 static const struct store_backend *const store_backends[] = {
 	&store_backend_fs,
+#ifdef HAVE_RADOS
+	&store_backend_rados,
+#endif
 };
 
 int store_open(const char *uri, struct store **store_r, const char **error_r)
@@ -43,51 +46,19 @@ const struct store_backend *store_backend_of(const struct store *s)
 	return s->backend;
 }
 
-struct store_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int done;
-	int result;
-	uint32_t uid;
-	char error[256];
-};
-
 static void store_wait_done(void *ctx, int result, uint32_t uid, const char *error)
 {
-	struct store_wait *w = ctx;
-
-	pthread_mutex_lock(&w->lock);
-	w->result = result;
-	w->uid = uid;
-	if (error != NULL)
-		snprintf(w->error, sizeof(w->error), "%s", error);
-	w->done = 1;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	waiter_finish(ctx, result, uid, error);
 }
 
 int store_record_commit_wait(struct store *s, struct store_record_writer **w,
 			     const struct store_message *msg, uint32_t *uid_r, const char **error_r)
 {
-	struct store_wait wait;
+	struct waiter wait;
 
-	memset(&wait, 0, sizeof(wait));
-	pthread_mutex_init(&wait.lock, NULL);
-	pthread_cond_init(&wait.cond, NULL);
+	waiter_init(&wait);
 	s->backend->record_commit(w, msg, store_wait_done, &wait);
-	pthread_mutex_lock(&wait.lock);
-	while (!wait.done)
-		pthread_cond_wait(&wait.cond, &wait.lock);
-	pthread_mutex_unlock(&wait.lock);
-	pthread_mutex_destroy(&wait.lock);
-	pthread_cond_destroy(&wait.cond);
-	if (wait.result < 0) {
-		*error_r = str_tfmt("%s", wait.error);
-		return -1;
-	}
-	if (uid_r != NULL)
-		*uid_r = wait.uid;
-	return 0;
+	return waiter_wait(&wait, uid_r, error_r) < 0 ? -1 : 0;
 }
 
 void store_account_init(struct store_account *a)

@@ -4,8 +4,9 @@
  * mailbox names, wrapped keys and the plaintext index fields the protocols
  * need without the key (UIDs, flags, modseqs, dates, sizes). It never sees a
  * plaintext message, subject or mail address; accounts are known by a keyed
- * hash of their address. Backends: fs (SQLite, the embedded default) and,
- * later, rados. Reach a store only through region/ (the router).
+ * hash of their address. Backends: fs (SQLite, the embedded default) and
+ * rados (Ceph, when built with librados). Reach a store only through region/
+ * (the router).
  *
  * Threads: a store may be used from several threads. Durable writes go
  * through the backend's group commit: concurrent writers share one sync, and
@@ -99,6 +100,10 @@ typedef void store_commit_fn(void *ctx, int result, uint32_t uid, const char *er
 typedef int store_message_fn(void *ctx, const struct store_message *msg);
 /* Receives the sealed bytes of a record in order; return -1 to stop. */
 typedef int store_bytes_fn(void *ctx, const uint8_t *data, size_t len);
+/* "Mailbox MAILBOX_ID of ACCOUNT_ID changed", posted by another node. Runs on
+ * a store thread. */
+typedef void store_change_fn(void *ctx, uint64_t account_id, uint64_t mailbox_id);
+struct store_watch;
 
 struct store_backend {
 	const char *scheme;
@@ -175,6 +180,17 @@ struct store_backend {
 	int (*message_copy)(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids,
 			    size_t count, uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
 			    const char **error_r);
+
+	/* ---- changes across nodes: optional (NULL for a store only one
+	 * process uses). ---- */
+	/* Calls FN for every change of ACCOUNT_ID's mailboxes posted by another
+	 * node with change_notify. */
+	int (*change_watch)(struct store *s, uint64_t account_id, store_change_fn *fn, void *ctx,
+			    struct store_watch **w_r, const char **error_r);
+	/* After this returns, the watch's FN is not running and will not run. */
+	void (*change_unwatch)(struct store *s, struct store_watch **w);
+	/* Tells the watchers on other nodes; best effort. */
+	void (*change_notify)(struct store *s, uint64_t account_id, uint64_t mailbox_id);
 };
 
 /* Opens the store named by URI ("fs:/path", "rados:..."). */
@@ -200,5 +216,8 @@ struct store {
 };
 
 extern const struct store_backend store_backend_fs;
+#ifdef HAVE_RADOS
+extern const struct store_backend store_backend_rados;
+#endif
 
 #endif

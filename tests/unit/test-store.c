@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,7 +31,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *error = NULL;
-	char uri[128];
+	char uri[160];
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sealmail-store-XXXXXX");
 	if (store_uri == NULL) {
@@ -262,6 +263,217 @@ static void test_usage(void **state)
 	assert_int_equal(bytes, 7);
 }
 
+static int collect_changed(void *ctx, const struct store_message *m)
+{
+	assert_true(m->modseq > 0);
+	return collect_msg(ctx, m);
+}
+
+static int collect_meta(void *ctx, const struct store_message *m)
+{
+	struct collect *c = ctx;
+
+	assert_int_equal(buf_append(&c->bytes, m->meta.data, m->meta.len), 0);
+	return collect_msg(ctx, m);
+}
+
+/* The IMAP side: scans, flags with modseqs, expunge, copy, move, mailbox
+ * update and delete. */
+static void test_mail_ops(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box, sent;
+	struct store_flag_update u;
+	struct collect c;
+	struct buf name;
+	uint32_t uids[3] = {1, 2, 3}, dst[2];
+	uint64_t modseq, msgs, bytes;
+	const char *error;
+
+	memset(&box, 0, sizeof(box));
+	memset(&sent, 0, sizeof(sent));
+	buf_init(&name);
+	assert_int_equal(put(f, "one", 3, "m1"), 1);
+	assert_int_equal(put(f, "two", 3, "m2"), 2);
+	assert_int_equal(put(f, "three", 5, "m3"), 3);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.messages, 3);
+	assert_int_equal(box.uidnext, 4);
+	modseq = box.highestmodseq;
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id + 1, f->inbox.id, &box, &error), 0);
+
+	/* Index walk without metadata, then with. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_scan(f->s, f->inbox.id, 2, 3, 0, 0, collect_meta, &c,
+					    &error),
+			 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.bytes.len, 0);
+	buf_free(&c.bytes);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_scan(f->s, f->inbox.id, 1, UINT32_MAX, 0, 1, collect_meta,
+					    &c, &error),
+			 0);
+	assert_int_equal(c.n, 3);
+	assert_memory_equal(c.bytes.data, "m1m2m3", 6);
+	buf_free(&c.bytes);
+
+	/* Flags: two change, a repeat changes nothing. */
+	memset(&u, 0, sizeof(u));
+	u.uids = uids;
+	u.count = 2;
+	u.mode = STORE_FLAGS_ADD;
+	u.flags = STORE_FLAG_FLAGGED;
+	u.keywords = "$Label1";
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c,
+						 &error),
+			 0);
+	assert_int_equal(c.n, 2);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c,
+						 &error),
+			 0);
+	assert_int_equal(c.n, 0);
+	/* CONDSTORE: only uid 3 is unchanged since MODSEQ. */
+	u.count = 3;
+	u.unchanged_since = modseq;
+	u.mode = STORE_FLAGS_SET;
+	u.flags = STORE_FLAG_SEEN | STORE_FLAG_ANSWERED;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c,
+						 &error),
+			 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.uids[0], 3);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_scan(f->s, f->inbox.id, 1, UINT32_MAX, modseq, 0,
+					    collect_msg, &c, &error),
+			 0);
+	assert_int_equal(c.n, 3);
+
+	/* Expunge uid 2; highestmodseq moves. */
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	modseq = box.highestmodseq;
+	assert_int_equal(f->b->message_expunge(f->s, f->inbox.id, &uids[1], 1, &error), 0);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_true(box.highestmodseq > modseq);
+	assert_int_equal(box.messages, 2);
+
+	/* Copy 1 and 3 (2 is gone) into Sent, then move 3. */
+	assert_int_equal(buf_append(&name, "sent", 4), 0);
+	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, &name, &sent,
+					      &error),
+			 0);
+	uids[1] = 3;
+	assert_int_equal(f->b->message_copy(f->s, f->inbox.id, uids, 2, sent.id, 0, dst, &error),
+			 0);
+	assert_int_equal(dst[0], 1);
+	assert_int_equal(dst[1], 2);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, sent.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 2);
+	{
+		struct collect rec;
+
+		memset(&rec, 0, sizeof(rec));
+		assert_int_equal(f->b->record_read(f->s, c.ids[1], collect_bytes, &rec, &error), 0);
+		assert_int_equal(rec.bytes.len, 5);
+		assert_memory_equal(rec.bytes.data, "three", 5);
+		buf_free(&rec.bytes);
+	}
+	assert_int_equal(f->b->message_copy(f->s, f->inbox.id, &uids[1], 1, sent.id, 1, dst,
+					    &error),
+			 0);
+	assert_int_equal(dst[0], 3);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.messages, 1);
+	assert_int_equal(f->b->account_usage(f->s, f->acct.id, &msgs, &bytes, &error), 0);
+	assert_int_equal(msgs, 4);
+	assert_int_equal(bytes, 3 + 3 + 5 + 5);
+
+	/* Rename and unsubscribe, then delete Sent with its shared records. */
+	buf_reset(&name);
+	assert_int_equal(buf_append(&name, "renamed", 7), 0);
+	assert_int_equal(f->b->mailbox_update(f->s, f->acct.id, sent.id, &name, 0, &error), 0);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, sent.id, &box, &error), 1);
+	assert_int_equal(box.subscribed, 0);
+	assert_int_equal(box.name_sealed.len, 7);
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, sent.id, &error), 0);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, sent.id, &box, &error), 0);
+	/* The inbox's copy of the shared record survives. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 1);
+	{
+		struct collect rec;
+
+		memset(&rec, 0, sizeof(rec));
+		assert_int_equal(f->b->record_read(f->s, c.ids[0], collect_bytes, &rec, &error), 0);
+		assert_memory_equal(rec.bytes.data, "one", 3);
+		buf_free(&rec.bytes);
+	}
+	store_mailbox_clear(&box);
+	store_mailbox_clear(&sent);
+	buf_free(&name);
+}
+
+struct node_arg {
+	struct fixture f; /* its own store handle: another node */
+	uint32_t uids[25];
+};
+
+static void *node_main(void *p)
+{
+	struct node_arg *a = p;
+
+	for (int i = 0; i < 25; i++)
+		a->uids[i] = put(&a->f, "n", 1, "m");
+	return NULL;
+}
+
+/* Writers through separate store handles (as separate nodes would be)
+ * still get unique, increasing UIDs and lose nothing. */
+static void test_two_handles_unique_uids(void **state)
+{
+	struct fixture *f = *state;
+	struct node_arg args[4];
+	pthread_t th[4];
+	uint8_t seen[101] = {0};
+	const char *error = NULL;
+	char uri[160];
+	struct collect c;
+
+	if (store_uri == NULL)
+		snprintf(uri, sizeof(uri), "fs:%s", f->dir);
+	else
+		snprintf(uri, sizeof(uri), "%s", store_uri);
+	for (int t = 0; t < 4; t++) {
+		args[t].f = *f;
+		if (t % 2 == 1 && store_open(uri, &args[t].f.s, &error) < 0)
+			fail_msg("store_open(%s): %s", uri, error);
+		assert_int_equal(pthread_create(&th[t], NULL, node_main, &args[t]), 0);
+	}
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < 4; t++) {
+		for (int i = 0; i < 25; i++) {
+			uint32_t uid = args[t].uids[i];
+
+			assert_true(uid >= 1 && uid <= 100);
+			assert_int_equal(seen[uid], 0);
+			seen[uid] = 1;
+			if (i > 0)
+				assert_true(uid > args[t].uids[i - 1]);
+		}
+		if (t % 2 == 1)
+			store_close(&args[t].f.s);
+	}
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,11 +482,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_uids_and_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mail_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
 	int failed = 0;
 
+	/* A store shared by several runs must not see the same account twice. */
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	if (env == NULL || env[0] == '\0')
 		return cmocka_run_group_tests_name("store fs", tests, NULL, NULL);
 	list = strdup(env);

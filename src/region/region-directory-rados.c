@@ -1,0 +1,280 @@
+/* region-directory-rados.c — the account directory in a RADOS pool, shared
+ * by every node: "[server] directory = rados:pool=POOL,conf=PATH,id=CLIENT
+ * [,namespace=NS]".
+ *
+ * Trust boundary: one object per account, "d.<keyed hash of the address>",
+ * with xattrs "region" (its home region's name), "addr" (the address sealed
+ * under the server's directory key, for listing) and "created". No object
+ * name or value holds a plain address; mail and keys stay in the region's
+ * own pool. Creating an entry is an exclusive create, so two nodes cannot
+ * home one address twice. */
+#include "region/region-private.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <rados/librados.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct router_dir_rados {
+	rados_t cluster;
+	rados_ioctx_t io;
+};
+
+struct dir_rados_entry {
+	uint8_t *sealed;
+	size_t len;
+	char region[64];
+	int64_t created;
+};
+
+static int dir_rados_fail(int err, const char *what, const char **error_r)
+{
+	*error_r = str_tfmt("directory: rados %s: %s", what, strerror(-err));
+	return -1;
+}
+
+static void dir_rados_oid(char oid[80], const uint8_t addr_hash[SEAL_HASH_BYTES])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	oid[0] = 'd';
+	oid[1] = '.';
+	for (int i = 0; i < SEAL_HASH_BYTES && i < 32; i++) {
+		oid[2 + 2 * i] = hex[addr_hash[i] >> 4];
+		oid[3 + 2 * i] = hex[addr_hash[i] & 15];
+	}
+	oid[2 + 2 * (SEAL_HASH_BYTES < 32 ? SEAL_HASH_BYTES : 32)] = '\0';
+}
+
+static char *dir_rados_opt(const char *uri, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = uri; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			char *v = xmalloc(n - klen);
+
+			memcpy(v, p + klen + 1, n - klen - 1);
+			v[n - klen - 1] = '\0';
+			return v;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return NULL;
+}
+
+int dir_rados_open(struct router *router, const char *uri, const char **error_r)
+{
+	char *pool = dir_rados_opt(uri, "pool"), *conf = dir_rados_opt(uri, "conf");
+	char *id = dir_rados_opt(uri, "id"), *ns = dir_rados_opt(uri, "namespace");
+	struct router_dir_rados *d = xcalloc(1, sizeof(*d));
+	int r, ret = -1, created = 0;
+
+	if (pool == NULL || conf == NULL || id == NULL) {
+		*error_r = "directory: rados: needs pool=, conf= and id=";
+		goto out;
+	}
+	if ((r = rados_create(&d->cluster, id)) < 0) {
+		dir_rados_fail(r, "create", error_r);
+		goto out;
+	}
+	created = 1;
+	if ((r = rados_conf_read_file(d->cluster, conf)) < 0) {
+		*error_r = str_tfmt("directory: rados: cannot read %s: %s", conf, strerror(-r));
+		goto out;
+	}
+	rados_conf_set(d->cluster, "client_mount_timeout", "15");
+	if ((r = rados_connect(d->cluster)) < 0) {
+		dir_rados_fail(r, "connect", error_r);
+		goto out;
+	}
+	if ((r = rados_ioctx_create(d->cluster, pool, &d->io)) < 0) {
+		*error_r = str_tfmt("directory: rados: pool %s: %s", pool, strerror(-r));
+		goto out;
+	}
+	if (ns != NULL)
+		rados_ioctx_set_namespace(d->io, ns);
+	router->dir_rados = d;
+	d = NULL;
+	ret = 0;
+out:
+	if (d != NULL) {
+		if (created)
+			rados_shutdown(d->cluster);
+		free(d);
+	}
+	free(pool);
+	free(conf);
+	free(id);
+	free(ns);
+	return ret;
+}
+
+void dir_rados_close(struct router *router)
+{
+	struct router_dir_rados *d = router->dir_rados;
+
+	if (d == NULL)
+		return;
+	router->dir_rados = NULL;
+	rados_ioctx_destroy(d->io);
+	rados_shutdown(d->cluster);
+	free(d);
+}
+
+int dir_rados_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		  const struct region **region_r, const char **error_r)
+{
+	char oid[80], name[64];
+	int n;
+
+	dir_rados_oid(oid, addr_hash);
+	n = rados_getxattr(router->dir_rados->io, oid, "region", name, sizeof(name) - 1);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return dir_rados_fail(n, "read", error_r);
+	name[n] = '\0';
+	*region_r = router_region(router, name);
+	if (*region_r == NULL) {
+		*error_r = str_tfmt("directory names region '%s', which is not configured", name);
+		return -1;
+	}
+	return 1;
+}
+
+int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		  const uint8_t *address_sealed, size_t sealed_len, const struct region *region,
+		  const char **error_r)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char oid[80], created[32];
+	int r;
+
+	dir_rados_oid(oid, addr_hash);
+	snprintf(created, sizeof(created), "%" PRId64, (int64_t)time(NULL));
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_setxattr(op, "region", region->name, strlen(region->name));
+	rados_write_op_setxattr(op, "addr", (const char *)address_sealed, sealed_len);
+	rados_write_op_setxattr(op, "created", created, strlen(created));
+	r = rados_write_op_operate2(op, router->dir_rados->io, oid, NULL, 0);
+	rados_release_write_op(op);
+	if (r == -EEXIST) {
+		*error_r = "account already exists";
+		return -1;
+	}
+	return r < 0 ? dir_rados_fail(r, "write", error_r) : 0;
+}
+
+int dir_rados_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		     const char **error_r)
+{
+	char oid[80];
+	int r;
+
+	dir_rados_oid(oid, addr_hash);
+	r = rados_remove(router->dir_rados->io, oid);
+	return r < 0 && r != -ENOENT ? dir_rados_fail(r, "remove", error_r) : 0;
+}
+
+/* Reads the entry OID into E: 1, 0 when it went away meanwhile. */
+static int dir_rados_read(rados_ioctx_t io, const char *oid, struct dir_rados_entry *e,
+			  const char **error_r)
+{
+	rados_read_op_t op = rados_create_read_op();
+	rados_xattrs_iter_t iter;
+	const char *name, *val;
+	size_t len;
+	int prval = 0, r;
+
+	memset(e, 0, sizeof(*e));
+	rados_read_op_getxattrs(op, &iter, &prval);
+	r = rados_read_op_operate(op, io, oid, 0);
+	rados_release_read_op(op);
+	if (r < 0 || prval < 0) {
+		/* The iterator exists whatever the result. */
+		rados_getxattrs_end(iter);
+		if (r == -ENOENT)
+			return 0;
+		return dir_rados_fail(r < 0 ? r : prval, "read", error_r);
+	}
+	while (rados_getxattrs_next(iter, &name, &val, &len) == 0 && name != NULL) {
+		if (strcmp(name, "region") == 0 && len < sizeof(e->region)) {
+			memcpy(e->region, val, len);
+			e->region[len] = '\0';
+		} else if (strcmp(name, "addr") == 0 && len > 0) {
+			free(e->sealed);
+			e->sealed = xmalloc(len);
+			memcpy(e->sealed, val, len);
+			e->len = len;
+		} else if (strcmp(name, "created") == 0 && len < 32) {
+			char num[32];
+
+			memcpy(num, val, len);
+			num[len] = '\0';
+			e->created = strtoll(num, NULL, 10);
+		}
+	}
+	rados_getxattrs_end(iter);
+	return 1;
+}
+
+static int dir_rados_cmp(const void *a, const void *b)
+{
+	const struct dir_rados_entry *x = a, *y = b;
+
+	return x->created < y->created ? -1 : x->created > y->created;
+}
+
+int dir_rados_list(struct router *router,
+		   int (*fn)(void *ctx, const uint8_t *sealed, size_t len, const char *region),
+		   void *ctx, const char **error_r)
+{
+	rados_ioctx_t io = router->dir_rados->io;
+	struct dir_rados_entry *entries = NULL;
+	size_t n = 0, cap = 0;
+	rados_list_ctx_t lc;
+	const char *oid;
+	int r, ret = 0;
+
+	if ((r = rados_nobjects_list_open(io, &lc)) < 0)
+		return dir_rados_fail(r, "list", error_r);
+	while ((r = rados_nobjects_list_next(lc, &oid, NULL, NULL)) == 0) {
+		if (strncmp(oid, "d.", 2) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			entries = realloc(entries, cap * sizeof(*entries));
+			if (entries == NULL)
+				log_fatal("out of memory");
+		}
+		r = dir_rados_read(io, oid, &entries[n], error_r);
+		if (r < 0) {
+			ret = -1;
+			break;
+		}
+		n += (size_t)r;
+	}
+	rados_nobjects_list_close(lc);
+	if (ret == 0 && r != -ENOENT)
+		ret = dir_rados_fail(r, "list", error_r);
+	qsort(entries, n, sizeof(*entries), dir_rados_cmp);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		r = fn(ctx, entries[i].sealed, entries[i].len, entries[i].region);
+		if (r < 0)
+			ret = -1;
+		else if (r > 0)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(entries[i].sealed);
+	free(entries);
+	return ret;
+}

@@ -1,0 +1,266 @@
+/* store-rados-mail.c — the IMAP side of the rados backend: index scans, flag
+ * changes with modification sequences, expunge, copy and move, mailbox
+ * delete, rename and subscribe.
+ *
+ * Trust boundary: see store-rados.c. Only plaintext index fields are read
+ * or changed here; sealed names, metadata and records move as opaque bytes.
+ * Each change of a mailbox is one write operation guarded by its header;
+ * records lose their last reference (and their object) only after the index
+ * no longer names them. */
+#include "store/store-rados-private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define RADOS_KEYS_MAX 512
+
+typedef int rados_val_fn(void *ctx, uint32_t uid, const char *val, size_t len);
+
+/* Calls FN for the omap values PREFIX.<uid> of UIDS that exist, by uid. */
+static int rados_by_uid(struct rados_store *rs, uint64_t mailbox_id, char prefix,
+			const uint32_t *uids, size_t count, rados_val_fn *fn, void *ctx,
+			const char **error_r)
+{
+	char oid[RADOS_OID_MAX], (*kb)[16] = xcalloc(RADOS_KEYS_MAX, 16);
+	const char *keys[RADOS_KEYS_MAX];
+	int ret = 0;
+
+	rados_oid_mailbox(oid, mailbox_id);
+	for (size_t off = 0; off < count && ret == 0; off += RADOS_KEYS_MAX) {
+		size_t n = count - off < RADOS_KEYS_MAX ? count - off : RADOS_KEYS_MAX;
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t iter;
+		char *key, *val;
+		size_t klen, vlen;
+		int prval = 0, r;
+
+		for (size_t i = 0; i < n; i++) {
+			rados_key_uid(kb[i], prefix, uids[off + i]);
+			keys[i] = kb[i];
+		}
+		rados_read_op_omap_get_vals_by_keys(op, keys, n, &iter, &prval);
+		r = rados_read_op_operate(op, rs->io, oid, 0);
+		rados_release_read_op(op);
+		if (r < 0 || prval < 0)
+			rados_omap_get_end(iter); /* exists whatever the result */
+		if (r == -ENOENT)
+			break;
+		if (r < 0 || prval < 0) {
+			ret = rados_fail(r < 0 ? r : prval, "read index", error_r);
+			break;
+		}
+		while (ret == 0 && rados_omap_get_next2(iter, &key, &val, &klen, &vlen) == 0 &&
+		       key != NULL)
+			ret = fn(ctx, (uint32_t)strtoul(key + 2, NULL, 16), val, vlen);
+		rados_omap_get_end(iter);
+	}
+	free(kb);
+	return ret;
+}
+
+static int rados_collect_entry(void *ctx, uint32_t uid, const char *val, size_t len)
+{
+	struct rados_entries *c = ctx;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->e = realloc(c->e, c->cap * sizeof(*c->e));
+		if (c->e == NULL)
+			log_fatal("out of memory");
+	}
+	if (rados_entry_unpack(val, len, &c->e[c->n]) < 0)
+		return -1;
+	c->e[c->n++].uid = uid;
+	return 0;
+}
+
+static int rados_collect_meta(void *ctx, uint32_t uid, const char *val, size_t len)
+{
+	struct rados_entries *c = ctx;
+
+	/* Entries and metadata come sorted by uid; match them up. */
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->e[i].uid == uid) {
+			buf_reset(&c->meta[i]);
+			if (len > 0 && buf_append(&c->meta[i], val, len) < 0)
+				log_fatal("out of memory");
+			break;
+		}
+	}
+	return 0;
+}
+
+int rados_entries_get(struct rados_store *rs, uint64_t mailbox_id, const uint32_t *uids,
+		      size_t count, struct rados_entries *c, const char **error_r)
+{
+	memset(c, 0, sizeof(*c));
+	if (rados_by_uid(rs, mailbox_id, 'u', uids, count, rados_collect_entry, c, error_r) < 0) {
+		rados_entries_free(c->e, c->n);
+		if (*error_r == NULL)
+			*error_r = "store: malformed index entry";
+		return -1;
+	}
+	return 0;
+}
+
+int rados_metas_get(struct rados_store *rs, uint64_t mailbox_id, struct rados_entries *c,
+		    const char **error_r)
+{
+	uint32_t *uids = xcalloc(c->n ? c->n : 1, sizeof(*uids));
+	int r;
+
+	c->meta = xcalloc(c->n ? c->n : 1, sizeof(*c->meta));
+	for (size_t i = 0; i < c->n; i++) {
+		buf_init(&c->meta[i]);
+		uids[i] = c->e[i].uid;
+	}
+	r = rados_by_uid(rs, mailbox_id, 'm', uids, c->n, rados_collect_meta, c, error_r);
+	free(uids);
+	return r;
+}
+
+void rados_entries_clear(struct rados_entries *c)
+{
+	if (c->meta != NULL)
+		for (size_t i = 0; i < c->n; i++)
+			buf_free(&c->meta[i]);
+	free(c->meta);
+	rados_entries_free(c->e, c->n);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- scans --------------------------------------------------------------------- */
+
+int rados_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
+		       uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
+		       const char **error_r)
+{
+	struct rados_entries c;
+	struct store_message m;
+	size_t keep = 0;
+	int ret = 0;
+
+	memset(&c, 0, sizeof(c));
+	if (rados_entries_read(RS(s), mailbox_id, uid_min, uid_max, &c.e, &c.n, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < c.n; i++) {
+		if (c.e[i].modseq > modseq_min)
+			c.e[keep++] = c.e[i];
+		else
+			free(c.e[i].keywords);
+	}
+	c.n = keep;
+	if (with_meta && rados_metas_get(RS(s), mailbox_id, &c, error_r) < 0) {
+		rados_entries_clear(&c);
+		return -1;
+	}
+	store_message_init(&m);
+	for (size_t i = 0; i < c.n; i++) {
+		const struct rados_entry *e = &c.e[i];
+
+		m.id = mailbox_id << 32 | e->uid;
+		m.mailbox_id = mailbox_id;
+		m.uid = e->uid;
+		m.flags = e->flags;
+		m.keywords = e->keywords;
+		m.modseq = e->modseq;
+		m.internal_date = e->internal_date;
+		m.size = e->size;
+		m.record_size = e->record_size;
+		buf_reset(&m.meta);
+		if (with_meta && c.meta[i].len > 0 &&
+		    buf_append(&m.meta, c.meta[i].data, c.meta[i].len) < 0)
+			log_fatal("out of memory");
+		if (fn(ctx, &m) != 0)
+			break;
+	}
+	m.keywords = NULL;
+	store_message_clear(&m);
+	rados_entries_clear(&c);
+	return ret;
+}
+
+int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min,
+		       store_message_fn *fn, void *ctx, const char **error_r)
+{
+	return rados_message_scan(s, mailbox_id, uid_min, UINT32_MAX, 0, 1, fn, ctx, error_r);
+}
+
+/* ---- mailboxes ---------------------------------------------------------------- */
+
+int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			 const char **error_r)
+{
+	struct rados_store *rs = RS(s);
+	struct rados_entry *e = NULL;
+	char oid[RADOS_OID_MAX], key[RADOS_OID_MAX];
+	const char *keys[1] = {key};
+	struct rados_hdr h;
+	rados_write_op_t op;
+	size_t n = 0;
+	int r;
+
+	if ((r = rados_hdr_read(rs, mailbox_id, &h, NULL, error_r)) < 0)
+		return -1;
+	if (r > 0 && h.account_id != account_id)
+		return 0;
+	if (r > 0) {
+		if (rados_entries_read(rs, mailbox_id, 1, UINT32_MAX, &e, &n, error_r) < 0)
+			return -1;
+		rados_oid_mailbox(oid, mailbox_id);
+		r = rados_remove(rs->io, oid);
+		if (r < 0 && r != -ENOENT) {
+			rados_entries_free(e, n);
+			return rados_fail(r, "remove mailbox", error_r);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (rados_record_ref(rs, e[i].record, -1, error_r) < 0) {
+				rados_entries_free(e, n);
+				return -1;
+			}
+		}
+		rados_entries_free(e, n);
+	}
+	rados_oid_account(oid, account_id);
+	snprintf(key, sizeof(key), "b.%08llx", (unsigned long long)mailbox_id);
+	op = rados_create_write_op();
+	rados_write_op_omap_rm_keys(op, keys, 1);
+	r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
+	rados_release_write_op(op);
+	return r < 0 && r != -ENOENT ? rados_fail(r, "unregister mailbox", error_r) : 0;
+}
+
+int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			 const struct buf *name_sealed, int subscribed, const char **error_r)
+{
+	struct rados_store *rs = RS(s);
+	char oid[RADOS_OID_MAX];
+
+	rados_oid_mailbox(oid, mailbox_id);
+	for (int tries = 0; tries < RADOS_RETRIES; tries++) {
+		struct rados_hdr h;
+		char old[128], new[128];
+		rados_write_op_t op;
+		int r = rados_hdr_read(rs, mailbox_id, &h, old, error_r);
+
+		if (r <= 0 || h.account_id != account_id)
+			return r < 0 ? -1 : 0;
+		if (subscribed >= 0)
+			h.subscribed = subscribed ? 1 : 0;
+		op = rados_create_write_op();
+		rados_hdr_guard(op, old, &h, new);
+		if (name_sealed != NULL)
+			rados_write_op_setxattr(op, "name", (const char *)name_sealed->data,
+						name_sealed->len);
+		r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
+		rados_release_write_op(op);
+		if (r == -ECANCELED)
+			continue;
+		return r < 0 ? rados_fail(r, "update mailbox", error_r) : 0;
+	}
+	*error_r = "store: mailbox update: too much contention";
+	return -1;
+}

@@ -1,0 +1,191 @@
+"""Two sealmail nodes on one Ceph cluster (the rados store and the rados
+account directory), and residency enforced by CRUSH.
+
+Needs a test cluster from scripts/ceph-test-cluster, named by
+$SEALMAIL_CEPH_CONF (scripts/test-ceph starts one and sets it); skipped
+otherwise. Each test uses its own RADOS namespace, so runs do not meet."""
+import imaplib
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import Instance, Server
+
+CONF = os.environ.get("SEALMAIL_CEPH_CONF")
+pytestmark = pytest.mark.skipif(
+    not CONF, reason="no Ceph test cluster: run scripts/test-ceph (needs the ceph packages)")
+
+USER = "alice@example.org"
+PW = "correct horse"
+
+
+def msg(subject, body="ceph body\r\n"):
+    return ("From: bob@example.net\r\nTo: %s\r\nSubject: %s\r\n"
+            "Message-ID: <%s@example.net>\r\n\r\n%s" % (USER, subject, subject, body)).encode()
+
+
+def rados(*args):
+    r = subprocess.run(["timeout", "30", "rados", "-c", CONF] + list(args),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def objects(pool, ns):
+    return [l for l in rados("-p", pool, "-N", ns, "ls").splitlines() if l]
+
+
+def make_node(binary, path, ns, keys_from=None):
+    inst = Instance(binary, path)
+    uri = "conf=%s,id=sealmail,namespace=%s" % (CONF, ns)
+    inst.set_option("region eu-ie", "store", "rados:pool=mail-eu," + uri)
+    inst.set_option("region us-east", "store", "rados:pool=mail-us," + uri)
+    inst.set_option("server", "directory", "rados:pool=sealmail-dir," + uri)
+    inst.set_option("imap", "auth_fail_delay_ms", "50")
+    if keys_from is not None:
+        # Nodes of one installation share the directory key (keyed hashes).
+        shutil.copy(keys_from.dir / "keys" / "directory.key", inst.dir / "keys" / "directory.key")
+    return inst
+
+
+@pytest.fixture
+def nodes(sealmail_bin, tmp_path):
+    ns = "t%d" % time.time_ns()
+    a = make_node(sealmail_bin, tmp_path / "a", ns)
+    r = a.run(["user", "add", USER, "--region", "eu-ie", "--password-stdin"], input=PW + "\n")
+    if "not built into" in r.stderr:
+        pytest.skip("this sealmail is built without librados")
+    assert r.returncode == 0, r.stderr
+    b = make_node(sealmail_bin, tmp_path / "b", ns, keys_from=a)
+    sa, sb = Server(a).start(), Server(b).start()
+    yield a, b, ns
+    for s in (sa, sb):
+        rc = s.stop()
+        log = s.log_text()
+        assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
+        assert rc in (0, None), log[-4000:]
+
+
+def smtp_send(inst, subject):
+    with smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=30) as s:
+        s.sendmail("bob@example.net", [USER], msg(subject))
+
+
+def imap(inst):
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+    m.login(USER, PW)
+    return m
+
+
+def test_residency_eu_account_stays_in_mail_eu(nodes):
+    a, _, ns = nodes
+    us_before = objects("mail-us", ns)
+    eu_before = objects("mail-eu", ns)
+    smtp_send(a, "residency")
+    eu_after = objects("mail-eu", ns)
+    assert objects("mail-us", ns) == us_before
+    assert len(eu_after) > len(eu_before)
+    # No object name holds the address.
+    for name in eu_after + objects("sealmail-dir", ns):
+        assert "alice" not in name and "example" not in name
+    # CRUSH places every object of the account on the eu OSD (osd.0) only.
+    for name in eu_after:
+        r = subprocess.run(["timeout", "30", "ceph", "-c", CONF, "osd", "map", "mail-eu", name,
+                            ns], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        m = re.search(r"acting \(\[([0-9,]*)\]", r.stdout)
+        assert m and m.group(1) == "0", r.stdout
+
+
+def test_deliver_on_a_fetch_on_b_flags_both_ways(nodes):
+    a, b, _ = nodes
+    smtp_send(a, "crossnode")
+    mb = imap(b)
+    typ, data = mb.select("INBOX")
+    assert typ == "OK" and data[0] == b"1"
+    typ, data = mb.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT])")
+    assert typ == "OK"
+    assert b"crossnode" in data[0][1] and b"ceph body" in data[1][1]
+    assert mb.store("1", "+FLAGS", "(\\Flagged)")[0] == "OK"
+    ma = imap(a)
+    ma.select("INBOX")
+    typ, data = ma.fetch("1", "(FLAGS)")
+    assert b"\\Flagged" in data[0]
+    ma.store("1", "+FLAGS", "(\\Seen)")
+    # B's session hears of the change from the other node (notify), and
+    # reports it with its next command.
+    deadline = time.monotonic() + 2
+    while True:
+        mb.noop()
+        typ, data = mb.fetch("1", "(FLAGS)")
+        if b"\\Seen" in data[0] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert b"\\Seen" in data[0] and b"\\Flagged" in data[0]
+    ma.logout()
+    mb.logout()
+
+
+def test_idle_on_b_wakes_for_delivery_through_a(nodes):
+    a, b, _ = nodes
+    import socket
+    s = socket.create_connection(("127.0.0.1", b.imap_port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b't1 LOGIN %s "%s"\r\n' % (USER.encode(), PW.encode()))
+    while not f.readline().startswith(b"t1 "):
+        pass
+    s.sendall(b"t2 SELECT INBOX\r\n")
+    while not f.readline().startswith(b"t2 "):
+        pass
+    s.sendall(b"t3 IDLE\r\n")
+    assert f.readline().startswith(b"+")
+    smtp_send(a, "idle")
+    start = time.monotonic()
+    s.settimeout(5)
+    assert f.readline() == b"* 1 EXISTS\r\n"
+    assert time.monotonic() - start < 1.0
+    s.sendall(b"DONE\r\n")
+    while not f.readline().startswith(b"t3 "):
+        pass
+    s.close()
+
+
+def test_concurrent_deliveries_through_both_nodes(nodes):
+    a, b, _ = nodes
+    n = 12
+    errors = []
+
+    def sender(inst, tag):
+        try:
+            for i in range(n):
+                smtp_send(inst, "%s-%d" % (tag, i))
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=sender, args=(inst, tag))
+               for inst, tag in ((a, "viaA"), (a, "viaA2"), (b, "viaB"), (b, "viaB2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    m = imap(b)
+    m.select("INBOX")
+    typ, data = m.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    uids, subjects = [], set()
+    for item in data:
+        if isinstance(item, tuple):
+            uids.append(int(re.search(rb"UID (\d+)", item[0]).group(1)))
+            subjects.add(item[1].decode().split(":", 1)[1].strip())
+    assert len(uids) == 4 * n
+    assert len(set(uids)) == len(uids) and uids == sorted(uids)
+    assert subjects == {"%s-%d" % (t, i) for t in ("viaA", "viaA2", "viaB", "viaB2")
+                        for i in range(n)}
+    m.logout()
