@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -136,6 +137,9 @@ int main(int argc, char **argv)
 	const char *env = getenv("SEALMAIL_CONF");
 	int i = 1, ret;
 
+	/* Everything sealmail creates (databases and their WAL/SHM files, keys,
+	 * exports) is for this user only. */
+	umask(077);
 	cli.config_path = env != NULL && env[0] != '\0' ? env : "sealmail.conf";
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {

@@ -248,7 +248,8 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, &fs->rdb,
 		       error_r) < 0)
 		goto fail;
-	/* Files the database creates (WAL, shm) are readable by us only. */
+	/* The process umask (077, set in main) keeps the database and its WAL
+	 * and shm files private; an existing database is tightened too. */
 	chmod(fs->db_path, 0600);
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->cond, NULL);
