@@ -2,7 +2,8 @@
  *
  * Trust boundary: runs with the operator's privileges until the listeners
  * are bound and the TLS key is read, then (as root with [server] user set)
- * drops to that user before opening any store. Signals are handled on the
+ * drops to that user before opening any store. The process is never
+ * dumpable and writes no core file (daemon_no_dumps). Signals are handled on the
  * event loop, never in a signal handler: SIGTERM and SIGINT stop accepting
  * and drain every service ([smtp] shutdown_grace), SIGHUP reloads the TLS
  * certificate and key. Nothing on the loop thread blocks on disk syncs or
@@ -18,6 +19,8 @@
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const struct daemon_service *const daemon_services[] = {
@@ -54,12 +57,38 @@ static int daemon_tls_open(struct daemon *d, const char **error_r)
 	return net_tls_create(cfg->tls_cert, cfg->tls_key, &d->tls, error_r);
 }
 
+/* Unlocked account keys live in this process (sodium_malloc: locked and
+ * excluded from core dumps). Also refuse core files and ptrace by other
+ * processes of the same user, which would expose the rest of the heap
+ * (passwords in flight, opened messages), unless [server] core_dumps asks
+ * for them to debug. Called at start and again after setuid(), which resets
+ * the dumpable flag. */
+static int daemon_no_dumps(const struct config *cfg, const char **error_r)
+{
+	struct rlimit rl = {0, 0};
+
+	if (cfg->core_dumps != 0) {
+		if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+			log_warn("cannot make the process dumpable: %s", strerror(errno));
+		return 0;
+	}
+	if (setrlimit(RLIMIT_CORE, &rl) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		*error_r = str_tfmt("cannot disable core dumps: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int daemon_drop_privileges(const struct config *cfg, const char **error_r)
 {
 	struct passwd *pw;
 
-	if (getuid() != 0 || cfg->user == NULL || cfg->user[0] == '\0')
+	if (getuid() != 0)
 		return 0;
+	if (cfg->user == NULL || cfg->user[0] == '\0') {
+		log_warn("running as root: set [server] user to drop privileges");
+		return 0;
+	}
 	pw = getpwnam(cfg->user);
 	if (pw == NULL) {
 		*error_r = str_tfmt("[server] user '%s' does not exist", cfg->user);
@@ -147,6 +176,8 @@ int daemon_run(const struct config *cfg, const char **error_r)
 	int ret = -1;
 
 	daemon_set_log_level(cfg->log_level);
+	if (daemon_no_dumps(cfg, error_r) < 0)
+		return -1;
 	signal(SIGPIPE, SIG_IGN);
 	/* Store threads hand results back with event_active(). */
 	if (evthread_use_pthreads() < 0) {
@@ -170,7 +201,7 @@ int daemon_run(const struct config *cfg, const char **error_r)
 	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
 		if (daemon_services[i]->listen(&d, error_r) < 0)
 			goto out;
-	if (daemon_drop_privileges(cfg, error_r) < 0)
+	if (daemon_drop_privileges(cfg, error_r) < 0 || daemon_no_dumps(cfg, error_r) < 0)
 		goto out;
 	if (router_open(cfg, &d.router, error_r) < 0)
 		goto out;

@@ -4,7 +4,9 @@
  * except on loopback (LOGINDISABLED), copied only into the job that runs
  * Argon2id on a pool thread, wiped afterwards, and never logged; neither is
  * the login name. A failed login is answered only after a delay that grows
- * with recent failures of the client address and of the account. An
+ * with recent failures of the client address and of the account; past
+ * [imap] auth_fail_lockout failures the address or the account is refused
+ * (after the same delay) without looking at the password. An
  * account homed in a region this node does not serve gets a referral
  * (RFC 2221) and no password check here. */
 #include "imap/imap-private.h"
@@ -39,6 +41,27 @@ static void imap_login_failed_reply(struct imap_session *s)
 {
 	if (!s->dead)
 		imap_cmd_finish(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+}
+
+static void imap_login_locked_reply(struct imap_session *s)
+{
+	if (!s->dead)
+		imap_cmd_finish(s, "NO", "[UNAVAILABLE] Too many failed logins, try again later");
+}
+
+/* A locked-out address is told so; a locked-out account is answered as a
+ * wrong password would be, so that lockouts do not reveal which accounts
+ * exist. Neither runs Argon2id nor counts as a new failure. */
+static int imap_login_locked(struct imap_session *s, const struct account *acct)
+{
+	if (!imap_fail_locked(s->server, s->peer, acct))
+		return 0;
+	imap_session_log(s, LOG_WARN, "login refused: %s locked out",
+			 acct == NULL ? "address" : "account");
+	net_conn_pause(s->conn);
+	imap_session_delay(s, acct == NULL ? imap_login_locked_reply : imap_login_failed_reply,
+			   imap_fail_delay(s->server, s->peer, acct));
+	return 1;
 }
 
 static void imap_login_fail(struct imap_session *s, const struct account *acct)
@@ -127,10 +150,16 @@ static void imap_login_start(struct imap_session *s, const char *user, const cha
 	const char *error = NULL;
 	int r;
 
+	if (imap_login_locked(s, NULL))
+		return;
 	r = router_account_find(s->server->router, user, &acct, &error);
 	if (r < 0) {
 		imap_session_log(s, LOG_ERROR, "account lookup: %s", error);
 		imap_cmd_finish(s, "NO", "[UNAVAILABLE] Temporary failure, try again later");
+		return;
+	}
+	if (r > 0 && imap_login_locked(s, acct)) {
+		router_account_free(&acct);
 		return;
 	}
 	if (r == 0 || password[0] == '\0') {

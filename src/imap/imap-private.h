@@ -112,6 +112,7 @@ struct imap_session {
 	char peer[NET_ADDR_MAX];
 	enum imap_state state;
 	unsigned unauth_commands;
+	int64_t rate_tat_us;      /* command rate limit: theoretical arrival time */
 
 	/* Command assembly and the command in progress. */
 	struct buf line;
@@ -186,6 +187,8 @@ void imap_server_session_gone(struct imap_server *server, struct imap_session *s
 int imap_peer_is_loopback(const char *peer);
 /* Failed logins: the delay (ms) before answering, and bookkeeping. */
 uint64_t imap_fail_delay(struct imap_server *server, const char *peer, const struct account *acct);
+/* 1 if PEER (ACCT NULL) or ACCT has reached [imap] auth_fail_lockout. */
+int imap_fail_locked(struct imap_server *server, const char *peer, const struct account *acct);
 void imap_fail_record(struct imap_server *server, const char *peer, const struct account *acct);
 void imap_fail_clear(struct imap_server *server, const struct account *acct);
 

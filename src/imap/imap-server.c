@@ -4,7 +4,9 @@
  * Trust boundary: keeps, per client address and per account, how many
  * logins failed recently (in memory only; accounts by region and numeric
  * id, never by name) so that guessing passwords gets slower with every miss
- * from either side. */
+ * from either side, and stops: after [imap] auth_fail_lockout failures
+ * within auth_fail_window the address or account is refused without a
+ * password check until the window has passed since its last failure. */
 #include "imap/imap-private.h"
 
 #include "mime/mime.h"
@@ -15,7 +17,6 @@
 #include <sys/random.h>
 
 #define IMAP_FAILS_MAX 1024
-#define IMAP_FAIL_FORGET_US (15LL * 60 * 1000000)
 #define IMAP_FAIL_FACTOR_MAX 8
 
 struct imap_fail {
@@ -129,11 +130,12 @@ static struct imap_fail *imap_fail_slot(struct imap_server *server, const char *
 {
 	struct imap_fail *oldest = NULL;
 	int64_t now = time_now_us();
+	int64_t forget_us = (int64_t)server->cfg->imap_auth_fail_window * 1000000;
 
 	for (size_t i = 0; i < IMAP_FAILS_MAX; i++) {
 		struct imap_fail *f = &server->fails->slots[i];
 
-		if (f->count > 0 && now - f->last_us > IMAP_FAIL_FORGET_US)
+		if (f->count > 0 && now - f->last_us > forget_us)
 			f->count = 0;
 		if (f->count > 0 && strcmp(f->key, key) == 0)
 			return f;
@@ -177,6 +179,19 @@ uint64_t imap_fail_delay(struct imap_server *server, const char *peer, const str
 	if (n > IMAP_FAIL_FACTOR_MAX)
 		n = IMAP_FAIL_FACTOR_MAX;
 	return server->cfg->imap_auth_fail_delay_ms * (n ? n : 1);
+}
+
+int imap_fail_locked(struct imap_server *server, const char *peer, const struct account *acct)
+{
+	uint64_t limit = server->cfg->imap_auth_fail_lockout;
+	char ip[96], ac[96];
+	struct imap_fail *f;
+
+	if (limit == 0)
+		return 0;
+	imap_fail_keys(peer, acct, ip, ac);
+	f = acct == NULL ? imap_fail_slot(server, ip, 0) : imap_fail_slot(server, ac, 0);
+	return f != NULL && f->count >= limit;
 }
 
 void imap_fail_record(struct imap_server *server, const char *peer, const struct account *acct)

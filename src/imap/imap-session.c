@@ -11,6 +11,7 @@
  *	limit. Only whole commands reach the parser, which is pure and bounded
  *	(imap-parser.c). Before login at most [imap] max_unauth_commands
  *	commands are taken and the session times out after timeout_unauth.
+ *	Commands beyond [imap] max_commands_per_second wait their turn.
  *	Each command is checked against the table for the current state before
  *	its arguments are looked at. Logs name the session id and the client
  *	address only: never a login name, mailbox name or message content. */
@@ -289,6 +290,50 @@ void imap_session_watch(struct imap_session *s)
 
 /* ---- input ------------------------------------------------------------------ */
 
+static void imap_session_dispatch(struct imap_session *s);
+
+/* Stands in for a whole command held back by the rate limit, so that the
+ * input loop stops until it has run. */
+static const struct imap_command imap_throttled = {"", 0, 0, NULL};
+
+static void imap_session_throttled_cb(struct imap_session *s)
+{
+	if (s->dead || s->closing)
+		return;
+	s->cmd_def = NULL;
+	imap_session_dispatch(s);
+	if (s->cmd_def == NULL && !s->dead && !s->closing && !s->in_input) {
+		net_conn_resume(s->conn);
+		imap_session_input(s);
+	}
+}
+
+/* [imap] max_commands_per_second, with a burst of one second's worth: a
+ * command over the rate waits (the connection is not read meanwhile)
+ * rather than failing, so that a fast honest client only slows down.
+ * Returns 1 if the command was held back. */
+static int imap_session_throttle(struct imap_session *s)
+{
+	uint64_t rate = s->server->cfg->imap_max_commands_per_second;
+	int64_t now = time_now_us(), interval, ahead;
+
+	if (rate == 0)
+		return 0;
+	interval = 1000000 / (int64_t)(rate > 1000000 ? 1000000 : rate);
+	if (s->rate_tat_us < now)
+		s->rate_tat_us = now;
+	ahead = s->rate_tat_us - now;
+	if (ahead + interval > 1000000) {
+		s->cmd_def = &imap_throttled;
+		net_conn_pause(s->conn);
+		imap_session_delay(s, imap_session_throttled_cb,
+				   (uint64_t)(ahead + interval - 1000000 + 999) / 1000);
+		return 1;
+	}
+	s->rate_tat_us += interval;
+	return 0;
+}
+
 static void imap_session_dispatch(struct imap_session *s)
 {
 	const struct config *cfg = s->server->cfg;
@@ -298,6 +343,8 @@ static void imap_session_dispatch(struct imap_session *s)
 	size_t rest;
 	int r;
 
+	if (imap_session_throttle(s))
+		return;
 	r = imap_command_split(s->cmd.data, s->cmd.len, s->tag, name, &rest, &error);
 	if (s->state == IMAP_STATE_NOAUTH && cfg->imap_max_unauth_commands != 0 &&
 	    ++s->unauth_commands > cfg->imap_max_unauth_commands) {

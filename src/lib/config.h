@@ -29,6 +29,7 @@ struct config {
 	char *directory;        /* account directory, default DIR/directory.sqlite */
 	char *user;             /* drop privileges to this user when root */
 	char *log_level;
+	uint64_t core_dumps;    /* 1: leave core dumps and ptrace as the system has them */
 
 	/* [tls] */
 	char *tls_cert;
@@ -59,6 +60,9 @@ struct config {
 	uint64_t imap_timeout_idle;      /* seconds, authenticated idle */
 	uint64_t imap_timeout_unauth;    /* seconds */
 	uint64_t imap_auth_fail_delay_ms;
+	uint64_t imap_auth_fail_lockout;   /* failures in the window that lock out, 0 = never */
+	uint64_t imap_auth_fail_window;    /* seconds a failure is remembered */
+	uint64_t imap_max_commands_per_second; /* per session, 0 = unlimited */
 
 	/* [store] */
 	uint64_t store_epoch_seconds;    /* delivery epoch length */

@@ -226,7 +226,7 @@ static void delivery_commit_job(void *ctx)
 	const char *error = "out of memory";
 	uint64_t size = d->plain.len;
 	struct buf meta;
-	size_t i;
+	size_t i, count;
 
 	buf_init(&meta);
 	if (d->failed || d->count == 0) {
@@ -253,8 +253,10 @@ static void delivery_commit_job(void *ctx)
 	buf_free(&meta);
 	/* Plaintext is not needed past this point. */
 	buf_free(&d->plain);
-	d->pending = d->count;
-	for (i = 0; i < d->count; i++) {
+	/* Once the last copy is handed over, the store may finish it and free
+	 * D at any time: the loop must not look at D after that. */
+	count = d->pending = d->count;
+	for (i = 0; i < count; i++) {
 		struct delivery_copy *c = d->copies[i];
 		struct store_message msg;
 

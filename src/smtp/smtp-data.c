@@ -20,6 +20,18 @@ enum smtp_dot_state { DOT_BOL, DOT_TEXT, DOT_CR, DOT_DOT, DOT_DOT_CR };
 static const char *const smtp_reply_too_big =
 	"552 5.3.4 Message size exceeds fixed maximum message size";
 static const char *const smtp_reply_tempfail = "451 4.3.0 Temporary failure, try again later";
+static const char *const smtp_reply_no_space = "452 4.3.1 Insufficient system storage";
+
+/* A store error as a reply: full disks get 452 (RFC 5321 4.5.3.1.10),
+ * anything else the generic temporary failure. Both make the client retry. */
+static const char *smtp_reply_store_error(const char *error)
+{
+	if (error != NULL && (strstr(error, "No space left") != NULL ||
+			      strstr(error, "disk is full") != NULL ||
+			      strstr(error, "quota") != NULL))
+		return smtp_reply_no_space;
+	return smtp_reply_tempfail;
+}
 
 /* ---- dot decoding ---------------------------------------------------------- */
 
@@ -137,7 +149,7 @@ static void smtp_data_flush(struct smtp_session *s)
 			smtp_data_fail(s, smtp_reply_too_big, "message too large");
 		} else {
 			smtp_session_log(s, LOG_ERROR, "sealing failed: %s", error ? error : "?");
-			smtp_data_fail(s, smtp_reply_tempfail, "store error");
+			smtp_data_fail(s, smtp_reply_store_error(error), "store error");
 		}
 		return;
 	}
@@ -215,7 +227,7 @@ int smtp_data_begin(struct smtp_session *s, const char **reply_r)
 fail:
 	smtp_session_log(s, LOG_ERROR, "cannot start a delivery: %s", error ? error : "?");
 	delivery_abort(&s->delivery);
-	*reply_r = smtp_reply_tempfail;
+	*reply_r = smtp_reply_store_error(error);
 	return -1;
 }
 
@@ -266,7 +278,7 @@ void smtp_data_commit_done(evutil_socket_t fd, short what, void *arg)
 	} else {
 		smtp_session_log(s, LOG_ERROR, "message %s.%u not stored: %s", s->id,
 				 s->transactions, s->commit->error);
-		smtp_session_reply(s, "%s", smtp_reply_tempfail);
+		smtp_session_reply(s, "%s", smtp_reply_store_error(s->commit->error));
 	}
 	if (s->conn_lost) {
 		smtp_session_free(&s);

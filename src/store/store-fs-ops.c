@@ -531,8 +531,9 @@ static void fs_record_commit_done(void *ctx, int result, uint32_t uid, const cha
 	store_commit_fn *done = w->done;
 	void *done_ctx = w->done_ctx;
 
-	fs_record_free(w);
+	/* ERROR may point into W. */
 	done(done_ctx, result, uid, error);
+	fs_record_free(w);
 }
 
 void fs_record_commit(struct store_record_writer **wp, const struct store_message *msg,

@@ -1,0 +1,210 @@
+"""Abuse limits on IMAP: failed-login slow-down and lockout, per client
+address and per account; connection caps; the per-session command rate.
+Loopback is 127.0.0.0/8, so connecting from 127.0.0.N gives each client an
+address of its own. (The SMTP connection caps, error limit and unknown-user
+delay are covered in test_smtp.py.)"""
+import base64
+import socket
+import time
+
+import pytest
+
+from conftest import Server
+
+ALICE = "alice@example.org"
+BOB = "bob@example.org"
+PW = "correct horse"
+
+
+class Client:
+    def __init__(self, port, source="127.0.0.1", timeout=20):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                          source_address=(source, 0))
+        self.f = self.s.makefile("rb")
+        self.greeting = self.f.readline()
+        self.n = 0
+
+    def cmd(self, text):
+        self.n += 1
+        tag = "a%d" % self.n
+        self.s.sendall(("%s %s\r\n" % (tag, text)).encode())
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise EOFError(text)
+            if line.startswith(tag.encode() + b" "):
+                return line.decode().rstrip("\r\n")
+
+    def login(self, user, pw):
+        return self.cmd('LOGIN "%s" "%s"' % (user, pw))
+
+    def timed_login(self, user, pw):
+        t = time.monotonic()
+        r = self.login(user, pw)
+        return r, time.monotonic() - t
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def start(instance, **imap):
+    instance.add_user(ALICE)
+    instance.add_user(BOB)
+    for k, v in imap.items():
+        instance.set_option("imap", k, str(v))
+    return Server(instance).start()
+
+
+def stop(server):
+    rc = server.stop()
+    log = server.log_text()
+    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
+    assert rc == 0, log[-4000:]
+
+
+def test_failure_delay_grows_per_address(instance):
+    srv = start(instance, auth_fail_delay_ms=300, auth_fail_lockout=0)
+    try:
+        c = Client(instance.imap_port, "127.0.0.2")
+        times = []
+        for i in range(3):
+            r, dt = c.timed_login("nobody%d@example.org" % i, "x")
+            assert "NO [AUTHENTICATIONFAILED]" in r
+            times.append(dt)
+        # 1x, 2x, 3x the base delay: each miss from this address costs more.
+        assert times[0] >= 0.28 and times[1] >= 0.58 and times[2] >= 0.88, times
+        # Another address starts at the base delay.
+        r, dt = Client(instance.imap_port, "127.0.0.3").timed_login("nobody@example.org", "x")
+        assert "NO" in r and 0.28 <= dt < 0.58, dt
+    finally:
+        stop(srv)
+
+
+def test_failure_delay_grows_per_account(instance):
+    srv = start(instance, auth_fail_delay_ms=300, auth_fail_lockout=0)
+    try:
+        times = []
+        for i in range(3):
+            c = Client(instance.imap_port, "127.0.1.%d" % (i + 1))
+            r, dt = c.timed_login(ALICE, "wrong")
+            assert "NO [AUTHENTICATIONFAILED]" in r
+            times.append(dt)
+            c.close()
+        # Fresh addresses, but the account's misses add up.
+        assert times[2] >= 0.88, times
+        # A successful login clears the account's count.
+        assert "OK" in Client(instance.imap_port, "127.0.1.9").login(ALICE, PW)
+        r, dt = Client(instance.imap_port, "127.0.1.10").timed_login(ALICE, "wrong")
+        assert dt < 0.58, dt
+    finally:
+        stop(srv)
+
+
+def test_lockout_per_address(instance):
+    srv = start(instance, auth_fail_delay_ms=20, auth_fail_lockout=4, auth_fail_window="3s")
+    try:
+        c = Client(instance.imap_port, "127.0.2.1")
+        for i in range(4):
+            assert "NO [AUTHENTICATIONFAILED]" in c.login("guess%d@example.org" % i, "x")
+        c.close()
+        # Locked: even the right password is not looked at from there, on
+        # LOGIN and AUTHENTICATE alike.
+        c = Client(instance.imap_port, "127.0.2.1")
+        assert "NO [UNAVAILABLE]" in c.login(ALICE, PW)
+        plain = base64.b64encode(b"\0" + ALICE.encode() + b"\0" + PW.encode()).decode()
+        assert "NO [UNAVAILABLE]" in c.cmd("AUTHENTICATE PLAIN " + plain)
+        assert "login refused: address locked out" in srv.log_text()
+        # Other addresses, and the account itself, are not affected.
+        assert "OK" in Client(instance.imap_port, "127.0.2.2").login(ALICE, PW)
+        # The lock ends when the window has passed since the last failure.
+        time.sleep(3.3)
+        assert "OK" in c.login(ALICE, PW)
+    finally:
+        stop(srv)
+
+
+def test_lockout_per_account(instance):
+    srv = start(instance, auth_fail_delay_ms=20, auth_fail_lockout=3, auth_fail_window="3s")
+    try:
+        for i in range(3):
+            c = Client(instance.imap_port, "127.0.3.%d" % (i + 1))
+            assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, "wrong%d" % i)
+            c.close()
+        # From a fresh address with the right password: refused, answered as
+        # a wrong password would be (no account enumeration), no Argon2id.
+        c = Client(instance.imap_port, "127.0.3.9")
+        assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, PW)
+        assert "login refused: account locked out" in srv.log_text()
+        # Other accounts are fine from the same address.
+        assert "OK" in c.login(BOB, PW)
+        c.close()
+        time.sleep(3.3)
+        assert "OK" in Client(instance.imap_port, "127.0.3.10").login(ALICE, PW)
+    finally:
+        stop(srv)
+
+
+@pytest.mark.parametrize("limit", ["total", "per_ip"])
+def test_imap_connection_caps(instance, limit):
+    if limit == "total":
+        srv = start(instance, max_connections=3, max_connections_per_ip=100)
+    else:
+        srv = start(instance, max_connections=100, max_connections_per_ip=3)
+    try:
+        held = [Client(instance.imap_port, "127.0.4.1") for _ in range(3)]
+        assert all(h.greeting.startswith(b"* OK") for h in held)
+        extra = Client(instance.imap_port, "127.0.4.1")
+        assert extra.greeting.startswith(b"* BYE Too many connections"), extra.greeting
+        other = Client(instance.imap_port, "127.0.4.2")
+        if limit == "total":
+            assert other.greeting.startswith(b"* BYE Too many connections")
+        else:
+            assert other.greeting.startswith(b"* OK"), other.greeting
+            other.close()
+        held[0].cmd("LOGOUT")
+        held[0].close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            c = Client(instance.imap_port, "127.0.4.1")
+            if c.greeting.startswith(b"* OK"):
+                break
+            c.close()
+            time.sleep(0.1)
+        else:
+            pytest.fail("a slot did not come free")
+    finally:
+        stop(srv)
+
+
+def test_command_rate_limit(instance):
+    srv = start(instance, max_commands_per_second=20)
+    try:
+        c = Client(instance.imap_port, "127.0.5.1", timeout=60)
+        assert "OK" in c.login(ALICE, PW)
+        n = 100
+        t = time.monotonic()
+        c.s.sendall(b"".join(b"n%d NOOP\r\n" % i for i in range(n)))
+        done = 0
+        while done < n:
+            line = c.f.readline()
+            assert line, "connection closed"
+            if line.startswith(b"n"):
+                assert b" OK" in line, line
+                done += 1
+        elapsed = time.monotonic() - t
+        # A burst of about a second's worth, then 20 a second: >= ~4 s.
+        assert elapsed >= 3.0, elapsed
+        # Throttling is per session: another session is served at once.
+        d = Client(instance.imap_port, "127.0.5.2")
+        t = time.monotonic()
+        d.login(ALICE, PW)
+        for _ in range(5):
+            assert "OK" in d.cmd("NOOP")
+        assert time.monotonic() - t < 2.0
+        # And the throttled session still works.
+        assert "OK" in c.cmd("NOOP")
+    finally:
+        stop(srv)

@@ -1,0 +1,250 @@
+"""Store faults under a running server: a full disk (a small tmpfs mounted
+over one region's folder; needs root, skipped otherwise) and a store whose
+writes and syncs fail with EIO (an LD_PRELOAD shim). SMTP answers 452 (full)
+or 451 (other failure) and IMAP answers NO; nothing already stored is
+damaged; the other region is unaffected; the server recovers by itself once
+space or writability returns."""
+import imaplib
+import os
+import smtplib
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import Server
+from smtp_helpers import inbox, make_message, strip_trace
+
+ALICE = "alice@example.org"   # eu-ie: on the small tmpfs
+BOB = "bob@example.org"       # us-east: on the ordinary disk
+PW = "correct horse"
+SENDER = "sender@remote.example"
+
+
+def sh(*cmd):
+    return subprocess.run(list(cmd), capture_output=True, text=True)
+
+
+@pytest.fixture
+def small_region(instance):
+    d = instance.region_dir("eu-ie")
+    d.mkdir(parents=True, exist_ok=True)
+    r = sh("mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(d))
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root and CAP_SYS_ADMIN): %s" % r.stderr.strip())
+    instance.add_user(ALICE, "eu-ie")
+    instance.add_user(BOB, "us-east")
+    yield d
+    r = sh("umount", str(d))
+    if r.returncode != 0:
+        sh("umount", "-l", str(d))
+
+
+@pytest.fixture
+def srv(instance, small_region):
+    s = Server(instance).start()
+    yield s
+    rc = s.stop()
+    log = s.log_text()
+    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
+    assert rc == 0, log[-4000:]
+
+
+def send(instance, rcpt, msg):
+    """Sends MSG; returns the final reply code (250 or the refusal)."""
+    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as s:
+        try:
+            s.sendmail(SENDER, [rcpt], msg)
+            return 250
+        except smtplib.SMTPDataError as e:
+            return e.smtp_code
+        except smtplib.SMTPRecipientsRefused as e:
+            return list(e.recipients.values())[0][0]
+
+
+def fill(path):
+    """Fills the file system holding PATH; returns the filler's name."""
+    filler = os.path.join(path, "filler")
+    chunk = b"\0" * 65536
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError:
+            pass
+    # What is left below one chunk, byte by byte.
+    with open(filler, "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 512)
+        except OSError:
+            pass
+    return filler
+
+
+def imap(instance):
+    m = imaplib.IMAP4("127.0.0.1", instance.imap_port)
+    assert m.login(ALICE, PW)[0] == "OK"
+    return m
+
+
+def bodies(instance, address):
+    return [strip_trace(m)[1] if m.startswith(b"Return-Path:") else m
+            for m in inbox(instance, address)]
+
+
+def check_intact(instance, expected):
+    got = bodies(instance, ALICE)
+    assert got == expected, "stored mail changed: %d expected, %d found" % (
+        len(expected), len(got))
+
+
+def test_disk_full(instance, small_region, srv):
+    kept = []
+    for i in range(5):
+        msg = make_message(uuid.uuid4().hex, body_lines=50)
+        assert send(instance, ALICE, msg) == 250
+        kept.append(msg)
+    m = imap(instance)
+    assert m.select("INBOX")[0] == "OK"
+
+    filler = fill(str(small_region))
+    big = make_message(uuid.uuid4().hex, body_lines=2000)
+    codes = [send(instance, ALICE, big) for _ in range(3)]
+    assert all(c in (451, 452) for c in codes), codes
+    assert 452 in codes, codes
+    # The other region's store is another disk: still fine.
+    assert send(instance, BOB, make_message("bob-ok")) == 250
+    # IMAP: writes answer NO, reads still work, the session survives.
+    typ, data = m.append("INBOX", None, None, big)
+    assert typ == "NO", (typ, data)
+    typ, data = m.fetch("1:*", "(BODY.PEEK[])")
+    assert typ == "OK"
+    got = [d[1] for d in data if isinstance(d, tuple)]
+    assert [strip_trace(b)[1] for b in got] == kept
+    assert m.noop()[0] == "OK"
+    assert srv.alive()
+
+    # Space returns: the same server takes mail again, no restart.
+    os.unlink(filler)
+    after = make_message(uuid.uuid4().hex)
+    assert send(instance, ALICE, after) == 250
+    assert m.append("INBOX", None, None, after)[0] == "OK"
+    assert m.store("1", "+FLAGS", "\\Seen")[0] == "OK"
+    m.logout()
+    srv.stop()
+    check_intact(instance, kept + [after, after])
+
+
+# An LD_PRELOAD shim: while the trigger file exists, writes and syncs to
+# files whose path contains SEALMAIL_FAULT_PATH fail with EIO, as a dying
+# disk's would. SQLite reaches these through the dynamic linker.
+FAULT_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int faulty(int fd)
+{
+	const char *path = getenv("SEALMAIL_FAULT_PATH");
+	const char *trigger = getenv("SEALMAIL_FAULT_TRIGGER");
+	char link[64], target[4096];
+	ssize_t n;
+
+	if (path == NULL || trigger == NULL || access(trigger, F_OK) != 0)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = 0;
+	if (strstr(target, path) == NULL)
+		return 0;
+	errno = EIO;
+	return 1;
+}
+
+#define WRAP(ret, name, params, args, fd)				\
+	ret name params							\
+	{								\
+		static ret (*real) params;				\
+		if (real == NULL)					\
+			real = (ret (*) params)dlsym(RTLD_NEXT, #name);	\
+		if (faulty(fd))						\
+			return -1;					\
+		return real args;					\
+	}
+
+WRAP(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n), fd)
+WRAP(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o), fd)
+WRAP(ssize_t, pwrite64, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o), fd)
+WRAP(int, fsync, (int fd), (fd), fd)
+WRAP(int, fdatasync, (int fd), (fd), fd)
+WRAP(int, ftruncate, (int fd, off_t len), (fd, len), fd)
+WRAP(int, ftruncate64, (int fd, off_t len), (fd, len), fd)
+"""
+
+
+@pytest.fixture
+def faulty_srv(instance, tmp_path):
+    src = tmp_path / "fault.c"
+    src.write_text(FAULT_SHIM)
+    lib = tmp_path / "fault.so"
+    r = sh("cc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl")
+    if r.returncode != 0:
+        pytest.skip("cannot build the fault shim: %s" % r.stderr)
+    instance.add_user(ALICE, "eu-ie")
+    instance.add_user(BOB, "us-east")
+    trigger = tmp_path / "fail-writes"
+    instance.env = dict(instance.env, LD_PRELOAD=str(lib),
+                        SEALMAIL_FAULT_PATH="/regions/eu-ie/",
+                        SEALMAIL_FAULT_TRIGGER=str(trigger))
+    # An ASan build wants its runtime first; the shim only wraps libc.
+    opts = instance.env.get("ASAN_OPTIONS", "")
+    instance.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+    s = Server(instance).start()
+    for k in ("LD_PRELOAD", "SEALMAIL_FAULT_PATH", "SEALMAIL_FAULT_TRIGGER"):
+        instance.env.pop(k)
+    s.trigger = trigger
+    yield s
+    rc = s.stop()
+    log = s.log_text()
+    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
+    assert rc == 0, log[-4000:]
+
+
+def test_store_failing_writes(instance, faulty_srv):
+    srv = faulty_srv
+    kept = []
+    for i in range(3):
+        msg = make_message(uuid.uuid4().hex)
+        assert send(instance, ALICE, msg) == 250
+        kept.append(msg)
+    m = imap(instance)
+    assert m.select("INBOX")[0] == "OK"
+
+    srv.trigger.touch()
+    try:
+        for _ in range(3):
+            assert send(instance, ALICE, make_message(uuid.uuid4().hex)) == 451
+        assert send(instance, BOB, make_message("bob-ok")) == 250
+        assert m.append("INBOX", None, None, make_message("failing"))[0] == "NO"
+        assert m.store("1", "+FLAGS", "\\Flagged")[0] == "NO"
+        assert m.fetch("1", "(BODY.PEEK[])")[0] == "OK"
+        assert srv.alive()
+    finally:
+        srv.trigger.unlink()
+
+    after = make_message(uuid.uuid4().hex)
+    assert send(instance, ALICE, after) == 250
+    assert m.append("INBOX", None, None, after)[0] == "OK"
+    assert m.store("1", "+FLAGS", "\\Flagged")[0] == "OK"
+    m.logout()
+    srv.stop()
+    check_intact(instance, kept + [after, after])

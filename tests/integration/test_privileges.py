@@ -1,0 +1,164 @@
+"""Least privilege, for real: started as root with [server] user set, the
+daemon binds its ports, reads the TLS key, then runs as that user (checked
+in /proc/PID/status) and still serves SMTP and IMAP. It never writes a core
+file and is not dumpable, so not even its own user can read its memory or
+environment through /proc or ptrace (unless [server] core_dumps = 1)."""
+import imaplib
+import os
+import pwd
+import shutil
+import smtplib
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Instance, Server
+from smtp_helpers import make_message, tls_context, wait_until
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to drop privileges)")
+
+USER = "alice@example.org"
+PW = "correct horse"
+SYSUSER = "sealmail-test"
+
+
+@pytest.fixture(scope="module")
+def sysuser():
+    """A system user for the daemon: created if missing, else `nobody`."""
+    try:
+        return pwd.getpwnam(SYSUSER)
+    except KeyError:
+        pass
+    r = subprocess.run(["useradd", "-r", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin",
+                        SYSUSER], capture_output=True)
+    try:
+        return pwd.getpwnam(SYSUSER)
+    except KeyError:
+        return pwd.getpwnam("nobody")
+
+
+@pytest.fixture
+def rootdir():
+    """A folder the unprivileged user can reach (pytest's tmp_path is 0700
+    under root's)."""
+    d = tempfile.mkdtemp(prefix="sealmail-priv-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def chown_tree(path, uid, gid):
+    for root, dirs, files in os.walk(path):
+        os.chown(root, uid, gid)
+        for f in files:
+            os.chown(os.path.join(root, f), uid, gid)
+
+
+def proc_status(pid):
+    fields = {}
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v.split()
+    return fields
+
+
+def core_limit(pid):
+    for line in Path("/proc/%d/limits" % pid).read_text().splitlines():
+        if line.startswith("Max core file size"):
+            return line.split()[4:6]
+    raise AssertionError("no core limit line")
+
+
+def read_as(uid, gid, path):
+    """Reads PATH as UID:GID (no supplementary groups); returns the exit code."""
+    return subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                           "--clear-groups", "cat", str(path)],
+                          capture_output=True).returncode
+
+
+def start(inst):
+    """Starts the server and waits for the end of start-up: the ports are
+    bound (and answered by the kernel) before the privileges are dropped."""
+    srv = Server(inst).start()
+    assert wait_until(lambda: "sealmail started" in srv.log_text()), srv.log_text()
+    return srv
+
+
+def make_instance(sealmail_bin, rootdir, sysuser, **server_opts):
+    inst = Instance(sealmail_bin, rootdir / "data")
+    inst.add_user(USER)
+    inst.set_option("server", "user", sysuser.pw_name)
+    for k, v in server_opts.items():
+        inst.set_option("server", k, str(v))
+    chown_tree(inst.dir, sysuser.pw_uid, sysuser.pw_gid)
+    # The TLS key stays root's: it is read before the switch.
+    os.chown(inst.dir / "tls" / "key.pem", 0, 0)
+    os.chmod(inst.dir / "tls" / "key.pem", 0o600)
+    return inst
+
+
+def test_drops_to_user_and_serves(sealmail_bin, rootdir, sysuser):
+    inst = make_instance(sealmail_bin, rootdir, sysuser)
+    srv = start(inst)
+    try:
+        st = proc_status(srv.pid)
+        uid, gid = str(sysuser.pw_uid), str(sysuser.pw_gid)
+        assert st["Uid"] == [uid] * 4, st["Uid"]
+        assert st["Gid"] == [gid] * 4, st["Gid"]
+        assert "0" not in st.get("Groups", []), st.get("Groups")
+        assert st["CapEff"] == ["0000000000000000"], st["CapEff"]
+        assert "running as user %s" % sysuser.pw_name in srv.log_text()
+
+        # SMTP with STARTTLS (the key was read as root) and IMAP both work,
+        # writing the store as the unprivileged user.
+        msg = make_message("privtoken")
+        with smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=30) as s:
+            s.starttls(context=tls_context())
+            assert s.sendmail("sender@remote.example", [USER], msg) == {}
+        m = imaplib.IMAP4_SSL("127.0.0.1", inst.imaps_port, ssl_context=tls_context())
+        m.login(USER, PW)
+        m.select("INBOX")
+        typ, data = m.fetch("1", "(BODY[])")
+        assert typ == "OK" and data[0][1].endswith(msg)
+        m.logout()
+        for root, dirs, files in os.walk(inst.region_dir("eu-ie")):
+            for f in files:
+                assert os.stat(os.path.join(root, f)).st_uid == sysuser.pw_uid, f
+
+        # Not dumpable: /proc/PID files belong to root, and the daemon's own
+        # user cannot read its environment. No core file either.
+        assert os.stat("/proc/%d/environ" % srv.pid).st_uid == 0
+        assert read_as(sysuser.pw_uid, sysuser.pw_gid, "/proc/%d/environ" % srv.pid) != 0
+        assert core_limit(srv.pid) == ["0", "0"]
+    finally:
+        rc = srv.stop()
+    assert rc == 0, srv.log_text()[-3000:]
+
+
+def test_core_dumps_option_for_debugging(sealmail_bin, rootdir, sysuser):
+    inst = make_instance(sealmail_bin, rootdir, sysuser, core_dumps=1)
+    srv = start(inst)
+    try:
+        assert os.stat("/proc/%d/environ" % srv.pid).st_uid == sysuser.pw_uid
+        assert read_as(sysuser.pw_uid, sysuser.pw_gid, "/proc/%d/environ" % srv.pid) == 0
+    finally:
+        srv.stop()
+
+
+def test_root_without_user_still_not_dumpable(instance):
+    srv = start(instance)
+    try:
+        assert core_limit(srv.pid) == ["0", "0"]
+        assert "running as root" in srv.log_text()
+    finally:
+        srv.stop()
+
+
+def test_unknown_user_refuses_to_start(instance):
+    instance.set_option("server", "user", "no-such-user-sealmail")
+    r = subprocess.run([instance.bin, "-c", str(instance.conf), "serve"], capture_output=True,
+                       env=instance.env, timeout=30)
+    assert r.returncode != 0
+    assert b"no-such-user-sealmail" in r.stderr + r.stdout

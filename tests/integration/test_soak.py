@@ -1,0 +1,29 @@
+"""The short form of the soak test (tests/soak/soak.py): about a minute of
+mixed SMTP deliveries, IMAP sessions (IDLE, fetches, flag changes,
+expunges) and connections dropped mid-command and mid-literal, then every
+acknowledged message checked. SEALMAIL_SOAK_SECONDS changes the length;
+the long form is `tests/soak/soak.py --minutes N`."""
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "soak"))
+import soak  # noqa: E402
+
+
+def is_asan(binary):
+    with open(binary, "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
+def test_soak_short(sealmail_bin, capsys):
+    seconds = os.environ.get("SEALMAIL_SOAK_SECONDS", "60")
+    args = ["--seconds", seconds, "--seed", os.environ.get("SEALMAIL_SOAK_SEED", "1")]
+    if is_asan(sealmail_bin):
+        # The sanitizer's quarantine and shadow memory: looser bounds, less load.
+        args += ["--rss-limit-mb", "2048", "--growth-mb", "512", "--senders", "2", "--imap", "2"]
+    os.environ["SEALMAIL_BIN"] = str(sealmail_bin)
+    rc = soak.main(args)
+    out = capsys.readouterr().out
+    assert rc == 0, out
