@@ -98,7 +98,7 @@ FUZZ_CC     ?= clang
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
                -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
-               -Wno-unused-parameter -Isrc $(PKG_CFLAGS) $(FUZZ_SAN)
+               -Wno-unused-parameter -Isrc $(PKG_CFLAGS) $(filter -DHAVE_%,$(CFLAGS)) $(FUZZ_SAN)
 FUZZ_NAMES  := config mime seal smtp tlog-json tlog-note tlog-proof imap
 FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz-%)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
@@ -126,7 +126,7 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 define FUZZ_MODULE_RULE
-$(FUZZ_BUILD)/mod-$(1).a: $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard src/$(1)/*.c))
+$(FUZZ_BUILD)/mod-$(1).a: $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(filter src/$(1)/%,$(LIB_SRCS)))
 	@rm -f $$@
 	$(AR) rcs $$@ $$^
 endef

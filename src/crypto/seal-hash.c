@@ -81,10 +81,17 @@ char *seal_base64_encode(const void *data, size_t len)
 
 int seal_base64_decode(const char *in, uint8_t **out_r, size_t *out_len_r)
 {
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				       "0123456789+/=";
 	size_t in_len = strlen(in), max = in_len / 4 * 3 + 3, out_len = 0;
 	const char *end = NULL;
-	uint8_t *out = xmalloc(max + 1);
+	uint8_t *out;
 
+	/* libsodium 1.0.18 decodes any byte >= 0x80 as '/': one encoding per
+	 * value only if such bytes are refused here. */
+	if (strspn(in, alphabet) != in_len)
+		return -1;
+	out = xmalloc(max + 1);
 	if (sodium_base642bin(out, max, in, in_len, NULL, &out_len, &end,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    end != in + in_len) {

@@ -245,7 +245,8 @@ static size_t smtp_scan_local(const char *s, char *out, size_t out_size, size_t 
 			if (content[k] == '"' || content[k] == '\\')
 				out[o++] = '\\';
 			out[o++] = content[k];
-			if (o + 3 >= out_size || o > SMTP_LOCAL_PART_MAX + 2)
+			/* At most SMTP_LOCAL_PART_MAX + 2 with the closing quote. */
+			if (o + 3 >= out_size || o + 1 > SMTP_LOCAL_PART_MAX + 2)
 				return 0;
 		}
 		out[o++] = '"';

@@ -306,7 +306,8 @@ int tlog_checkpoint_parse(const void *text, size_t len, const char *origin, uint
 		}
 		size = size * 10 + d;
 	}
-	if ((size_t)(l4 - l3 - 1) >= sizeof(b64)) {
+	/* A NUL would end the copy early and hide the rest of the line. */
+	if ((size_t)(l4 - l3 - 1) >= sizeof(b64) || memchr(l3 + 1, '\0', (size_t)(l4 - l3 - 1))) {
 		*error_r = "malformed checkpoint: bad root hash";
 		return -1;
 	}
