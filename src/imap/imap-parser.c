@@ -71,9 +71,12 @@ static int imap_parse_atom(struct imap_parser *p, struct imap_arg *a)
 				c = p->data[p->pos];
 				if (c == '\r' || c == '\n' || c == '\0')
 					return imap_fail(p, "Invalid character in section");
-				if (quoted && c == '\\' && p->pos + 1 < p->len)
-					p->pos++;
-				else if (c == '"')
+				if (quoted && c == '\\' && p->pos + 1 < p->len) {
+					/* Only \\ and \" are escapes (RFC 3501 quoted). */
+					c = p->data[++p->pos];
+					if (c != '\\' && c != '"')
+						return imap_fail(p, "Invalid escape in section");
+				} else if (c == '"')
 					quoted = !quoted;
 				else if (!quoted && c == '[')
 					return imap_fail(p, "Nested section");
@@ -295,10 +298,14 @@ int imap_literal_tail(const uint8_t *line, size_t len, uint64_t max, uint64_t *s
 		return -1; /* "{}" or "{+}" */
 	if (len - i > 24)
 		return -1;
-	for (size_t j = i + 1; line[j] >= '0' && line[j] <= '9'; j++)
-		n = n * 10 + (uint64_t)(line[j] - '0');
-	if (n > max)
-		return -1;
+	for (size_t j = i + 1; line[j] >= '0' && line[j] <= '9'; j++) {
+		uint64_t d = (uint64_t)(line[j] - '0');
+
+		/* Refused as soon as it would pass MAX, so it never wraps. */
+		if (d > max || n > (max - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
 	*size_r = n;
 	return 1;
 }

@@ -95,8 +95,11 @@ int imap_utf7_to_utf8(const char *in, struct buf *out)
 				hi = 0;
 			} else if (u >= 0xd800 && u <= 0xdbff) {
 				hi = u;
-			} else if ((u >= 0xdc00 && u <= 0xdfff) || (u >= 0x20 && u <= 0x7e)) {
-				return -1; /* lone low surrogate, or ASCII that needs no encoding */
+			} else if ((u >= 0xdc00 && u <= 0xdfff) || u <= 0x7e ||
+				   (u >= 0x7f && u <= 0x9f)) {
+				/* A lone low surrogate, ASCII that needs no encoding,
+				 * or a control character (NUL would cut the name). */
+				return -1;
 			} else if (imap_put_utf8(out, u) < 0) {
 				return -1;
 			}
@@ -196,7 +199,9 @@ int imap_utf8_to_utf7(const char *in, struct buf *out)
 
 		if (imap_utf8_next(s, len, &pos, &cp) < 0)
 			goto out;
-		if (cp >= 0x20 && cp <= 0x7e) {
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			goto out; /* no control characters in mailbox names */
+		if (cp <= 0x7e) {
 			if (n > 0 && imap_utf7_flush(out, units, n) < 0)
 				goto out;
 			n = 0;

@@ -258,7 +258,15 @@ static void fuzz_names(const char *s)
 		FUZZ_CHECK(imap_utf7_to_utf8(buf_cstr(&utf7), &back) == 0);
 		FUZZ_CHECK(fuzz_mem_eq(back.data, back.len, s, len));
 	} else {
-		FUZZ_CHECK(imap_utf8_valid((const uint8_t *)s, len) < 0);
+		/* Refused: not UTF-8, or it holds a C0/C1 control character. */
+		int control = 0;
+
+		for (size_t i = 0; i < len; i++)
+			if ((uint8_t)s[i] < 0x20 || (uint8_t)s[i] == 0x7f ||
+			    ((uint8_t)s[i] == 0xc2 && i + 1 < len && (uint8_t)s[i + 1] >= 0x80 &&
+			     (uint8_t)s[i + 1] <= 0x9f))
+				control = 1;
+		FUZZ_CHECK(control || imap_utf8_valid((const uint8_t *)s, len) < 0);
 	}
 	if (imap_mailbox_name_check(s, &canon, &error) == 0) {
 		FUZZ_CHECK(strlen(canon) == len && len > 0 && len <= IMAP_MAILBOX_NAME_MAX);
