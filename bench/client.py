@@ -1,0 +1,266 @@
+"""client.py — the load generator used for both servers (stdlib asyncio).
+
+The same code drives sealmail and the peer, so that client overhead is equal:
+SMTP (sealmail) and LMTP (the peer) differ only in the greeting verb and in
+LMTP's one reply per recipient after DATA. Replies are waited for before the
+next command (no pipelining) on either side.
+"""
+import asyncio
+import os
+import re
+import time
+
+LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
+CHUNK = 1 << 20
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def stuffed(data):
+    """DATA body: dot-stuffed, CRLF-terminated, with the end marker."""
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+async def _reply(reader):
+    lines = []
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ProtocolError("connection closed")
+        lines.append(line)
+        if len(line) < 4 or line[3:4] != b"-":
+            return int(line[:3]), lines
+
+
+async def _expect(reader, ok=(250,), what=""):
+    code, lines = await _reply(reader)
+    if code not in ok:
+        raise ProtocolError("%s: %r" % (what, b"".join(lines)[:300]))
+    return code
+
+
+# ---------------------------------------------------------------- ingest
+
+
+async def ingest(host, port, lmtp, paths, recipients, concurrency, sender="bench@sender.example"):
+    """Delivers every file in PATHS (message i to recipients[i % len]) over
+    CONCURRENCY connections. Returns a dict: seconds, messages, bytes and the
+    completion time of each message (relative to the start)."""
+    queue = list(range(len(paths)))
+    queue.reverse()
+    done = []
+    nbytes = [0]
+    t0 = time.monotonic()
+
+    async def worker():
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        await _expect(reader, (220,), "greeting")
+        writer.write((b"LHLO" if lmtp else b"EHLO") + b" bench.client\r\n")
+        await _expect(reader, (250,), "hello")
+        while queue:
+            i = queue.pop()
+            with open(paths[i], "rb") as f:
+                data = f.read()
+            rcpt = recipients[i % len(recipients)]
+            writer.write(b"MAIL FROM:<%s>\r\n" % sender.encode())
+            await _expect(reader, (250,), "MAIL")
+            writer.write(b"RCPT TO:<%s>\r\n" % rcpt.encode())
+            await _expect(reader, (250, 251), "RCPT")
+            writer.write(b"DATA\r\n")
+            await _expect(reader, (354,), "DATA")
+            writer.write(stuffed(data))
+            await writer.drain()
+            await _expect(reader, (250,), "end of data")  # LMTP: one recipient, one reply
+            nbytes[0] += len(data)
+            done.append(time.monotonic() - t0)
+        writer.write(b"QUIT\r\n")
+        try:
+            await asyncio.wait_for(_reply(reader), 5)
+        except Exception:
+            pass
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {"seconds": time.monotonic() - t0, "messages": len(done), "bytes": nbytes[0],
+            "done": done}
+
+
+# ---------------------------------------------------------------- IMAP
+
+
+def quote(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Imap:
+    """A minimal IMAP client: commands in sequence, literals in responses
+    are read and discarded (only counted)."""
+
+    def __init__(self):
+        self.reader = self.writer = None
+        self.n = 0
+
+    async def connect(self, host, port):
+        self.reader, self.writer = await asyncio.open_connection(host, port, limit=1 << 22)
+        line = await self.reader.readline()
+        if not line.startswith(b"* OK"):
+            raise ProtocolError("greeting %r" % line)
+        return self
+
+    async def _line(self):
+        line = await self.reader.readline()
+        if not line:
+            raise ProtocolError("connection closed")
+        return line
+
+    async def command(self, text, raw=None):
+        """Sends TEXT; returns (responses, literal bytes, untagged lines
+        kept when RAW, tagged line). Raises unless the status is OK."""
+        self.n += 1
+        tag = b"b%d" % self.n
+        self.writer.write(tag + b" " + text.encode() + b"\r\n")
+        responses = 0
+        lit_bytes = 0
+        kept = []
+        while True:
+            line = await self._line()
+            if line.startswith(tag + b" "):
+                if not line[len(tag) + 1:].startswith(b"OK"):
+                    raise ProtocolError("%s -> %r" % (text[:60], line[:300]))
+                return responses, lit_bytes, kept, line
+            if line.startswith(b"* "):
+                responses += 1
+                if raw is not None and raw in line:
+                    kept.append(line)
+            while True:
+                m = LITERAL.search(line)
+                if not m:
+                    break
+                n = int(m.group(1))
+                lit_bytes += n
+                while n:
+                    got = await self.reader.read(min(n, CHUNK))
+                    if not got:
+                        raise ProtocolError("connection closed in a literal")
+                    n -= len(got)
+                line = await self._line()
+
+    async def login(self, user, password):
+        await self.command("LOGIN %s %s" % (quote(user), quote(password)))
+        return self
+
+    async def idle(self):
+        self.n += 1
+        self.writer.write(b"b%d IDLE\r\n" % self.n)
+        while True:
+            line = await self._line()
+            if line.startswith(b"+"):
+                return
+            if line.startswith(b"b%d " % self.n):
+                raise ProtocolError("IDLE -> %r" % line)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    async def logout(self):
+        try:
+            await asyncio.wait_for(self.command("LOGOUT"), 5)
+        except Exception:
+            pass
+        self.close()
+
+
+async def read_op(host, port, user, password, mailbox, command, clients, raw=None):
+    """CLIENTS connections log in, EXAMINE MAILBOX, then all run COMMAND at
+    once. COMMAND is a string, or a list of one string per client. Returns
+    the wall time of the command phase and what came back."""
+    commands = command if isinstance(command, list) else [command] * clients
+    sessions = []
+    for _ in range(clients):
+        s = await (await Imap().connect(host, port)).login(user, password)
+        await s.command("EXAMINE %s" % quote(mailbox))
+        sessions.append(s)
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(s.command(c, raw) for s, c in zip(sessions, commands)))
+    seconds = time.monotonic() - t0
+    for s in sessions:
+        await s.logout()
+    return {"seconds": seconds, "responses": sum(r[0] for r in results),
+            "literal_bytes": sum(r[1] for r in results), "kept": [k for r in results for k in r[2]]}
+
+
+async def logins(host, port, users, password, total, concurrency, hold=False, on_start=None):
+    """TOTAL connect+LOGIN+LOGOUT cycles over USERS on CONCURRENCY
+    connections. With HOLD, one session per user stays logged in meanwhile
+    (the account is already unlocked: a warm login). ON_START() is called
+    once the held sessions are open, just before the timed part."""
+    held = []
+    if hold:
+        for u in users:
+            held.append(await (await Imap().connect(host, port)).login(u, password))
+    if on_start is not None:
+        on_start()
+    count = [0]
+    lat = []
+    t0 = time.monotonic()
+
+    async def worker(k):
+        while count[0] < total:
+            i = count[0]
+            count[0] += 1
+            t = time.monotonic()
+            s = await Imap().connect(host, port)
+            await s.login(users[i % len(users)], password)
+            lat.append(time.monotonic() - t)
+            await s.logout()
+
+    await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    seconds = time.monotonic() - t0
+    for s in held:
+        await s.logout()
+    lat.sort()
+    return {"seconds": seconds, "logins": total, "per_second": total / seconds,
+            "p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+
+
+async def idle_open(host, port, users, password, count, concurrency=64):
+    """Opens COUNT connections spread over USERS, each logged in, INBOX
+    selected and in IDLE. Returns the sessions (close with idle_close)."""
+    sessions = []
+    nxt = [0]
+
+    async def worker():
+        while nxt[0] < count:
+            i = nxt[0]
+            nxt[0] += 1
+            s = await Imap().connect(host, port)
+            await s.login(users[i % len(users)], password)
+            await s.command("SELECT INBOX")
+            await s.idle()
+            sessions.append(s)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sessions
+
+
+async def idle_close(sessions):
+    for s in sessions:
+        s.close()
+    await asyncio.sleep(0.5)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+if __name__ == "__main__":
+    print("client.py is a library for bench/bench.py", file=os.sys.stderr)
