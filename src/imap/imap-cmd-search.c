@@ -360,6 +360,52 @@ static int imap_search_meta_cb(void *ctx, size_t index, const struct store_messa
 	return 0;
 }
 
+/* Decides K from the index alone (flags, sizes, dates, UIDs, modseqs):
+ * 1 or 0, or -1 when the answer needs the message's headers or body. */
+static int imap_skey_index(const struct imap_skey *k, struct imap_seval *e)
+{
+	int a, b, unknown = 0;
+
+	switch (k->type) {
+	case SK_HEADER:
+	case SK_BODY:
+	case SK_TEXT:
+	case SK_SENTBEFORE:
+	case SK_SENTON:
+	case SK_SENTSINCE:
+		return -1;
+	case SK_AND:
+		for (size_t i = 0; i < k->nkids; i++) {
+			a = imap_skey_index(&k->kids[i], e);
+			if (a == 0)
+				return 0;
+			unknown |= a < 0;
+		}
+		return unknown ? -1 : 1;
+	case SK_OR:
+		a = imap_skey_index(&k->kids[0], e);
+		if (a == 1)
+			return 1;
+		b = imap_skey_index(&k->kids[1], e);
+		if (b == 1)
+			return 1;
+		return a == 0 && b == 0 ? 0 : -1;
+	case SK_NOT:
+		a = imap_skey_index(&k->kids[0], e);
+		return a < 0 ? -1 : !a;
+	default:
+		return imap_skey_match(k, e);
+	}
+}
+
+static void imap_search_hit(struct imap_session *s, struct imap_search *q,
+			    const struct imap_msg *m, uint32_t seq)
+{
+	q->hits[q->nhits++] = s->uid_cmd ? m->uid : seq;
+	if (m->modseq > q->max_modseq)
+		q->max_modseq = m->modseq;
+}
+
 static void imap_search_one(struct imap_session *s, struct imap_search *q, size_t k)
 {
 	const struct imap_msg *m = &s->view->msgs[q->idx[k]];
@@ -374,6 +420,14 @@ static void imap_search_one(struct imap_session *s, struct imap_search *q, size_
 	e.seq = (uint32_t)q->idx[k] + 1;
 	e.hdr = (const uint8_t *)"";
 	e.body = (const uint8_t *)"";
+	/* Nothing is opened for a message the index alone decides. */
+	switch (imap_skey_index(&q->root, &e)) {
+	case 1:
+		imap_search_hit(s, q, m, e.seq);
+		/* fall through */
+	case 0:
+		return;
+	}
 	if (q->level >= 1 && q->metas[k].len > 0 &&
 	    imap_msg_meta(s, &q->metas[k], &meta, &error) == 0 &&
 	    mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &e.hdr, &e.hdr_len) != 1)
@@ -382,11 +436,8 @@ static void imap_search_one(struct imap_session *s, struct imap_search *q, size_
 		e.body = body.data;
 		e.body_len = body.len;
 	}
-	if (imap_skey_match(&q->root, &e)) {
-		q->hits[q->nhits++] = s->uid_cmd ? m->uid : e.seq;
-		if (m->modseq > q->max_modseq)
-			q->max_modseq = m->modseq;
-	}
+	if (imap_skey_match(&q->root, &e))
+		imap_search_hit(s, q, m, e.seq);
 	if (e.body_text != NULL)
 		mem_wipe(e.body_text, strlen(e.body_text));
 	if (e.all_headers != NULL)

@@ -233,6 +233,13 @@ def test_search(srv, alice):
     assert m.search(None, "2")[1] == [b"2"]
     assert m.uid("SEARCH", "UID", "2:*")[1] == [b"2"]
     assert m.search(None, "NEW")[1] == [b""]
+    # Index keys mixed with content keys: the index decides where it can.
+    assert m.search(None, "2", "BODY", "zebratoken")[1] == [b""]
+    assert m.search(None, "1", "BODY", "zebratoken")[1] == [b"1"]
+    assert m.search(None, "OR", "2", "BODY", "zebratoken")[1] == [b"1 2"]
+    assert m.search(None, "NOT", "1", "TEXT", "QUOKKAWORD")[1] == [b"2"]
+    assert m.search(None, "LARGER", "300", "NOT", "BODY", "zebratoken")[1] == [b"2"]
+    assert m.uid("SEARCH", "UID", "1", "OR", "SEEN", "BODY", "zebratoken")[1] == [b"1"]
     m.store("1", "+FLAGS", "($Label1)")
     assert m.search(None, "KEYWORD", "$Label1")[1] == [b"1"]
     assert m.search(None, "UNKEYWORD", "$Label1")[1] == [b"2"]
