@@ -105,6 +105,24 @@ static int router_wrap(const struct seal_keypair *kp, const char *secret, struct
 	return 0;
 }
 
+/* The address, sealed under the directory key for the operator's list. */
+static int router_seal_address(struct router *router, const char *address, struct buf *out,
+			       const char **error_r)
+{
+	uint8_t *sealed;
+	size_t len;
+
+	if (seal_secretbox_encrypt(router->box_key, address, strlen(address), &sealed, &len) < 0) {
+		*error_r = "cannot seal the address";
+		return -1;
+	}
+	buf_reset(out);
+	if (buf_append(out, sealed, len) < 0)
+		log_fatal("out of memory");
+	free(sealed);
+	return 0;
+}
+
 static int router_create_mailboxes(struct router *router, const struct region *region,
 				   const struct store_account *st, const char **error_r)
 {
@@ -204,7 +222,8 @@ int router_account_create(struct router *router, const char *address, const char
 	st.created = time(NULL);
 	seal_recovery_code_generate(code);
 	if (router_wrap(kp, password, &st.wrapped_password, error_r) < 0 ||
-	    router_wrap(kp, code, &st.wrapped_recovery, error_r) < 0)
+	    router_wrap(kp, code, &st.wrapped_recovery, error_r) < 0 ||
+	    router_seal_address(router, norm, &st.address_sealed, error_r) < 0)
 		goto out;
 	if (store->backend->account_create(store, &st, error_r) < 0)
 		goto out;
@@ -219,7 +238,7 @@ int router_account_create(struct router *router, const char *address, const char
 			goto undo;
 	}
 	/* The directory entry makes the account live: last. */
-	if (router_directory_put(router, st.addr_hash, norm, region, error_r) < 0)
+	if (router_directory_put(router, st.addr_hash, region, error_r) < 0)
 		goto undo;
 	snprintf(code_r, code_size, "%s", code);
 	ret = 0;

@@ -3,10 +3,9 @@
  * [,namespace=NS]".
  *
  * Trust boundary: one object per account, "d.<keyed hash of the address>",
- * with xattrs "region" (its home region's name), "addr" (the address sealed
- * under the server's directory key, for listing) and "created". No object
- * name or value holds a plain address; mail and keys stay in the region's
- * own pool. Creating an entry is an exclusive create, so two nodes cannot
+ * with xattrs "region" (its home region's name) and "created": only what
+ * routing needs. The sealed address, keys and mail stay in the region's own
+ * pool. Creating an entry is an exclusive create, so two nodes cannot
  * home one address twice. */
 #include "region/region-private.h"
 
@@ -24,8 +23,7 @@ struct router_dir_rados {
 };
 
 struct dir_rados_entry {
-	uint8_t *sealed;
-	size_t len;
+	uint8_t hash[SEAL_HASH_BYTES];
 	char region[64];
 	int64_t created;
 };
@@ -47,6 +45,21 @@ static void dir_rados_oid(char oid[80], const uint8_t addr_hash[SEAL_HASH_BYTES]
 		oid[3 + 2 * i] = hex[addr_hash[i] & 15];
 	}
 	oid[2 + 2 * (SEAL_HASH_BYTES < 32 ? SEAL_HASH_BYTES : 32)] = '\0';
+}
+
+/* The keyed hash back from an object name "d.<64 hex digits>". */
+static int dir_rados_oid_hash(const char *oid, uint8_t hash[SEAL_HASH_BYTES])
+{
+	if (strlen(oid) != 2 + 2 * SEAL_HASH_BYTES)
+		return -1;
+	for (int i = 0; i < SEAL_HASH_BYTES; i++) {
+		unsigned v;
+
+		if (sscanf(oid + 2 + 2 * i, "%2x", &v) != 1)
+			return -1;
+		hash[i] = (uint8_t)v;
+	}
+	return 0;
 }
 
 static char *dir_rados_opt(const char *uri, const char *key)
@@ -151,8 +164,7 @@ int dir_rados_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES
 }
 
 int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
-		  const uint8_t *address_sealed, size_t sealed_len, const struct region *region,
-		  const char **error_r)
+		  const struct region *region, const char **error_r)
 {
 	rados_write_op_t op = rados_create_write_op();
 	char oid[80], created[32];
@@ -162,7 +174,6 @@ int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES
 	snprintf(created, sizeof(created), "%" PRId64, (int64_t)time(NULL));
 	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_setxattr(op, "region", region->name, strlen(region->name));
-	rados_write_op_setxattr(op, "addr", (const char *)address_sealed, sealed_len);
 	rados_write_op_setxattr(op, "created", created, strlen(created));
 	r = rados_write_op_operate2(op, router->dir_rados->io, oid, NULL, 0);
 	rados_release_write_op(op);
@@ -194,7 +205,8 @@ static int dir_rados_read(rados_ioctx_t io, const char *oid, struct dir_rados_en
 	size_t len;
 	int prval = 0, r;
 
-	memset(e, 0, sizeof(*e));
+	e->region[0] = '\0';
+	e->created = 0;
 	rados_read_op_getxattrs(op, &iter, &prval);
 	r = rados_read_op_operate(op, io, oid, 0);
 	rados_release_read_op(op);
@@ -209,11 +221,6 @@ static int dir_rados_read(rados_ioctx_t io, const char *oid, struct dir_rados_en
 		if (strcmp(name, "region") == 0 && len < sizeof(e->region)) {
 			memcpy(e->region, val, len);
 			e->region[len] = '\0';
-		} else if (strcmp(name, "addr") == 0 && len > 0) {
-			free(e->sealed);
-			e->sealed = xmalloc(len);
-			memcpy(e->sealed, val, len);
-			e->len = len;
 		} else if (strcmp(name, "created") == 0 && len < 32) {
 			char num[32];
 
@@ -234,7 +241,7 @@ static int dir_rados_cmp(const void *a, const void *b)
 }
 
 int dir_rados_list(struct router *router,
-		   int (*fn)(void *ctx, const uint8_t *sealed, size_t len, const char *region),
+		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES], const char *region),
 		   void *ctx, const char **error_r)
 {
 	rados_ioctx_t io = router->dir_rados->io;
@@ -255,6 +262,8 @@ int dir_rados_list(struct router *router,
 			if (entries == NULL)
 				log_fatal("out of memory");
 		}
+		if (dir_rados_oid_hash(oid, entries[n].hash) < 0)
+			continue;
 		r = dir_rados_read(io, oid, &entries[n], error_r);
 		if (r < 0) {
 			ret = -1;
@@ -267,14 +276,12 @@ int dir_rados_list(struct router *router,
 		ret = dir_rados_fail(r, "list", error_r);
 	qsort(entries, n, sizeof(*entries), dir_rados_cmp);
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		r = fn(ctx, entries[i].sealed, entries[i].len, entries[i].region);
+		r = fn(ctx, entries[i].hash, entries[i].region);
 		if (r < 0)
 			ret = -1;
 		else if (r > 0)
 			break;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(entries[i].sealed);
 	free(entries);
 	return ret;
 }

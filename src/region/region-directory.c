@@ -57,7 +57,7 @@ int router_directory_open(struct router *router, const char *path, const char **
 	if (sqlite3_exec(router->dir,
 			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
 			 "CREATE TABLE IF NOT EXISTS accounts(addr_hash BLOB PRIMARY KEY,"
-			 " region TEXT NOT NULL, address_sealed BLOB NOT NULL,"
+			 " region TEXT NOT NULL,"
 			 " created INTEGER NOT NULL);",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
@@ -109,40 +109,24 @@ int router_directory_get(struct router *router, const uint8_t addr_hash[SEAL_HAS
 }
 
 int router_directory_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
-			 const char *address, const struct region *region, const char **error_r)
+			 const struct region *region, const char **error_r)
 {
-	uint8_t *sealed = NULL;
-	size_t sealed_len;
 	sqlite3_stmt *st;
 	int rc;
 
-	if (seal_secretbox_encrypt(router->box_key, address, strlen(address), &sealed,
-				   &sealed_len) < 0) {
-		*error_r = "cannot seal the address";
-		return -1;
-	}
 #ifdef HAVE_RADOS
-	if (router->dir_rados != NULL) {
-		int ret = dir_rados_put(router, addr_hash, sealed, sealed_len, region, error_r);
-
-		free(sealed);
-		return ret;
-	}
+	if (router->dir_rados != NULL)
+		return dir_rados_put(router, addr_hash, region, error_r);
 #endif
 	if (sqlite3_prepare_v2(router->dir,
-			       "INSERT INTO accounts(addr_hash, region, address_sealed, created)"
-			       " VALUES (?,?,?,?)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		free(sealed);
+			       "INSERT INTO accounts(addr_hash, region, created) VALUES (?,?,?)", -1,
+			       &st, NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
-	}
 	sqlite3_bind_blob(st, 1, addr_hash, SEAL_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, region->name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, sealed, (int)sealed_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	free(sealed);
 	if (rc == SQLITE_CONSTRAINT) {
 		*error_r = "account already exists";
 		return -1;
@@ -181,24 +165,43 @@ struct dir_list {
 	const char *error;
 };
 
-/* One entry: opens the sealed address and hands it on. 1 to stop, -1 error. */
-static int dir_list_entry(void *ctx, const uint8_t *sealed, size_t len, const char *name)
+/* One entry: reads the account from its home region, opens its sealed
+ * address and hands it on. 1 to stop, -1 error. */
+static int dir_list_entry(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES], const char *name)
 {
 	struct dir_list *l = ctx;
 	const struct region *region = name ? router_region(l->router, name) : NULL;
+	struct store_account st;
 	uint8_t *plain = NULL;
 	size_t plain_len;
 	char *address;
-	int stop;
+	int stop, r;
 
-	if (region == NULL ||
-	    seal_secretbox_decrypt(l->router->box_key, sealed, len, &plain, &plain_len) < 0) {
-		l->error = "directory: an entry cannot be read with this server's key";
+	if (region == NULL) {
+		l->error = str_tfmt("directory names region '%s', which is not configured",
+				    name ? name : "");
 		return -1;
 	}
+	store_account_init(&st);
+	r = region->store->backend->account_get(region->store, addr_hash, &st, &l->error);
+	if (r == 0) {
+		/* Deleted between the directory read and this one. */
+		store_account_clear(&st);
+		return 0;
+	}
+	if (r < 0 || seal_secretbox_decrypt(l->router->box_key, st.address_sealed.data,
+					    st.address_sealed.len, &plain, &plain_len) < 0) {
+		if (r > 0)
+			l->error = "an account's address cannot be opened with this server's "
+				   "directory key";
+		store_account_clear(&st);
+		return -1;
+	}
+	store_account_clear(&st);
 	address = xmalloc(plain_len + 1);
 	memcpy(address, plain, plain_len);
 	address[plain_len] = '\0';
+	mem_wipe(plain, plain_len);
 	free(plain);
 	stop = l->fn(l->ctx, address, region);
 	free(address);
@@ -222,13 +225,19 @@ int router_account_list(struct router *router,
 	}
 #endif
 	if (sqlite3_prepare_v2(router->dir,
-			       "SELECT region, address_sealed FROM accounts ORDER BY created", -1,
-			       &st, NULL) != SQLITE_OK)
+			       "SELECT region, addr_hash FROM accounts ORDER BY created", -1, &st,
+			       NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int r = dir_list_entry(&l, sqlite3_column_blob(st, 1),
-				       (size_t)sqlite3_column_bytes(st, 1),
-				       (const char *)sqlite3_column_text(st, 0));
+		int r;
+
+		if (sqlite3_column_bytes(st, 1) != SEAL_HASH_BYTES) {
+			l.error = "directory: malformed entry";
+			r = -1;
+		} else {
+			r = dir_list_entry(&l, sqlite3_column_blob(st, 1),
+					   (const char *)sqlite3_column_text(st, 0));
+		}
 
 		if (r < 0) {
 			*error_r = l.error;

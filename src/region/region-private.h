@@ -48,7 +48,7 @@ void router_directory_close(struct router *router);
 int router_directory_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			 const struct region **region_r, const char **error_r);
 int router_directory_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
-			 const char *address, const struct region *region, const char **error_r);
+			 const struct region *region, const char **error_r);
 int router_directory_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			    const char **error_r);
 
@@ -58,12 +58,11 @@ void dir_rados_close(struct router *router);
 int dir_rados_get(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 		  const struct region **region_r, const char **error_r);
 int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
-		  const uint8_t *address_sealed, size_t sealed_len, const struct region *region,
-		  const char **error_r);
+		  const struct region *region, const char **error_r);
 int dir_rados_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 		     const char **error_r);
 int dir_rados_list(struct router *router,
-		   int (*fn)(void *ctx, const uint8_t *sealed, size_t len, const char *region),
+		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES], const char *region),
 		   void *ctx, const char **error_r);
 
 #endif

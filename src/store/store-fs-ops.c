@@ -51,7 +51,7 @@ static int fs_account_create_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 
 	if (fs_sql_prepare(db,
 			   "INSERT INTO accounts(addr_hash, tag, pk, wrapped_password,"
-			   " wrapped_recovery, created) VALUES (?,?,?,?,?,?)",
+			   " wrapped_recovery, created, address_sealed) VALUES (?,?,?,?,?,?,?)",
 			   &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_blob(st, 1, a->addr_hash, STORE_ADDR_HASH_BYTES, SQLITE_STATIC);
@@ -62,6 +62,9 @@ static int fs_account_create_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 	sqlite3_bind_blob(st, 5, a->wrapped_recovery.data, (int)a->wrapped_recovery.len,
 			  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, a->created);
+	if (a->address_sealed.len > 0)
+		sqlite3_bind_blob(st, 7, a->address_sealed.data, (int)a->address_sealed.len,
+				  SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_CONSTRAINT) {
@@ -86,7 +89,8 @@ int fs_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_BYTE
 	int rc, ret = -1;
 
 	if (fs_sql_prepare(FS(s)->rdb,
-			   "SELECT id, tag, pk, wrapped_password, wrapped_recovery, created"
+			   "SELECT id, tag, pk, wrapped_password, wrapped_recovery, created,"
+			   " address_sealed"
 			   " FROM accounts WHERE addr_hash = ?",
 			   &st, error_r) < 0)
 		return -1;
@@ -102,6 +106,7 @@ int fs_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_BYTE
 		memcpy(a->pk, sqlite3_column_blob(st, 2), STORE_PK_BYTES);
 		fs_col_buf(st, 3, &a->wrapped_password);
 		fs_col_buf(st, 4, &a->wrapped_recovery);
+		fs_col_buf(st, 6, &a->address_sealed);
 		a->created = sqlite3_column_int64(st, 5);
 		ret = 1;
 	} else if (rc == SQLITE_ROW) {

@@ -24,6 +24,7 @@ static const char fs_schema[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
 	" id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
 	" pk BLOB NOT NULL, wrapped_password BLOB NOT NULL, wrapped_recovery BLOB NOT NULL,"
+	" address_sealed BLOB,"
 	" created INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS mailboxes("
 	" id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),"

@@ -48,6 +48,9 @@ int rados_account_create(struct store *s, struct store_account *a, const char **
 				a->wrapped_password.len);
 	rados_write_op_setxattr(op, "wr", (const char *)a->wrapped_recovery.data,
 				a->wrapped_recovery.len);
+	if (a->address_sealed.len > 0)
+		rados_write_op_setxattr(op, "addr", (const char *)a->address_sealed.data,
+					a->address_sealed.len);
 	rados_write_op_setxattr(op, "ver", "0", 1);
 	r = rados_write_op_operate2(op, RS(s)->io, oid, NULL, 0);
 	rados_release_write_op(op);
@@ -106,6 +109,8 @@ int rados_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_B
 			rados_xattr_buf(&a->wrapped_password, val, len);
 		} else if (strcmp(name, "wr") == 0) {
 			rados_xattr_buf(&a->wrapped_recovery, val, len);
+		} else if (strcmp(name, "addr") == 0) {
+			rados_xattr_buf(&a->address_sealed, val, len);
 		}
 	}
 	rados_getxattrs_end(iter);

@@ -66,12 +66,14 @@ void store_account_init(struct store_account *a)
 	memset(a, 0, sizeof(*a));
 	buf_init(&a->wrapped_password);
 	buf_init(&a->wrapped_recovery);
+	buf_init(&a->address_sealed);
 }
 
 void store_account_clear(struct store_account *a)
 {
 	buf_free(&a->wrapped_password);
 	buf_free(&a->wrapped_recovery);
+	buf_free(&a->address_sealed);
 	memset(a, 0, sizeof(*a));
 }
 

@@ -47,6 +47,10 @@ struct store_account {
 	uint8_t pk[STORE_PK_BYTES];
 	struct buf wrapped_password;
 	struct buf wrapped_recovery;
+	/* The address sealed under the server's directory key (for the
+	 * operator's account list); kept in the home region, never in the
+	 * global directory. */
+	struct buf address_sealed;
 	int64_t created; /* unix seconds */
 };
 

@@ -94,6 +94,14 @@ def test_residency_eu_account_stays_in_mail_eu(nodes):
     # No object name holds the address.
     for name in eu_after + objects("sealmail-dir", ns):
         assert "alice" not in name and "example" not in name
+    # The global directory holds only what routing needs; the account (and
+    # its sealed address) stays in the eu pool; both node lists show it.
+    for name in objects("sealmail-dir", ns):
+        attrs = sorted(rados("-p", "sealmail-dir", "-N", ns, "listxattr", name).split())
+        assert attrs == ["created", "region"], attrs
+    for node in nodes[:2]:
+        r = node.run(["user", "list"])
+        assert r.returncode == 0 and r.stdout.split() == [USER, "eu-ie", "IE"], r.stdout + r.stderr
     # CRUSH places every object of the account on the eu OSD (osd.0) only.
     for name in eu_after:
         r = subprocess.run(["timeout", "30", "ceph", "-c", CONF, "osd", "map", "mail-eu", name,

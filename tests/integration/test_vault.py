@@ -93,6 +93,13 @@ def test_accounts_in_both_regions(instance):
         assert r.returncode != 0, args
     r = instance.run(["user", "show", "nobody@example.org"])
     assert r.returncode == EX_NOUSER
+    # The global directory holds only what routing needs.
+    con = sqlite3.connect(str(instance.dir / "directory.sqlite"))
+    cols = [row[1] for row in con.execute("PRAGMA table_info(accounts)")]
+    rows = con.execute("SELECT region FROM accounts ORDER BY region").fetchall()
+    con.close()
+    assert cols == ["addr_hash", "region", "created"]
+    assert rows == [("eu-ie",), ("us-east",)]
 
 
 def test_40_messages_stay_in_home_region_and_export_exactly(instance):
