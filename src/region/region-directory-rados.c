@@ -8,6 +8,7 @@
  * pool. Creating an entry is an exclusive create, so two nodes cannot
  * home one address twice. */
 #include "region/region-private.h"
+#include "store/store-rados.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -62,72 +63,16 @@ static int dir_rados_oid_hash(const char *oid, uint8_t hash[SEAL_HASH_BYTES])
 	return 0;
 }
 
-static char *dir_rados_opt(const char *uri, const char *key)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = uri; *p != '\0';) {
-		size_t n = strcspn(p, ",");
-
-		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			char *v = xmalloc(n - klen);
-
-			memcpy(v, p + klen + 1, n - klen - 1);
-			v[n - klen - 1] = '\0';
-			return v;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return NULL;
-}
-
 int dir_rados_open(struct router *router, const char *uri, const char **error_r)
 {
-	char *pool = dir_rados_opt(uri, "pool"), *conf = dir_rados_opt(uri, "conf");
-	char *id = dir_rados_opt(uri, "id"), *ns = dir_rados_opt(uri, "namespace");
 	struct router_dir_rados *d = xcalloc(1, sizeof(*d));
-	int r, ret = -1, created = 0;
 
-	if (pool == NULL || conf == NULL || id == NULL) {
-		*error_r = "directory: rados: needs pool=, conf= and id=";
-		goto out;
-	}
-	if ((r = rados_create(&d->cluster, id)) < 0) {
-		dir_rados_fail(r, "create", error_r);
-		goto out;
-	}
-	created = 1;
-	if ((r = rados_conf_read_file(d->cluster, conf)) < 0) {
-		*error_r = str_tfmt("directory: rados: cannot read %s: %s", conf, strerror(-r));
-		goto out;
-	}
-	rados_conf_set(d->cluster, "client_mount_timeout", "15");
-	if ((r = rados_connect(d->cluster)) < 0) {
-		dir_rados_fail(r, "connect", error_r);
-		goto out;
-	}
-	if ((r = rados_ioctx_create(d->cluster, pool, &d->io)) < 0) {
-		*error_r = str_tfmt("directory: rados: pool %s: %s", pool, strerror(-r));
-		goto out;
-	}
-	if (ns != NULL)
-		rados_ioctx_set_namespace(d->io, ns);
-	router->dir_rados = d;
-	d = NULL;
-	ret = 0;
-out:
-	if (d != NULL) {
-		if (created)
-			rados_shutdown(d->cluster);
+	if (store_rados_connect(uri, "directory", &d->cluster, &d->io, error_r) < 0) {
 		free(d);
+		return -1;
 	}
-	free(pool);
-	free(conf);
-	free(id);
-	free(ns);
-	return ret;
+	router->dir_rados = d;
+	return 0;
 }
 
 void dir_rados_close(struct router *router)

@@ -11,6 +11,7 @@
  *
  * URI: rados:pool=POOL,conf=PATH,id=CLIENT[,namespace=NS] */
 #include "store/store-rados-private.h"
+#include "store/store-rados.h"
 
 #include "crypto/seal.h"
 
@@ -343,45 +344,66 @@ static char *rados_uri_get(const char *location, const char *key)
 	return NULL;
 }
 
-static int rados_open(const char *location, struct store **store_r, const char **error_r)
+int store_rados_connect(const char *location, const char *what, rados_t *cluster_r,
+			rados_ioctx_t *io_r, const char **error_r)
 {
 	char *pool = rados_uri_get(location, "pool"), *conf = rados_uri_get(location, "conf");
 	char *id = rados_uri_get(location, "id"), *ns = rados_uri_get(location, "namespace");
-	struct rados_store *rs = NULL;
+	rados_t cluster = NULL;
 	int r, ret = -1;
 
 	if (pool == NULL || conf == NULL || id == NULL) {
-		*error_r = "store: rados: needs pool=, conf= and id=";
+		*error_r = str_tfmt("%s: rados: needs pool=, conf= and id=", what);
 		goto out;
 	}
+	if ((r = rados_create(&cluster, id)) < 0) {
+		*error_r = str_tfmt("%s: rados create: %s", what, strerror(-r));
+		cluster = NULL;
+		goto out;
+	}
+	if ((r = rados_conf_read_file(cluster, conf)) < 0) {
+		*error_r = str_tfmt("%s: rados: cannot read %s: %s", what, conf, strerror(-r));
+		goto out;
+	}
+	rados_conf_set(cluster, "client_mount_timeout", "15");
+	if ((r = rados_connect(cluster)) < 0) {
+		*error_r = str_tfmt("%s: rados connect: %s", what, strerror(-r));
+		goto out;
+	}
+	if ((r = rados_ioctx_create(cluster, pool, io_r)) < 0) {
+		*error_r = str_tfmt("%s: rados: pool %s: %s", what, pool, strerror(-r));
+		goto out;
+	}
+	if (ns != NULL)
+		rados_ioctx_set_namespace(*io_r, ns);
+	*cluster_r = cluster;
+	cluster = NULL;
+	ret = 0;
+out:
+	if (cluster != NULL)
+		rados_shutdown(cluster);
+	free(pool);
+	free(conf);
+	free(id);
+	free(ns);
+	return ret;
+}
+
+static int rados_open(const char *location, struct store **store_r, const char **error_r)
+{
+	struct rados_store *rs;
+
 	if (seal_init() < 0) {
 		*error_r = "store: cannot initialise libsodium";
-		goto out;
+		return -1;
 	}
 	rs = xcalloc(1, sizeof(*rs));
 	rs->store.backend = &store_backend_rados;
 	rs->node = rados_random_u64();
-	if ((r = rados_create(&rs->cluster, id)) < 0) {
-		rados_fail(r, "create", error_r);
+	if (store_rados_connect(location, "store", &rs->cluster, &rs->io, error_r) < 0) {
 		free(rs);
-		rs = NULL;
-		goto out;
+		return -1;
 	}
-	if ((r = rados_conf_read_file(rs->cluster, conf)) < 0) {
-		*error_r = str_tfmt("store: rados: cannot read %s: %s", conf, strerror(-r));
-		goto fail;
-	}
-	rados_conf_set(rs->cluster, "client_mount_timeout", "15");
-	if ((r = rados_connect(rs->cluster)) < 0) {
-		rados_fail(r, "connect", error_r);
-		goto fail;
-	}
-	if ((r = rados_ioctx_create(rs->cluster, pool, &rs->io)) < 0) {
-		*error_r = str_tfmt("store: rados: pool %s: %s", pool, strerror(-r));
-		goto fail;
-	}
-	if (ns != NULL)
-		rados_ioctx_set_namespace(rs->io, ns);
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_cond_init(&rs->cond, NULL);
 	if (pthread_create(&rs->committer, NULL, rados_committer_main, rs) != 0) {
@@ -389,20 +411,12 @@ static int rados_open(const char *location, struct store **store_r, const char *
 		pthread_mutex_destroy(&rs->lock);
 		pthread_cond_destroy(&rs->cond);
 		rados_ioctx_destroy(rs->io);
-		goto fail;
+		rados_shutdown(rs->cluster);
+		free(rs);
+		return -1;
 	}
 	*store_r = &rs->store;
-	ret = 0;
-	goto out;
-fail:
-	rados_shutdown(rs->cluster);
-	free(rs);
-out:
-	free(pool);
-	free(conf);
-	free(id);
-	free(ns);
-	return ret;
+	return 0;
 }
 
 static void rados_close(struct store **store)
