@@ -265,22 +265,6 @@ struct imap_seval {
 	char *all_headers; /* lazily, folded */
 };
 
-static int imap_kw_has(const char *list, const char *kw)
-{
-	size_t n = strlen(kw);
-
-	for (const char *p = list; p != NULL && *p != '\0';) {
-		size_t l = strcspn(p, " ");
-
-		if (l == n && strncasecmp(p, kw, n) == 0)
-			return 1;
-		p += l;
-		while (*p == ' ')
-			p++;
-	}
-	return 0;
-}
-
 static int imap_skey_match(const struct imap_skey *k, struct imap_seval *e)
 {
 	int64_t day = e->m->internal_date / 86400, t;
@@ -299,8 +283,9 @@ static int imap_skey_match(const struct imap_skey *k, struct imap_seval *e)
 	case SK_NOT: return !imap_skey_match(&k->kids[0], e);
 	case SK_FLAG: return (e->m->flags & k->flag) != 0;
 	case SK_UNFLAG: return (e->m->flags & k->flag) == 0;
-	case SK_KEYWORD: return imap_kw_has(e->m->keywords, k->name);
-	case SK_UNKEYWORD: return !imap_kw_has(e->m->keywords, k->name);
+	case SK_KEYWORD: return store_keywords_has(e->m->keywords, k->name, strlen(k->name));
+	case SK_UNKEYWORD:
+		return !store_keywords_has(e->m->keywords, k->name, strlen(k->name));
 	case SK_SEQ: return imap_seqset_contains(&k->set, e->seq);
 	case SK_UID: return imap_seqset_contains(&k->set, e->m->uid);
 	case SK_LARGER: return e->m->size > k->num;

@@ -306,62 +306,6 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 
 /* ---- flags ---------------------------------------------------------------- */
 
-/* Keyword lists are short, space separated and already validated atoms. */
-static int fs_kw_has(const char *list, const char *kw, size_t kw_len)
-{
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		size_t n = strcspn(p, " ");
-
-		if (n == kw_len && strncasecmp(p, kw, n) == 0)
-			return 1;
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	return 0;
-}
-
-static char *fs_kw_apply(const char *old, const char *kws, enum store_flag_mode mode)
-{
-	struct buf out;
-	const char *p;
-
-	buf_init(&out);
-	if (mode != STORE_FLAGS_SET) {
-		for (p = old; p != NULL && *p != '\0';) {
-			size_t n = strcspn(p, " ");
-
-			if (n > 0 && !(mode == STORE_FLAGS_REMOVE && fs_kw_has(kws, p, n)) &&
-			    (buf_append(&out, out.len ? " " : "", out.len ? 1 : 0) < 0 ||
-			     buf_append(&out, p, n) < 0))
-				log_fatal("out of memory");
-			p += n;
-			while (*p == ' ')
-				p++;
-		}
-	}
-	if (mode != STORE_FLAGS_REMOVE) {
-		for (p = kws; p != NULL && *p != '\0';) {
-			size_t n = strcspn(p, " ");
-
-			if (n > 0 && !fs_kw_has(buf_cstr(&out), p, n) &&
-			    (buf_append(&out, out.len ? " " : "", out.len ? 1 : 0) < 0 ||
-			     buf_append(&out, p, n) < 0))
-				log_fatal("out of memory");
-			p += n;
-			while (*p == ' ')
-				p++;
-		}
-	}
-	if (out.len == 0) {
-		buf_free(&out);
-		return NULL;
-	}
-	return (char *)buf_cstr(&out);
-}
-
 struct fs_flags_ctx {
 	uint64_t mailbox_id;
 	const struct store_flag_update *u;
@@ -407,7 +351,7 @@ static int fs_set_flags_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char 
 		flags = u->mode == STORE_FLAGS_SET ? u->flags
 			: u->mode == STORE_FLAGS_ADD ? old | u->flags
 						     : old & ~u->flags;
-		kw = fs_kw_apply(oldkw, u->keywords, u->mode);
+		kw = store_keywords_apply(oldkw, u->keywords, u->mode);
 		same = flags == old && ((kw == NULL && (oldkw == NULL || *oldkw == '\0')) ||
 					(kw != NULL && oldkw != NULL && strcmp(kw, oldkw) == 0));
 		if (same) {

@@ -15,60 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Keyword lists are short, space separated and already validated atoms. */
-static int rados_kw_has(const char *list, const char *kw, size_t kw_len)
-{
-	const char *p = list;
-
-	while (p != NULL && *p != '\0') {
-		size_t n = strcspn(p, " ");
-
-		if (n == kw_len && strncasecmp(p, kw, n) == 0)
-			return 1;
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	return 0;
-}
-
-static void rados_kw_add(struct buf *out, const char *p, size_t n)
-{
-	if (buf_append(out, " ", out->len ? 1 : 0) < 0 || buf_append(out, p, n) < 0)
-		log_fatal("out of memory");
-}
-
-static char *rados_kw_apply(const char *old, const char *kws, enum store_flag_mode mode)
-{
-	struct buf out;
-	const char *p;
-
-	buf_init(&out);
-	for (p = mode != STORE_FLAGS_SET ? old : NULL; p != NULL && *p != '\0';) {
-		size_t n = strcspn(p, " ");
-
-		if (n > 0 && !(mode == STORE_FLAGS_REMOVE && rados_kw_has(kws, p, n)))
-			rados_kw_add(&out, p, n);
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	for (p = mode != STORE_FLAGS_REMOVE ? kws : NULL; p != NULL && *p != '\0';) {
-		size_t n = strcspn(p, " ");
-
-		if (n > 0 && !rados_kw_has(buf_cstr(&out), p, n))
-			rados_kw_add(&out, p, n);
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	if (out.len == 0) {
-		buf_free(&out);
-		return NULL;
-	}
-	return (char *)buf_cstr(&out);
-}
-
 static int rados_same_kw(const char *a, const char *b)
 {
 	if (a == NULL || *a == '\0')
@@ -129,7 +75,7 @@ int rados_message_set_flags(struct store *s, uint64_t mailbox_id,
 			flags = u->mode == STORE_FLAGS_SET ? u->flags
 				: u->mode == STORE_FLAGS_ADD ? e->flags | u->flags
 							     : e->flags & ~u->flags;
-			kw = rados_kw_apply(e->keywords, u->keywords, u->mode);
+			kw = store_keywords_apply(e->keywords, u->keywords, u->mode);
 			if (flags == e->flags && rados_same_kw(kw, e->keywords)) {
 				free(kw);
 				continue;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct store_backend *const store_backends[] = {
 	&store_backend_fs,
@@ -104,4 +105,55 @@ void store_message_clear(struct store_message *m)
 	free(m->keywords);
 	buf_free(&m->meta);
 	memset(m, 0, sizeof(*m));
+}
+
+int store_keywords_has(const char *list, const char *kw, size_t len)
+{
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (n == len && strncasecmp(p, kw, n) == 0)
+			return 1;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+static void store_keywords_add(struct buf *out, const char *p, size_t n)
+{
+	if (buf_append(out, " ", out->len ? 1 : 0) < 0 || buf_append(out, p, n) < 0)
+		log_fatal("out of memory");
+}
+
+char *store_keywords_apply(const char *list, const char *kws, enum store_flag_mode mode)
+{
+	struct buf out;
+	const char *p;
+
+	buf_init(&out);
+	for (p = mode != STORE_FLAGS_SET ? list : NULL; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (n > 0 && !(mode == STORE_FLAGS_REMOVE && store_keywords_has(kws, p, n)))
+			store_keywords_add(&out, p, n);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	for (p = mode != STORE_FLAGS_REMOVE ? kws : NULL; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (n > 0 && !store_keywords_has(buf_cstr(&out), p, n))
+			store_keywords_add(&out, p, n);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	if (out.len == 0) {
+		buf_free(&out);
+		return NULL;
+	}
+	return (char *)buf_cstr(&out);
 }

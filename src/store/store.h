@@ -84,6 +84,13 @@ struct store_record_writer;
 
 enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
+/* Keyword lists are short, space separated, already validated atoms,
+ * compared without regard to ASCII case. True if LIST holds KW[0..LEN). */
+int store_keywords_has(const char *list, const char *kw, size_t len);
+/* LIST after a STORE of KWS in MODE: a malloc'd list without duplicates,
+ * or NULL when it is empty. */
+char *store_keywords_apply(const char *list, const char *kws, enum store_flag_mode mode);
+
 /* A STORE: change FLAGS and KEYWORDS (space separated, may be NULL) of the
  * messages UIDS[0..COUNT) in MODE. With UNCHANGED_SINCE != 0 a message whose
  * modseq is greater is left alone (RFC 7162). A message whose flags would not
