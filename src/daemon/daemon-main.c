@@ -79,27 +79,36 @@ static int daemon_no_dumps(const struct config *cfg, const char **error_r)
 	return 0;
 }
 
-static int daemon_drop_privileges(const struct config *cfg, const char **error_r)
+/* Looked up before anything is bound, so a misspelt user fails the start
+   at once instead of after the listeners are open. */
+static int daemon_lookup_user(const struct config *cfg, struct passwd **pw_r,
+			      const char **error_r)
 {
-	struct passwd *pw;
-
+	*pw_r = NULL;
 	if (getuid() != 0)
 		return 0;
 	if (cfg->user == NULL || cfg->user[0] == '\0') {
 		log_warn("running as root: set [server] user to drop privileges");
 		return 0;
 	}
-	pw = getpwnam(cfg->user);
-	if (pw == NULL) {
+	*pw_r = getpwnam(cfg->user);
+	if (*pw_r == NULL) {
 		*error_r = str_tfmt("[server] user '%s' does not exist", cfg->user);
 		return -1;
 	}
+	return 0;
+}
+
+static int daemon_drop_privileges(const struct passwd *pw, const char **error_r)
+{
+	if (pw == NULL)
+		return 0;
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0) {
-		*error_r = str_tfmt("cannot switch to user '%s': %s", cfg->user, strerror(errno));
+		*error_r = str_tfmt("cannot switch to user '%s': %s", pw->pw_name, strerror(errno));
 		return -1;
 	}
-	log_info("running as user %s", cfg->user);
+	log_info("running as user %s", pw->pw_name);
 	return 0;
 }
 
@@ -173,11 +182,18 @@ int daemon_run(const struct config *cfg, const char **error_r)
 {
 	struct daemon d = {.cfg = cfg};
 	struct event *sigs[DAEMON_SIGNALS] = {NULL};
+	struct passwd pw_copy, *pw = NULL;
 	int ret = -1;
 
 	daemon_set_log_level(cfg->log_level);
-	if (daemon_no_dumps(cfg, error_r) < 0)
+	if (daemon_no_dumps(cfg, error_r) < 0 || daemon_lookup_user(cfg, &pw, error_r) < 0)
 		return -1;
+	if (pw != NULL) {
+		/* getpwnam()'s buffer is reused by later lookups (initgroups). */
+		pw_copy = *pw;
+		pw_copy.pw_name = (char *)cfg->user;
+		pw = &pw_copy;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Store threads hand results back with event_active(). */
 	if (evthread_use_pthreads() < 0) {
@@ -201,7 +217,7 @@ int daemon_run(const struct config *cfg, const char **error_r)
 	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
 		if (daemon_services[i]->listen(&d, error_r) < 0)
 			goto out;
-	if (daemon_drop_privileges(cfg, error_r) < 0 || daemon_no_dumps(cfg, error_r) < 0)
+	if (daemon_drop_privileges(pw, error_r) < 0 || daemon_no_dumps(cfg, error_r) < 0)
 		goto out;
 	if (router_open(cfg, &d.router, error_r) < 0)
 		goto out;

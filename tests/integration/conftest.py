@@ -23,10 +23,22 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_ENV = {"SEALMAIL_ARGON2_OPS": "1", "SEALMAIL_ARGON2_MEM": "8192"}
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never the same one twice in a run.
+
+    The kernel may give a port back as soon as its probe socket is closed, so
+    two calls in a row can return the same number; remember every port handed
+    out so an instance's SMTP and IMAP listeners never collide."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_port(port, timeout=10.0, proc=None):
