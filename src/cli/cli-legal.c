@@ -25,7 +25,7 @@ static const char cli_legal_usage[] =
 	"           --instrument warrant|subpoena|court-order|preservation --reference REF\n"
 	"           --account ADDRESS... --scope content|non-content [--nondisclosure-until DATE]\n"
 	"       sealmail legal list | show ID [--json] | decide ID | reject ID --reason TEXT\n"
-	"       sealmail legal export ID --out DIR | notify [--as-of DATE]\n"
+	"       sealmail legal export ID --out DIR | notify [--as-of DATE] | release ID\n"
 	"       sealmail legal verify-bundle DIR\n"
 	"       sealmail legal open-bundle DIR --account ADDRESS [--password-stdin] --out DIR";
 
@@ -196,6 +196,15 @@ static void cli_legal_show_text(const struct legal_request *r)
 	printf("non-disclosure: %s%s\n", r->nondisclosure_ends ? "ends " : "none",
 	       r->nondisclosure_ends ? when : "");
 	printf("status:         %s\n", r->status);
+	if (r->instrument == LEGAL_PRESERVATION && strcmp(r->status, "decided") == 0) {
+		if (r->released_index >= 0)
+			printf("hold:           released, log entry %lld\n",
+			       (long long)r->released_index);
+		else
+			printf("hold:           accepted accounts cannot be deleted until "
+			       "`sealmail legal release %s`\n",
+			       r->id);
+	}
 	if (r->reject_reason != NULL)
 		printf("operator's reason: %s\n", r->reject_reason);
 	for (size_t i = 0; i < r->account_count; i++) {
@@ -246,6 +255,24 @@ static int cli_legal_show(struct legal *legal, int argc, char **argv, const char
 	else
 		cli_legal_show_text(r);
 	legal_request_free(&r);
+	return CLI_EX_OK;
+}
+
+static int cli_legal_release(struct legal *legal, int argc, char **argv)
+{
+	const char *error = NULL;
+	uint64_t index;
+
+	if (argc != 3) {
+		cli_error("usage: sealmail legal release ID");
+		return CLI_EX_USAGE;
+	}
+	if (legal_release(legal, argv[2], &index, &error) < 0) {
+		cli_error("%s", error);
+		return CLI_EX_DATAERR;
+	}
+	printf("%s released (log entry %llu): its accounts are no longer held.\n", argv[2],
+	       (unsigned long long)index);
 	return CLI_EX_OK;
 }
 
@@ -388,7 +415,8 @@ int cli_legal_main(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(sub, "file") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
 	    strcmp(sub, "decide") != 0 && strcmp(sub, "reject") != 0 &&
-	    strcmp(sub, "export") != 0 && strcmp(sub, "notify") != 0) {
+	    strcmp(sub, "export") != 0 && strcmp(sub, "notify") != 0 &&
+	    strcmp(sub, "release") != 0) {
 		cli_error("%s", cli_legal_usage);
 		return CLI_EX_USAGE;
 	}
@@ -412,6 +440,8 @@ int cli_legal_main(struct cli *cli, int argc, char **argv)
 		ret = cli_legal_decide(legal, argc, argv, strcmp(sub, "reject") == 0);
 	} else if (strcmp(sub, "export") == 0) {
 		ret = cli_legal_export(legal, argc, argv);
+	} else if (strcmp(sub, "release") == 0) {
+		ret = cli_legal_release(legal, argc, argv);
 	} else {
 		ret = cli_legal_notify(legal, argc, argv);
 	}

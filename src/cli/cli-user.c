@@ -5,6 +5,7 @@
  * sealed address list with the server's directory key. */
 #include "cli/cli.h"
 
+#include "legal/legal.h"
 #include "region/region.h"
 #include "tlog/tlog.h"
 
@@ -177,7 +178,35 @@ out:
 	return ret;
 }
 
-static int cli_user_delete(struct router *router, const char *address)
+/* 0 when no preservation request holds ACCT, else an exit code. */
+static int cli_user_check_hold(struct cli *cli, struct router *router, struct tlog *tlog,
+			       const struct account *acct)
+{
+	struct legal *legal = NULL;
+	const char *error = NULL;
+	char id[LEGAL_ID_MAX];
+	int held;
+
+	if (legal_open(cli->config, router, tlog, &legal, &error) < 0) {
+		cli_error("%s", error);
+		return CLI_EX_TEMPFAIL;
+	}
+	held = legal_account_held(legal, acct, id, &error);
+	legal_close(&legal);
+	if (held < 0) {
+		cli_error("%s", error);
+		return CLI_EX_TEMPFAIL;
+	}
+	if (held == 0)
+		return 0;
+	cli_error("%s is held by preservation request %s and cannot be deleted; "
+		  "when the hold ends: sealmail legal release %s",
+		  acct->address, id, id);
+	return CLI_EX_DATAERR;
+}
+
+static int cli_user_delete(struct cli *cli, struct router *router, struct tlog *tlog,
+			   const char *address)
 {
 	struct account *acct = NULL;
 	const char *error = NULL;
@@ -186,6 +215,11 @@ static int cli_user_delete(struct router *router, const char *address)
 	ret = cli_find_account(router, address, &acct);
 	if (ret != 0)
 		return ret;
+	ret = cli_user_check_hold(cli, router, tlog, acct);
+	if (ret != 0) {
+		router_account_free(&acct);
+		return ret;
+	}
 	if (router_account_delete(router, acct, &error) < 0) {
 		cli_error("%s: %s", address, error);
 		ret = CLI_EX_TEMPFAIL;
@@ -226,7 +260,7 @@ int cli_user_main(struct cli *cli, int argc, char **argv)
 	} else if (strcmp(sub, "show") == 0) {
 		ret = cli_user_show(router, argv[1]);
 	} else {
-		ret = cli_user_delete(router, argv[1]);
+		ret = cli_user_delete(cli, router, tlog, argv[1]);
 	}
 	cli_close(&router, &tlog);
 	return ret;

@@ -9,6 +9,8 @@
  * serialised by a file lock. */
 #include "legal/legal-private.h"
 
+#include "region/region.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,7 +37,9 @@ static const char legal_schema[] =
 	" PRIMARY KEY(request, position));"
 	"CREATE TABLE IF NOT EXISTS exports(request INTEGER NOT NULL, log_index INTEGER NOT NULL,"
 	" created INTEGER NOT NULL, manifest_sha256 TEXT NOT NULL,"
-	" PRIMARY KEY(request, log_index));";
+	" PRIMARY KEY(request, log_index));"
+	"CREATE TABLE IF NOT EXISTS releases(request INTEGER PRIMARY KEY,"
+	" log_index INTEGER NOT NULL, released INTEGER NOT NULL);";
 
 int legal_db_fail(struct legal *legal, const char **error_r)
 {
@@ -452,7 +456,8 @@ static int legal_load_accounts(struct legal *legal, struct legal_request *req,
 
 #define LEGAL_REQUEST_COLUMNS                                                                      \
 	"SELECT id, received, authority, jurisdiction, instrument, scope, reference_sealed,"      \
-	" nd_ends, status, decided, reject_sealed FROM requests"
+	" nd_ends, status, decided, reject_sealed,"                                                \
+	" (SELECT log_index FROM releases WHERE releases.request = requests.id) FROM requests"
 
 static int legal_row_request(struct legal *legal, sqlite3_stmt *st, struct legal_request **req_r,
 			     const char **error_r)
@@ -481,6 +486,9 @@ static int legal_row_request(struct legal *legal, sqlite3_stmt *st, struct legal
 	if (sqlite3_column_type(st, 10) != SQLITE_NULL)
 		req->reject_reason = legal_open_text(legal, sqlite3_column_blob(st, 10),
 						     (size_t)sqlite3_column_bytes(st, 10));
+	req->released_index = sqlite3_column_type(st, 11) == SQLITE_NULL
+				      ? -1
+				      : sqlite3_column_int64(st, 11);
 	if (legal_load_accounts(legal, req, error_r) < 0) {
 		legal_request_free(&req);
 		return -1;
@@ -560,4 +568,45 @@ void legal_request_free(struct legal_request **reqp)
 	free(req->reference);
 	free(req->reject_reason);
 	free(req);
+}
+
+int legal_db_add_release(struct legal *legal, uint64_t index, uint64_t log_index,
+			 const char **error_r)
+{
+	sqlite3_stmt *st = legal_prepare(
+		legal, "INSERT INTO releases(request, log_index, released) VALUES (?,?,?)", error_r);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)log_index);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+	return legal_step_done(legal, st, error_r);
+}
+
+int legal_account_held(struct legal *legal, const struct account *acct, char id_r[LEGAL_ID_MAX],
+		       const char **error_r)
+{
+	sqlite3_stmt *st = legal_prepare(
+		legal,
+		"SELECT r.id FROM requests r JOIN accounts a ON a.request = r.id"
+		" WHERE r.instrument = 'preservation' AND r.status = 'decided'"
+		" AND a.decision = 'accepted' AND a.tag = ?"
+		" AND NOT EXISTS (SELECT 1 FROM releases WHERE releases.request = r.id)"
+		" ORDER BY r.id LIMIT 1",
+		error_r);
+	char tag[LEGAL_TAG_HEX_MAX];
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	legal_hex(acct->st.tag, STORE_TAG_BYTES, tag);
+	sqlite3_bind_text(st, 1, tag, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		legal_id_format((uint64_t)sqlite3_column_int64(st, 0), id_r);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return legal_db_fail(legal, error_r);
+	return rc == SQLITE_ROW;
 }

@@ -276,3 +276,44 @@ int legal_reject(struct legal *legal, const char *id, const char *reason, const 
 {
 	return legal_close_request(legal, id, reason, error_r);
 }
+
+int legal_release(struct legal *legal, const char *id, uint64_t *index_r, const char **error_r)
+{
+	struct legal_fields fields = {.n = 0};
+	struct legal_request *req = NULL;
+	int r, ret = -1;
+
+	if (legal_need_log(legal, error_r) < 0 || legal_lock(legal, error_r) < 0)
+		return -1;
+	r = legal_request_get(legal, id, &req, error_r);
+	if (r <= 0) {
+		if (r == 0)
+			*error_r = str_tfmt("no request %s", id);
+		goto out;
+	}
+	if (req->instrument != LEGAL_PRESERVATION) {
+		*error_r = str_tfmt("%s is a %s, not a preservation request; only preservation "
+				    "requests hold accounts",
+				    req->id, legal_instrument_name(req->instrument));
+		goto out;
+	}
+	if (strcmp(req->status, "decided") != 0) {
+		*error_r = str_tfmt("%s is %s; only a decided request can be released", req->id,
+				    req->status);
+		goto out;
+	}
+	if (req->released_index >= 0) {
+		*error_r = str_tfmt("%s was released already (log entry %lld)", req->id,
+				    (long long)req->released_index);
+		goto out;
+	}
+	legal_field(&fields, "request", req->id);
+	if (tlog_append(legal->log, "legal.released", fields.v, index_r, error_r) < 0 ||
+	    legal_db_add_release(legal, req->index, *index_r, error_r) < 0)
+		goto out;
+	ret = 0;
+out:
+	legal_unlock(legal);
+	legal_request_free(&req);
+	return ret;
+}

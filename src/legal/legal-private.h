@@ -64,6 +64,8 @@ int legal_db_nonce(struct legal *legal, uint64_t index, int position,
 		   char out[2 * LEGAL_NONCE_BYTES + 1], const char **error_r) WARN_UNUSED;
 int legal_db_add_export(struct legal *legal, uint64_t index, uint64_t log_index,
 			const char *manifest_sha256, const char **error_r) WARN_UNUSED;
+int legal_db_add_release(struct legal *legal, uint64_t index, uint64_t log_index,
+			 const char **error_r) WARN_UNUSED;
 /* Indexes of the requests that have a notice waiting (pending or logged). */
 int legal_db_pending_notices(struct legal *legal, uint64_t **indexes_r, size_t *count_r,
 			     const char **error_r) WARN_UNUSED;

@@ -20,6 +20,7 @@
 #include "lib/lib.h"
 
 struct router;
+struct account;
 struct tlog;
 struct seal_keypair;
 
@@ -178,6 +179,16 @@ int legal_notify(struct legal *legal, int64_t as_of, unsigned *released_r,
 int legal_notify_due(const struct config *cfg, struct router *router, struct tlog *log,
 		     int64_t as_of, unsigned *released_r, const char **error_r) WARN_UNUSED;
 
+/* Ends the hold of a decided preservation request: appends legal.released
+ * (with the request id) and records it. Until then the accounts it accepted
+ * cannot be deleted. *INDEX_R receives the entry's log index. */
+int legal_release(struct legal *legal, const char *id, uint64_t *index_r,
+		  const char **error_r) WARN_UNUSED;
+/* 1 when an accepted, unreleased preservation request holds ACCT (its id in
+ * ID_R), 0 when none does, -1 on error. */
+int legal_account_held(struct legal *legal, const struct account *acct, char id_r[LEGAL_ID_MAX],
+		       const char **error_r) WARN_UNUSED;
+
 /* ---- reading requests (legal-db.c) ----------------------------------------- */
 struct legal_account_info {
 	int position;                           /* 1-based, as named */
@@ -213,6 +224,7 @@ struct legal_request {
 	char status[16];                        /* received, decided, rejected */
 	int64_t decided;
 	char *reject_reason;                    /* NULL unless rejected */
+	int64_t released_index;                 /* legal.released entry; -1 none */
 	struct legal_account_info *accounts;
 	size_t account_count;
 	struct legal_export_info *exports;

@@ -474,3 +474,39 @@ def test_file_validates_its_input(instance, args, message):
     r = instance.run(argv)
     assert r.returncode in (EX_USAGE, EX_DATAERR) and message in r.stderr, r.stderr
     assert ok(instance.run(["legal", "list"])) == ""
+
+
+def test_preservation_holds_the_account_until_released(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    ok(instance.deliver(ALICE, mail("HELD-TOKEN")))
+    warrant = file_request(instance, "IE", "warrant", "content", [ALICE], "REF-W")
+    ok(instance.run(["legal", "decide", warrant]))
+    rid = file_request(instance, "IE", "preservation", "content", [ALICE], "REF-HOLD")
+    # Filed but undecided: no hold yet, and only decided requests release.
+    r = instance.run(["legal", "release", rid])
+    assert r.returncode == EX_DATAERR and "received" in r.stderr
+    ok(instance.run(["legal", "decide", rid]))
+    assert "cannot be deleted until" in ok(instance.run(["legal", "show", rid]))
+
+    r = instance.run(["user", "delete", ALICE])
+    assert r.returncode == EX_DATAERR, r.stderr
+    assert rid in r.stderr and "legal release " + rid in r.stderr
+    assert ALICE in ok(instance.run(["user", "list"]))
+    # The mail is still there (next to the owner's two notices).
+    assert sum(b"HELD-TOKEN" in m for m in inbox(instance, instance.dir)) == 1
+
+    # Only preservation requests hold accounts.
+    r = instance.run(["legal", "release", warrant])
+    assert r.returncode == EX_DATAERR and "not a preservation request" in r.stderr
+    assert instance.run(["legal", "release", "LR-999999"]).returncode == EX_DATAERR
+
+    out = ok(instance.run(["legal", "release", rid]))
+    index = int(re.search(r"log entry (\d+)", out).group(1))
+    entry = log_entries(instance)[index]
+    assert entry["type"] == "legal.released" and entry["request"] == rid
+    assert "released, log entry %d" % index in ok(instance.run(["legal", "show", rid]))
+    r = instance.run(["legal", "release", rid])
+    assert r.returncode == EX_DATAERR and "already" in r.stderr
+
+    ok(instance.run(["user", "delete", ALICE]))
+    assert ALICE not in ok(instance.run(["user", "list"]))
