@@ -26,17 +26,22 @@ SYSUSER = "sealmail-test"
 
 @pytest.fixture(scope="module")
 def sysuser():
-    """A system user for the daemon: created if missing, else `nobody`."""
+    """A system user for the daemon: made for these tests and removed after
+    (an existing one is used and kept); `nobody` if useradd is missing."""
     try:
-        return pwd.getpwnam(SYSUSER)
+        yield pwd.getpwnam(SYSUSER)
+        return
     except KeyError:
         pass
-    r = subprocess.run(["useradd", "-r", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin",
-                        SYSUSER], capture_output=True)
+    made = subprocess.run(["useradd", "-r", "-M", "-d", "/nonexistent", "-s",
+                           "/usr/sbin/nologin", SYSUSER], capture_output=True).returncode == 0
     try:
-        return pwd.getpwnam(SYSUSER)
+        yield pwd.getpwnam(SYSUSER)
     except KeyError:
-        return pwd.getpwnam("nobody")
+        yield pwd.getpwnam("nobody")
+    finally:
+        if made:
+            subprocess.run(["userdel", SYSUSER], capture_output=True)
 
 
 @pytest.fixture
