@@ -260,14 +260,19 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 	sqlite3_stmt *st;
 	int rc;
 
-	if (fs_sql_prepare(db,
-			   with_meta ? "SELECT id, uid, flags, keywords, modseq, internal_date, size,"
-				       " record_size, meta FROM messages WHERE mailbox_id = ?"
-				       " AND uid >= ? AND uid <= ? AND modseq > ? ORDER BY uid"
-				     : "SELECT id, uid, flags, keywords, modseq, internal_date, size,"
-				       " record_size FROM messages WHERE mailbox_id = ?"
-				       " AND uid >= ? AND uid <= ? AND modseq > ? ORDER BY uid",
-			   &st, error_r) < 0)
+#define FS_SCAN_COLUMNS "SELECT id, uid, flags, keywords, modseq, internal_date, size, record_size"
+#define FS_SCAN_WHERE " WHERE mailbox_id = ? AND uid >= ? AND uid <= ? AND modseq > ? ORDER BY uid"
+	/* With a modseq, only the changed rows are visited (the planner would
+	   rather walk the uid index for the ORDER BY, which is the whole
+	   mailbox); the few rows found are sorted. */
+	static const char *const sql[2][2] = {
+		{FS_SCAN_COLUMNS " FROM messages" FS_SCAN_WHERE,
+		 FS_SCAN_COLUMNS ", meta FROM messages" FS_SCAN_WHERE},
+		{FS_SCAN_COLUMNS " FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE,
+		 FS_SCAN_COLUMNS ", meta FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE},
+	};
+
+	if (fs_sql_prepare(db, sql[modseq_min > 0][with_meta != 0], &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)mailbox_id);
 	sqlite3_bind_int64(st, 2, uid_min);

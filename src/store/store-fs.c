@@ -42,6 +42,9 @@ static const char fs_schema[] =
 	" keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
 	" size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
 	" UNIQUE(mailbox_id, uid));"
+	/* Changes since a modseq (every IMAP command's sync, CONDSTORE) without
+	   walking the whole mailbox. */
+	"CREATE INDEX IF NOT EXISTS messages_modseq ON messages(mailbox_id, modseq);"
 	"PRAGMA user_version = 1;";
 
 int fs_sql_error(sqlite3 *db, const char **error_r)
