@@ -11,9 +11,12 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -160,6 +163,7 @@ struct net_conn *net_conn_create(struct event_base *base, int fd, const char *ad
 {
 	struct net_conn *conn = xcalloc(1, sizeof(*conn));
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	int one = 1;
 	SSL *ssl;
 
 	conn->base = base;
@@ -167,6 +171,9 @@ struct net_conn *net_conn_create(struct event_base *base, int fd, const char *ad
 	conn->v6 = v6 ? 1 : 0;
 	snprintf(conn->addr, sizeof(conn->addr), "%s", addr);
 	evutil_make_socket_nonblocking(fd);
+	/* Output leaves in bursts the loop has already coalesced; Nagle would
+	 * hold each burst's tail until the client's delayed ACK (40 ms). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (tls != NULL) {
 		ssl = net_tls_ssl_new(tls);
 		if (ssl != NULL)
