@@ -33,6 +33,7 @@ struct net_conn {
 	struct event *later; /* deferred closed(FLUSHED) and flush polling */
 	int64_t close_deadline_us;
 	uint64_t timeout;
+	size_t output_low; /* drained() once output is at most this */
 
 	char addr[NET_ADDR_MAX];
 	char tls_version[24];
@@ -55,7 +56,7 @@ static void net_conn_closed(struct net_conn *conn, enum net_close_reason reason)
 		conn->cb.closed(conn, conn->ctx, reason);
 }
 
-static size_t net_conn_pending_output(const struct net_conn *conn)
+size_t net_conn_output_pending(const struct net_conn *conn)
 {
 	struct bufferevent *under = bufferevent_get_underlying(conn->bev);
 	size_t n = evbuffer_get_length(bufferevent_get_output(conn->bev));
@@ -71,7 +72,7 @@ static void net_conn_flush_check(struct net_conn *conn)
 {
 	struct timeval tv = {0, NET_FLUSH_POLL_MS * 1000};
 
-	if (net_conn_pending_output(conn) == 0) {
+	if (net_conn_output_pending(conn) == 0) {
 		net_conn_closed(conn, NET_CLOSE_FLUSHED);
 		return;
 	}
@@ -154,6 +155,7 @@ static void net_conn_setup_bev(struct net_conn *conn)
 {
 	bufferevent_setcb(conn->bev, net_conn_read_cb, net_conn_write_cb, net_conn_event_cb, conn);
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, NET_READ_HIGH_BYTES);
+	bufferevent_setwatermark(conn->bev, EV_WRITE, conn->output_low, 0);
 	net_conn_set_timeout(conn, conn->timeout);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 }
@@ -310,9 +312,24 @@ void net_conn_write(struct net_conn *conn, const void *data, size_t len)
 	bufferevent_write(conn->bev, data, len);
 }
 
+void net_conn_write_buffer(struct net_conn *conn, struct evbuffer *data)
+{
+	if (conn->closed) {
+		evbuffer_drain(data, evbuffer_get_length(data));
+		return;
+	}
+	bufferevent_write_buffer(conn->bev, data);
+}
+
 size_t net_conn_output_size(const struct net_conn *conn)
 {
-	return net_conn_pending_output(conn);
+	return net_conn_output_pending(conn);
+}
+
+void net_conn_set_output_low(struct net_conn *conn, size_t bytes)
+{
+	conn->output_low = bytes;
+	bufferevent_setwatermark(conn->bev, EV_WRITE, bytes, 0);
 }
 
 void net_conn_printf(struct net_conn *conn, const char *fmt, ...)
