@@ -22,6 +22,7 @@
 
 #define NET_FLUSH_POLL_MS 10
 #define NET_CLOSE_TIMEOUT_SECS 10 /* longest wait for a last reply to drain */
+#define NET_WRITE_MAX_BYTES (256 * 1024) /* per send; libevent's default is 16 KiB */
 
 struct net_conn {
 	struct event_base *base;
@@ -156,6 +157,7 @@ static void net_conn_setup_bev(struct net_conn *conn)
 	bufferevent_setcb(conn->bev, net_conn_read_cb, net_conn_write_cb, net_conn_event_cb, conn);
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, NET_READ_HIGH_BYTES);
 	bufferevent_setwatermark(conn->bev, EV_WRITE, conn->output_low, 0);
+	bufferevent_set_max_single_write(conn->bev, NET_WRITE_MAX_BYTES);
 	net_conn_set_timeout(conn, conn->timeout);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 }
