@@ -104,3 +104,27 @@ def test_fetch_large_bodies_to_stalled_reader_is_bounded(instance, server, big):
         typ, data = c.fetch(str(n), "(BODY.PEEK[])")
         assert typ == "OK" and data[0][1] == got[n]
     c.logout()
+
+
+def test_client_gone_during_large_fetch(instance, server, big):
+    """Connections that close while a FETCH is being prepared (a batch on the
+    worker pool) or is waiting for its output to drain: the server cleans up
+    and keeps serving."""
+    for wait in (0.0, 0.05, 0.5, 1.0):
+        s = socket.create_connection(("127.0.0.1", instance.imap_port), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        f = s.makefile("rb")
+        read_line(f)
+        s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na EXAMINE INBOX\r\nb FETCH 1:* BODY.PEEK[]\r\n"
+                  % (USER.encode(), PW.encode()))
+        time.sleep(wait)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    time.sleep(0.5)
+    assert server.alive()
+    c = imaplib.IMAP4("127.0.0.1", instance.imap_port)
+    c.login(USER, PW)
+    c.select("INBOX", readonly=True)
+    typ, data = c.fetch(str(COUNT), "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1].endswith(big[-1])
+    c.logout()
