@@ -262,8 +262,8 @@ static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f)
 	f->batch_start = f->pos;
 	while (f->pos + n < f->count && n < IMAP_FETCH_BATCH) {
 		if (f->spec.need_body) {
-			if (n > 0 && bytes + s->view->msgs[f->idx[f->pos + n]].size >
-					     IMAP_FETCH_BATCH_BYTES)
+			if (n > 0 &&
+			    bytes + s->view->msgs[f->idx[f->pos + n]].size > IMAP_FETCH_BATCH_BYTES)
 				break;
 			bytes += s->view->msgs[f->idx[f->pos + n]].size;
 		}
@@ -285,8 +285,8 @@ static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
 	if (f->spec.need_meta) {
 		for (size_t i = 0; i < f->batch_len; i++)
 			buf_reset(&f->metas[i]);
-		if (imap_msg_scan_meta(s, f->idx + f->batch_start, f->batch_len,
-				       imap_fetch_meta_cb, f, &error) < 0)
+		if (imap_msg_scan_meta(s, f->idx + f->batch_start, f->batch_len, imap_fetch_meta_cb,
+				       f, &error) < 0)
 			imap_fetch_error(f, 0, error);
 	}
 	for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++)

@@ -451,10 +451,9 @@ static void imap_search_batch(struct imap_session *s, struct imap_search *q)
 	if (q->level >= 1) {
 		for (size_t k = 0; k < q->batch_len; k++)
 			buf_reset(&q->metas[k]);
-		if (imap_msg_scan_meta(s, q->idx, q->batch_len, imap_search_meta_cb, q, &error) <
-			    0 &&
-		    q->error[0] == '\0')
-			snprintf(q->error, sizeof(q->error), "%s", error);
+		if (imap_msg_scan_meta(s, q->idx, q->batch_len, imap_search_meta_cb, q, &error) < 0)
+			if (q->error[0] == '\0')
+				snprintf(q->error, sizeof(q->error), "%s", error);
 	}
 	for (size_t k = 0; k < q->batch_len; k++)
 		imap_search_one(s, q, k);

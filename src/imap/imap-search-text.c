@@ -36,7 +36,8 @@ char *imap_search_fold(const char *s, size_t len)
 		while (j < len && p[j] < 0x80)
 			j++;
 		for (; i < j; i++)
-			out.data[out.len++] = (uint8_t)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+			out.data[out.len++] =
+			    (uint8_t)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
 		while (j < len && p[j] >= 0x80)
 			j++;
 		if (j > i) {
