@@ -128,6 +128,7 @@ struct seal_reader {
 	uint8_t *cipher; /* CIPHER_CHUNK_BYTES, one chunk being received */
 	size_t cipher_len;
 	uint8_t *plain; /* SEAL_CHUNK_BYTES */
+	size_t plain_used; /* bytes of PLAIN ever written: what to wipe */
 	enum reader_state state;
 	bool first_chunk_done;
 };
@@ -582,6 +583,8 @@ static int reader_pull(struct seal_reader *r, const uint8_t *c, size_t clen, con
 						       ad, ad == NULL ? 0 : SEAL_HEADER_BYTES) != 0)
 		return reader_fail(r, err_modified, error_r);
 	r->first_chunk_done = true;
+	if (mlen > r->plain_used)
+		r->plain_used = (size_t)mlen;
 	if (tag != TAG_MESSAGE && tag != TAG_FINAL)
 		return reader_fail(r, err_modified, error_r);
 	if (tag == TAG_MESSAGE && clen != CIPHER_CHUNK_BYTES)
@@ -674,13 +677,27 @@ int seal_reader_finish(struct seal_reader *r, const char **error_r)
 	return 0;
 }
 
+void seal_reader_reset(struct seal_reader *r, seal_sink_fn *sink, void *sink_ctx)
+{
+	sodium_memzero(&r->stream, sizeof(r->stream));
+	sodium_memzero(r->prefix, sizeof(r->prefix));
+	sodium_memzero(r->plain, r->plain_used);
+	r->plain_used = 0;
+	r->prefix_len = 0;
+	r->cipher_len = 0;
+	r->sink = sink;
+	r->sink_ctx = sink_ctx;
+	r->state = READER_PREFIX;
+	r->first_chunk_done = false;
+}
+
 void seal_reader_free(struct seal_reader **r)
 {
 	struct seal_reader *rd = *r;
 
 	if (rd == NULL)
 		return;
-	sodium_memzero(rd->plain, SEAL_CHUNK_BYTES);
+	sodium_memzero(rd->plain, rd->plain_used);
 	free(rd->plain);
 	free(rd->cipher);
 	secure_free(rd, sizeof(*rd));

@@ -9,14 +9,20 @@
  * other connections are served in between. */
 #include "imap/imap-fetch.h"
 
+#include "crypto/seal.h"
 #include "mime/mime.h"
 
+#include <event2/buffer.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #define IMAP_FETCH_BATCH 128
+/* Message bytes one batch of body sections opens at most (but at least one
+ * message): what a pool job holds in plaintext at a time. */
+#define IMAP_FETCH_BATCH_BYTES (512 * 1024)
 
 struct imap_fetch {
 	struct imap_fetch_spec spec;
@@ -26,6 +32,14 @@ struct imap_fetch {
 	struct buf *metas;      /* sealed metadata of the current batch */
 	size_t batch_start, batch_len;
 	unsigned failed;
+	/* The responses of the current batch, moved to the connection without
+	 * a copy once it is done; bodies are in it by reference. */
+	struct evbuffer *ev;
+	struct seal_reader *reader; /* kept from one body to the next */
+	/* Errors of the batch (a pool thread does not log). */
+	unsigned batch_failed;
+	uint32_t error_uid;
+	char error[160];
 };
 
 static void imap_fetch_free(struct imap_fetch *f)
@@ -37,9 +51,28 @@ static void imap_fetch_free(struct imap_fetch *f)
 		for (size_t i = 0; i < IMAP_FETCH_BATCH; i++)
 			buf_free(&f->metas[i]);
 	free(f->metas);
+	if (f->ev != NULL)
+		evbuffer_free(f->ev);
+	seal_reader_free(&f->reader);
 	free(f->flags_changed);
 	free(f->idx);
 	free(f);
+}
+
+static void imap_fetch_error(struct imap_fetch *f, uint32_t uid, const char *error)
+{
+	if (f->batch_failed++ == 0) {
+		f->error_uid = uid;
+		snprintf(f->error, sizeof(f->error), "%s", error != NULL ? error : "unknown error");
+	}
+}
+
+/* Moves what OUT holds to EV (the bytes in OUT are wiped). */
+static void imap_fetch_flush(struct evbuffer *ev, struct buf *out)
+{
+	if (out->len > 0 && evbuffer_add(ev, out->data, out->len) < 0)
+		log_fatal("out of memory");
+	buf_reset(out);
 }
 
 static void imap_fetch_literal(struct buf *out, const uint8_t *data, size_t len)
@@ -62,32 +95,40 @@ static void imap_fetch_meta_field(struct buf *out, const struct buf *meta, enum 
 	}
 }
 
-/* One message's response; 0, or -1 when it could not be opened. */
+/* One message's response, built in OUT and moved to F->ev (a whole body
+ * section by reference, without a copy); 0, or -1 when it could not be
+ * opened. Runs on a pool thread when the spec opens anything: it reads the
+ * view, which does not change while the command runs, and writes only F. */
 static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k,
 			  const struct buf *sealed_meta, struct buf *out)
 {
 	const struct imap_msg *m = &s->view->msgs[f->idx[k]];
 	const struct imap_fetch_spec *spec = &f->spec;
-	struct buf meta, body, scratch;
+	struct imap_plain *body = NULL;
+	struct buf meta, scratch;
 	const uint8_t *hdr = NULL;
 	size_t hdr_len = 0;
 	const char *error;
 	int ret = -1, first = 1, has_uid = 0, has_flags = 0;
 
 	buf_init(&meta);
-	buf_init(&body);
 	buf_init(&scratch);
 	if (spec->need_meta) {
-		if (sealed_meta == NULL || sealed_meta->len == 0 ||
-		    imap_msg_meta(s, sealed_meta, &meta, &error) < 0)
+		if (sealed_meta == NULL || sealed_meta->len == 0) {
+			imap_fetch_error(f, m->uid, "no sealed metadata");
 			goto out;
+		}
+		if (imap_msg_meta(s, sealed_meta, &meta, &error) < 0) {
+			imap_fetch_error(f, m->uid, error);
+			goto out;
+		}
 		if (mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &hdr, &hdr_len) != 1) {
 			hdr = (const uint8_t *)"\r\n";
 			hdr_len = 2;
 		}
 	}
-	if (spec->need_body && imap_msg_body(s, m, &body, &error) < 0) {
-		imap_session_log(s, LOG_WARN, "message uid %u: %s", m->uid, error);
+	if (spec->need_body && imap_msg_plain(s, m, &f->reader, &body, &error) < 0) {
+		imap_fetch_error(f, m->uid, error);
 		goto out;
 	}
 	if (buf_printf(out, "* %zu FETCH (", f->idx[k] + 1) < 0)
@@ -147,12 +188,18 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 		case IMAP_FETCH_BINARY_SIZE: {
 			const uint8_t *d = NULL;
 			size_t len = 0;
-			int found = imap_fetch_section(it, spec->need_body ? body.data : NULL,
-						       body.len, hdr, hdr_len, &scratch, &d,
-						       &len) == 0;
+			int found = imap_fetch_section(it, body != NULL ? body->data : NULL,
+						       body != NULL ? body->len : 0, hdr, hdr_len,
+						       &scratch, &d, &len) == 0;
 
 			if (it->kind == IMAP_FETCH_BINARY_SIZE) {
 				r |= buf_printf(out, "%s %zu", it->name, found ? len : 0);
+			} else if (found && body != NULL && len > 0 && d >= body->data &&
+				   d + len <= body->data + body->len) {
+				/* A slice of the body: by reference, not copied. */
+				r |= buf_printf(out, "%s {%zu}\r\n", it->name, len);
+				imap_fetch_flush(f->ev, out);
+				imap_plain_add(f->ev, body, d, len);
 			} else {
 				r |= buf_printf(out, "%s ", it->name);
 				if (found)
@@ -178,11 +225,13 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 	}
 	if (buf_append_str(out, ")\r\n") < 0)
 		log_fatal("out of memory");
+	imap_fetch_flush(f->ev, out);
 	ret = 0;
 out:
 	buf_free(&meta);
-	buf_free(&body);
+	imap_plain_unref(&body);
 	buf_free(&scratch);
+	buf_reset(out);
 	return ret;
 }
 
@@ -203,51 +252,117 @@ static int imap_fetch_meta_cb(void *ctx, size_t index, const struct store_messag
 	return 0;
 }
 
+/* The next batch: at most IMAP_FETCH_BATCH messages and, when bodies are
+ * opened, about IMAP_FETCH_BATCH_BYTES of them. */
+static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f)
+{
+	uint64_t bytes = 0;
+	size_t n = 0;
+
+	f->batch_start = f->pos;
+	while (f->pos + n < f->count && n < IMAP_FETCH_BATCH) {
+		if (f->spec.need_body) {
+			if (n > 0 &&
+			    bytes + s->view->msgs[f->idx[f->pos + n]].size > IMAP_FETCH_BATCH_BYTES)
+				break;
+			bytes += s->view->msgs[f->idx[f->pos + n]].size;
+		}
+		n++;
+	}
+	f->batch_len = n;
+	f->batch_failed = 0;
+	f->error[0] = '\0';
+}
+
+/* Opens and formats the planned batch into F->ev. On a pool thread when the
+ * spec opens anything, else on the loop. */
+static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
+{
+	const char *error;
+	struct buf out;
+
+	buf_init(&out);
+	if (f->spec.need_meta) {
+		for (size_t i = 0; i < f->batch_len; i++)
+			buf_reset(&f->metas[i]);
+		if (imap_msg_scan_meta(s, f->idx + f->batch_start, f->batch_len, imap_fetch_meta_cb,
+				       f, &error) < 0)
+			imap_fetch_error(f, 0, error);
+	}
+	for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++)
+		if (imap_fetch_one(s, f, k,
+				   f->spec.need_meta ? &f->metas[k - f->batch_start] : NULL,
+				   &out) < 0)
+			f->failed++;
+	buf_free(&out);
+	f->pos = f->batch_start + f->batch_len;
+}
+
+static void imap_fetch_batch_out(struct imap_session *s, struct imap_fetch *f)
+{
+	if (f->batch_failed > 0) {
+		if (f->error_uid != 0)
+			imap_session_log(s, LOG_WARN, "message uid %u: %s (%u in batch)",
+					 f->error_uid, f->error, f->batch_failed);
+		else
+			imap_session_log(s, LOG_ERROR, "fetch: %s", f->error);
+	}
+	net_conn_write_buffer(s->conn, f->ev);
+}
+
+static void imap_fetch_cont(struct imap_session *s);
+
+static void imap_fetch_job(void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	imap_fetch_batch(s, s->cont_ctx);
+}
+
+static void imap_fetch_job_done(struct imap_session *s, void *ctx)
+{
+	struct imap_fetch *f = s->cont_ctx;
+
+	if (!s->dead)
+		imap_fetch_batch_out(s, f);
+	imap_fetch_cont(s);
+}
+
+/* Runs batch after batch: on the loop in slices of IMAP_SLICE_US when only
+ * index fields are asked for, else each batch as a pool job (decryption off
+ * the loop, on the other core). A batch is prepared only while less than
+ * IMAP_OUTPUT_HIGH_BYTES wait to be sent, so a client that reads slowly
+ * holds at most that much plus one batch in memory. */
 static void imap_fetch_cont(struct imap_session *s)
 {
 	struct imap_fetch *f = s->cont_ctx;
 	int64_t start = time_now_us();
-	struct buf out;
+	int opens = f->spec.need_meta || f->spec.need_body;
 
 	if (s->dead) {
 		imap_fetch_free(f);
 		s->cont_ctx = NULL;
 		return;
 	}
-	buf_init(&out);
+	if (f->ev == NULL && (f->ev = evbuffer_new()) == NULL)
+		log_fatal("out of memory");
 	while (f->pos < f->count) {
-		const char *error;
-
-		f->batch_start = f->pos;
-		f->batch_len = f->count - f->pos;
-		if (f->batch_len > IMAP_FETCH_BATCH)
-			f->batch_len = IMAP_FETCH_BATCH;
-		if (f->spec.need_meta) {
-			for (size_t i = 0; i < f->batch_len; i++)
-				buf_reset(&f->metas[i]);
-			if (imap_msg_scan_meta(s, f->idx + f->batch_start, f->batch_len,
-					       imap_fetch_meta_cb, f, &error) < 0) {
-				imap_session_log(s, LOG_ERROR, "fetch: %s", error);
-				f->failed++;
-			}
+		if (net_conn_output_pending(s->conn) > IMAP_OUTPUT_HIGH_BYTES) {
+			imap_session_wait_output(s, imap_fetch_cont);
+			return;
 		}
-		for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++) {
-			buf_reset(&out);
-			if (imap_fetch_one(s, f, k,
-					   f->spec.need_meta ? &f->metas[k - f->batch_start] : NULL,
-					   &out) < 0)
-				f->failed++;
-			else
-				imap_write(s, out.data, out.len);
+		imap_fetch_plan(s, f);
+		if (opens) {
+			imap_session_job(s, imap_fetch_job, imap_fetch_job_done, s);
+			return;
 		}
-		f->pos += f->batch_len;
+		imap_fetch_batch(s, f);
+		imap_fetch_batch_out(s, f);
 		if (time_now_us() - start > IMAP_SLICE_US && f->pos < f->count) {
-			buf_free(&out);
 			imap_session_continue(s, imap_fetch_cont);
 			return;
 		}
 	}
-	buf_free(&out);
 	s->cont_ctx = NULL;
 	if (f->failed > 0)
 		imap_cmd_finish(s, "NO", "Some messages could not be fetched");

@@ -8,8 +8,10 @@
  * a time and wiped; long searches run in slices. */
 #include "imap/imap-search.h"
 
+#include "crypto/seal.h"
 #include "mime/mime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,6 +48,8 @@ struct imap_search {
 	struct buf metas[IMAP_SEARCH_BATCH];
 	size_t batch_start, batch_len;
 	size_t idx[IMAP_SEARCH_BATCH];
+	struct seal_reader *reader; /* kept from one body to the next */
+	char error[160];            /* of a pool job, logged on the loop */
 };
 
 static void imap_skey_free(struct imap_skey *k)
@@ -327,6 +331,7 @@ static void imap_search_free(struct imap_search *q)
 	imap_skey_free(&q->root);
 	for (size_t i = 0; i < IMAP_SEARCH_BATCH; i++)
 		buf_free(&q->metas[i]);
+	seal_reader_free(&q->reader);
 	free(q->hits);
 	free(q);
 }
@@ -394,13 +399,13 @@ static void imap_search_hit(struct imap_session *s, struct imap_search *q,
 static void imap_search_one(struct imap_session *s, struct imap_search *q, size_t k)
 {
 	const struct imap_msg *m = &s->view->msgs[q->idx[k]];
+	struct imap_plain *body = NULL;
 	struct imap_seval e;
-	struct buf meta, body;
+	struct buf meta;
 	const char *error;
 
 	memset(&e, 0, sizeof(e));
 	buf_init(&meta);
-	buf_init(&body);
 	e.m = m;
 	e.seq = (uint32_t)q->idx[k] + 1;
 	e.hdr = (const uint8_t *)"";
@@ -417,9 +422,9 @@ static void imap_search_one(struct imap_session *s, struct imap_search *q, size_
 	    imap_msg_meta(s, &q->metas[k], &meta, &error) == 0 &&
 	    mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &e.hdr, &e.hdr_len) != 1)
 		e.hdr = (const uint8_t *)"";
-	if (q->level >= 2 && imap_msg_body(s, m, &body, &error) == 0) {
-		e.body = body.data;
-		e.body_len = body.len;
+	if (q->level >= 2 && imap_msg_plain(s, m, &q->reader, &body, &error) == 0) {
+		e.body = body->data;
+		e.body_len = body->len;
 	}
 	if (imap_skey_match(&q->root, &e))
 		imap_search_hit(s, q, m, e.seq);
@@ -430,39 +435,73 @@ static void imap_search_one(struct imap_session *s, struct imap_search *q, size_
 	free(e.body_text);
 	free(e.all_headers);
 	buf_free(&meta);
-	buf_free(&body);
+	imap_plain_unref(&body);
 }
 
+/* The next batch of messages, their sealed metadata when the keys need
+ * it, and each one decided. On a pool thread when anything is opened: it
+ * reads the view (unchanged during a command) and writes only Q. */
+static void imap_search_batch(struct imap_session *s, struct imap_search *q)
+{
+	const char *error;
+
+	q->batch_len = 0;
+	while (q->batch_len < IMAP_SEARCH_BATCH && q->pos < s->view->count)
+		q->idx[q->batch_len++] = q->pos++;
+	if (q->level >= 1) {
+		for (size_t k = 0; k < q->batch_len; k++)
+			buf_reset(&q->metas[k]);
+		if (imap_msg_scan_meta(s, q->idx, q->batch_len, imap_search_meta_cb, q, &error) < 0)
+			if (q->error[0] == '\0')
+				snprintf(q->error, sizeof(q->error), "%s", error);
+	}
+	for (size_t k = 0; k < q->batch_len; k++)
+		imap_search_one(s, q, k);
+}
+
+static void imap_search_cont(struct imap_session *s);
+
+/* Batches for about IMAP_SLICE_US, so that jobs of other sessions (and
+ * logins) get a turn on the pool. */
+static void imap_search_job(void *ctx)
+{
+	struct imap_session *s = ctx;
+	struct imap_search *q = s->cont_ctx;
+	int64_t start = time_now_us();
+
+	do
+		imap_search_batch(s, q);
+	while (q->pos < s->view->count && time_now_us() - start <= IMAP_SLICE_US);
+}
+
+static void imap_search_job_done(struct imap_session *s, void *ctx)
+{
+	struct imap_search *q = s->cont_ctx;
+
+	if (!s->dead && q->error[0] != '\0')
+		imap_session_log(s, LOG_ERROR, "search: %s", q->error);
+	q->error[0] = '\0';
+	imap_search_cont(s);
+}
+
+/* Keys the index decides run on the loop at once; keys that open headers
+ * or bodies run on the worker pool, off the loop. */
 static void imap_search_cont(struct imap_session *s)
 {
 	struct imap_search *q = s->cont_ctx;
-	int64_t start = time_now_us();
 	const struct imap_view *v = s->view;
 
 	if (s->dead) {
+		s->cont_ctx = NULL;
 		imap_search_free(q);
 		return;
 	}
-	while (q->pos < v->count) {
-		const char *error;
-
-		q->batch_len = 0;
-		while (q->batch_len < IMAP_SEARCH_BATCH && q->pos < v->count)
-			q->idx[q->batch_len++] = q->pos++;
-		if (q->level >= 1) {
-			for (size_t k = 0; k < q->batch_len; k++)
-				buf_reset(&q->metas[k]);
-			if (imap_msg_scan_meta(s, q->idx, q->batch_len, imap_search_meta_cb, q,
-					       &error) < 0)
-				imap_session_log(s, LOG_ERROR, "search: %s", error);
-		}
-		for (size_t k = 0; k < q->batch_len; k++)
-			imap_search_one(s, q, k);
-		if (q->level >= 1 && time_now_us() - start > IMAP_SLICE_US && q->pos < v->count) {
-			imap_session_continue(s, imap_search_cont);
-			return;
-		}
+	if (q->pos < v->count && q->level >= 1) {
+		imap_session_job(s, imap_search_job, imap_search_job_done, s);
+		return;
 	}
+	while (q->pos < v->count)
+		imap_search_batch(s, q);
 	{
 		struct buf line;
 

@@ -10,6 +10,7 @@
 
 #include "crypto/seal.h"
 
+#include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,105 @@ out:
 	seal_reader_free(&reader);
 	if (ret < 0)
 		buf_free(plain_r);
+	return ret;
+}
+
+/* ---- whole bodies, shared with the output buffer ------------------------- */
+
+static int imap_plain_grow(struct imap_plain *p, size_t need)
+{
+	size_t cap = p->cap * 2 > need ? p->cap * 2 : need;
+	uint8_t *d;
+
+	if (need > SIZE_MAX / 2)
+		return -1;
+	/* Not realloc(): the old block must be wiped before it is released. */
+	d = malloc(cap);
+	if (d == NULL)
+		return -1;
+	memcpy(d, p->data, p->len);
+	mem_wipe(p->data, p->len);
+	free(p->data);
+	p->data = d;
+	p->cap = cap;
+	return 0;
+}
+
+static int imap_plain_sink(void *ctx, const uint8_t *data, size_t len)
+{
+	struct imap_plain *p = ctx;
+
+	if (len >= p->cap - p->len && imap_plain_grow(p, p->len + len + 1) < 0)
+		return -1;
+	memcpy(p->data + p->len, data, len);
+	p->len += len;
+	p->data[p->len] = '\0';
+	return 0;
+}
+
+void imap_plain_ref(struct imap_plain *p)
+{
+	atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+}
+
+void imap_plain_unref(struct imap_plain **pp)
+{
+	struct imap_plain *p = *pp;
+
+	if (p == NULL)
+		return;
+	*pp = NULL;
+	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	/* Only the bytes ever written hold plaintext (+1: the NUL). */
+	mem_wipe(p->data, p->len + 1);
+	free(p->data);
+	free(p);
+}
+
+static void imap_plain_evbuffer_cleanup(const void *data, size_t len, void *extra)
+{
+	struct imap_plain *p = extra;
+
+	imap_plain_unref(&p);
+}
+
+void imap_plain_add(struct evbuffer *ev, struct imap_plain *p, const uint8_t *data, size_t len)
+{
+	if (len == 0)
+		return;
+	imap_plain_ref(p);
+	if (evbuffer_add_reference(ev, data, len, imap_plain_evbuffer_cleanup, p) < 0)
+		log_fatal("out of memory");
+}
+
+int imap_msg_plain(struct imap_session *s, const struct imap_msg *m, struct seal_reader **reader,
+		   struct imap_plain **p_r, const char **error_r)
+{
+	struct imap_plain *p = xcalloc(1, sizeof(*p));
+	int ret = -1;
+
+	atomic_init(&p->refs, 1);
+	p->cap = (size_t)m->size + 1;
+	p->data = xmalloc(p->cap);
+	p->data[0] = '\0';
+	*p_r = NULL;
+	if (*reader != NULL) {
+		seal_reader_reset(*reader, imap_plain_sink, p);
+	} else if (seal_reader_begin(s->opener, imap_plain_sink, p, reader) < 0) {
+		*error_r = "cannot open the record";
+		goto out;
+	}
+	if (s->store->backend->record_read(s->store, m->id, imap_msg_feed, *reader, error_r) < 0 ||
+	    seal_reader_finish(*reader, error_r) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (*reader != NULL)
+		seal_reader_reset(*reader, NULL, NULL);
+	if (ret < 0)
+		imap_plain_unref(&p);
+	*p_r = p;
 	return ret;
 }
 

@@ -12,11 +12,19 @@
 #include "net/net.h"
 #include "region/region.h"
 
+#include <stdatomic.h>
+
 #define IMAP_ID_BYTES 13
 #define IMAP_UNAUTH_LITERAL_MAX 8192   /* literals before login (LOGIN password) */
 #define IMAP_SLICE_US 20000            /* work per loop iteration for long commands */
 #define IMAP_IDLE_POLL_SECS 1          /* changes by other processes while idling */
 #define IMAP_POOL_THREADS 2
+/* Long responses (FETCH, SEARCH) are prepared no further ahead of a slow
+ * client than this many bytes waiting to be sent ... */
+#define IMAP_OUTPUT_HIGH_BYTES (1024 * 1024)
+/* ... and resume when the output falls to this (or at the next poll). */
+#define IMAP_OUTPUT_LOW_BYTES (256 * 1024)
+#define IMAP_OUTPUT_POLL_MS 50
 
 enum imap_state {
 	IMAP_STATE_NOAUTH,
@@ -134,6 +142,7 @@ struct imap_session {
 	unsigned int utf8 : 1;      /* UTF-8 mailbox names (ENABLE UTF8=ACCEPT / IMAP4rev2) */
 	unsigned int condstore : 1;
 	unsigned int idling : 1;
+	unsigned int waiting_output : 1; /* cont_fn runs once the output drains */
 
 	struct event *job_ev, *cont_ev, *notify_ev, *timer_ev;
 	imap_job_fn *job_fn;
@@ -169,6 +178,10 @@ void imap_session_job(struct imap_session *s, imap_job_fn *fn, imap_job_done_fn 
  * check s->dead. */
 void imap_session_continue(struct imap_session *s, imap_cont_fn *fn);
 void imap_session_delay(struct imap_session *s, imap_cont_fn *fn, uint64_t ms);
+/* Calls FN once the output has fallen to IMAP_OUTPUT_LOW_BYTES (or after
+ * IMAP_OUTPUT_POLL_MS, whichever is first; FN checks again). FN must check
+ * s->dead. */
+void imap_session_wait_output(struct imap_session *s, imap_cont_fn *fn);
 /* Starts watching the account for changes (after login). */
 void imap_session_watch(struct imap_session *s);
 void imap_session_close(struct imap_session *s, const char *bye);
@@ -301,6 +314,24 @@ int imap_msg_meta(struct imap_session *s, const struct buf *sealed, struct buf *
 		  const char **error_r);
 int imap_msg_body(struct imap_session *s, const struct imap_msg *m, struct buf *plain_r,
 		  const char **error_r);
+/* A message's whole plaintext, shared by reference count between the
+ * command that opened it and the output buffer it was handed to (without a
+ * copy); the last reference wipes the bytes written and frees it. The count
+ * is atomic: a pool thread may open and add, the loop thread release. */
+struct imap_plain {
+	atomic_uint refs;
+	size_t len, cap; /* data[len] is NUL */
+	uint8_t *data;
+};
+struct seal_reader;
+/* Opens M's record into a new *P_R. *READER (NULL at first) is a reader
+ * kept between calls and reset after each; seal_reader_free() it. */
+int imap_msg_plain(struct imap_session *s, const struct imap_msg *m, struct seal_reader **reader,
+		   struct imap_plain **p_r, const char **error_r);
+void imap_plain_ref(struct imap_plain *p);
+void imap_plain_unref(struct imap_plain **p);
+/* Appends DATA..DATA+LEN (inside P) to EV by reference. */
+void imap_plain_add(struct evbuffer *ev, struct imap_plain *p, const uint8_t *data, size_t len);
 /* Calls FN for the messages of the view at indices IDX[0..COUNT) that lie
  * in one UID range scan, with their sealed metadata. */
 int imap_msg_scan_meta(struct imap_session *s, const size_t *idx, size_t count,

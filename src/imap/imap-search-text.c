@@ -10,22 +10,54 @@
 #include <string.h>
 #include <strings.h>
 
+/* Case folding maps each character on its own, so ASCII bytes are folded
+ * here (the bulk of mail text) and only runs of other characters go
+ * through glib, one call per run rather than per character. */
 char *imap_search_fold(const char *s, size_t len)
 {
-	char *valid, *folded, *out;
+	char *valid = NULL;
+	const unsigned char *p;
+	struct buf out;
+	size_t i = 0;
+	char *ret;
 
 	if (!g_utf8_validate(s, (gssize)len, NULL)) {
 		valid = g_utf8_make_valid(s, (gssize)len);
-	} else {
-		valid = g_strndup(s, len);
+		s = valid;
+		len = strlen(valid);
 	}
-	folded = g_utf8_casefold(valid, -1);
-	out = xstrdup(folded);
-	mem_wipe(valid, strlen(valid));
-	mem_wipe(folded, strlen(folded));
-	g_free(valid);
-	g_free(folded);
-	return out;
+	p = (const unsigned char *)s;
+	buf_init(&out);
+	if (buf_reserve(&out, len) < 0)
+		log_fatal("out of memory");
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && p[j] < 0x80)
+			j++;
+		for (; i < j; i++)
+			out.data[out.len++] =
+			    (uint8_t)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i]);
+		while (j < len && p[j] >= 0x80)
+			j++;
+		if (j > i) {
+			char *folded = g_utf8_casefold(s + i, (gssize)(j - i));
+			size_t n = strlen(folded);
+
+			if (buf_append(&out, folded, n) < 0)
+				log_fatal("out of memory");
+			mem_wipe(folded, n);
+			g_free(folded);
+			i = j;
+		}
+	}
+	out.data[out.len] = '\0';
+	ret = (char *)out.data; /* malloc'd; the caller wipes and frees it */
+	if (valid != NULL) {
+		mem_wipe(valid, len);
+		g_free(valid);
+	}
+	return ret;
 }
 
 static void imap_text_add(struct buf *out, const char *s)

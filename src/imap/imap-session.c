@@ -227,6 +227,7 @@ static void imap_cont_cb(evutil_socket_t fd, short what, void *arg)
 	struct imap_session *s = arg;
 
 	s->cont_pending = 0;
+	s->waiting_output = 0;
 	s->cont_fn(s);
 	imap_session_reap(s);
 }
@@ -243,6 +244,25 @@ void imap_session_delay(struct imap_session *s, imap_cont_fn *fn, uint64_t ms)
 	s->cont_pending = 1;
 	s->cont_fn = fn;
 	event_add(s->cont_ev, &tv);
+}
+
+void imap_session_wait_output(struct imap_session *s, imap_cont_fn *fn)
+{
+	imap_session_delay(s, fn, IMAP_OUTPUT_POLL_MS);
+	s->waiting_output = 1;
+}
+
+static void imap_session_drained(struct net_conn *conn, void *ctx)
+{
+	struct imap_session *s = ctx;
+	struct timeval now = {0, 0};
+
+	if (!s->waiting_output || !s->cont_pending ||
+	    net_conn_output_pending(conn) > IMAP_OUTPUT_LOW_BYTES)
+		return;
+	s->waiting_output = 0;
+	event_del(s->cont_ev);
+	event_add(s->cont_ev, &now);
 }
 
 /* ---- change notification -------------------------------------------------- */
@@ -542,6 +562,7 @@ void imap_session_create(struct imap_server *server, struct net_conn *conn)
 	static const struct net_conn_callbacks cb = {
 		.read = imap_session_read_cb,
 		.tls_ready = imap_session_tls_ready,
+		.drained = imap_session_drained,
 		.closed = imap_session_closed,
 	};
 	struct imap_session *s = xcalloc(1, sizeof(*s));
@@ -566,6 +587,7 @@ void imap_session_create(struct imap_server *server, struct net_conn *conn)
 	server->sessions = s;
 	server->session_count++;
 	net_conn_set_callbacks(conn, &cb, s);
+	net_conn_set_output_low(conn, IMAP_OUTPUT_LOW_BYTES);
 	imap_session_set_state(s, IMAP_STATE_NOAUTH);
 	imap_session_log(s, LOG_DEBUG, "connected%s", net_conn_is_tls(conn) ? " (TLS)" : "");
 	if (server->draining) {

@@ -10,13 +10,12 @@
 
 void mem_wipe(void *p, size_t len)
 {
-	volatile uint8_t *v = p;
-
-	if (p == NULL)
+	if (p == NULL || len == 0)
 		return;
-	while (len-- > 0)
-		*v++ = 0;
-	__asm__ __volatile__("" : : "r"(p) : "memory");
+	/* Not a volatile byte loop (one byte a cycle, a tenth of the cost of
+	 * a FETCH of large bodies): explicit_bzero is memset that the
+	 * compiler may not drop. */
+	explicit_bzero(p, len);
 }
 
 void buf_init(struct buf *b)

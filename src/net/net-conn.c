@@ -11,14 +11,18 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #define NET_FLUSH_POLL_MS 10
 #define NET_CLOSE_TIMEOUT_SECS 10 /* longest wait for a last reply to drain */
+#define NET_WRITE_MAX_BYTES (256 * 1024) /* per send; libevent's default is 16 KiB */
 
 struct net_conn {
 	struct event_base *base;
@@ -30,6 +34,7 @@ struct net_conn {
 	struct event *later; /* deferred closed(FLUSHED) and flush polling */
 	int64_t close_deadline_us;
 	uint64_t timeout;
+	size_t output_low; /* drained() once output is at most this */
 
 	char addr[NET_ADDR_MAX];
 	char tls_version[24];
@@ -52,7 +57,7 @@ static void net_conn_closed(struct net_conn *conn, enum net_close_reason reason)
 		conn->cb.closed(conn, conn->ctx, reason);
 }
 
-static size_t net_conn_pending_output(const struct net_conn *conn)
+size_t net_conn_output_pending(const struct net_conn *conn)
 {
 	struct bufferevent *under = bufferevent_get_underlying(conn->bev);
 	size_t n = evbuffer_get_length(bufferevent_get_output(conn->bev));
@@ -68,7 +73,7 @@ static void net_conn_flush_check(struct net_conn *conn)
 {
 	struct timeval tv = {0, NET_FLUSH_POLL_MS * 1000};
 
-	if (net_conn_pending_output(conn) == 0) {
+	if (net_conn_output_pending(conn) == 0) {
 		net_conn_closed(conn, NET_CLOSE_FLUSHED);
 		return;
 	}
@@ -151,6 +156,8 @@ static void net_conn_setup_bev(struct net_conn *conn)
 {
 	bufferevent_setcb(conn->bev, net_conn_read_cb, net_conn_write_cb, net_conn_event_cb, conn);
 	bufferevent_setwatermark(conn->bev, EV_READ, 0, NET_READ_HIGH_BYTES);
+	bufferevent_setwatermark(conn->bev, EV_WRITE, conn->output_low, 0);
+	bufferevent_set_max_single_write(conn->bev, NET_WRITE_MAX_BYTES);
 	net_conn_set_timeout(conn, conn->timeout);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 }
@@ -160,6 +167,7 @@ struct net_conn *net_conn_create(struct event_base *base, int fd, const char *ad
 {
 	struct net_conn *conn = xcalloc(1, sizeof(*conn));
 	int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	int one = 1;
 	SSL *ssl;
 
 	conn->base = base;
@@ -167,6 +175,9 @@ struct net_conn *net_conn_create(struct event_base *base, int fd, const char *ad
 	conn->v6 = v6 ? 1 : 0;
 	snprintf(conn->addr, sizeof(conn->addr), "%s", addr);
 	evutil_make_socket_nonblocking(fd);
+	/* Output leaves in bursts the loop has already coalesced; Nagle would
+	 * hold each burst's tail until the client's delayed ACK (40 ms). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (tls != NULL) {
 		ssl = net_tls_ssl_new(tls);
 		if (ssl != NULL)
@@ -303,9 +314,24 @@ void net_conn_write(struct net_conn *conn, const void *data, size_t len)
 	bufferevent_write(conn->bev, data, len);
 }
 
+void net_conn_write_buffer(struct net_conn *conn, struct evbuffer *data)
+{
+	if (conn->closed) {
+		evbuffer_drain(data, evbuffer_get_length(data));
+		return;
+	}
+	bufferevent_write_buffer(conn->bev, data);
+}
+
 size_t net_conn_output_size(const struct net_conn *conn)
 {
-	return net_conn_pending_output(conn);
+	return net_conn_output_pending(conn);
+}
+
+void net_conn_set_output_low(struct net_conn *conn, size_t bytes)
+{
+	conn->output_low = bytes;
+	bufferevent_setwatermark(conn->bev, EV_WRITE, bytes, 0);
 }
 
 void net_conn_printf(struct net_conn *conn, const char *fmt, ...)

@@ -117,8 +117,15 @@ enum net_line_result net_conn_read_line(struct net_conn *conn, size_t max, struc
 struct evbuffer *net_conn_input(struct net_conn *conn);
 
 void net_conn_write(struct net_conn *conn, const void *data, size_t len);
-/* Bytes written but not yet sent. */
-size_t net_conn_output_size(const struct net_conn *conn);
+/* Moves all of DATA to the output without copying (reference chains keep
+ * their cleanup callbacks, run once the bytes are sent or dropped). */
+void net_conn_write_buffer(struct net_conn *conn, struct evbuffer *data);
+/* Bytes written but not yet sent (TLS: before and after encryption). */
+size_t net_conn_output_pending(const struct net_conn *conn);
+size_t net_conn_output_size(const struct net_conn *conn); /* the same */
+/* drained() runs when the output falls to BYTES or less (default 0: when
+ * it is empty), so that a writer refills before the socket idles. */
+void net_conn_set_output_low(struct net_conn *conn, size_t bytes);
 void net_conn_printf(struct net_conn *conn, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Stops reading, discards buffered input, and calls closed(FLUSHED) once
  * everything written so far has been sent (or closed(ERROR/TIMEOUT)). */

@@ -215,6 +215,7 @@ def test_search(srv, alice):
     assert m.search(None, "ALL")[1] == [b"1 2"]
     assert m.search(None, "BODY", "zebratoken")[1] == [b"1"]
     assert m.search(None, "TEXT", "QUOKKAWORD")[1] == [b"2"]
+    assert m.search("UTF-8", "BODY", "\"SCHÖNE GRÜSSE\"".encode())[1] == [b"2"]
     assert m.search(None, "SUBJECT", "hello")[1] == [b"1"]
     assert m.search("UTF-8", "SUBJECT", "grüße".encode())[1] == [b"2"]
     assert m.search(None, "FROM", "müller".encode())[1] == [b"2"]

@@ -1,0 +1,130 @@
+"""FETCH of many large bodies to a client that does not read: the server
+prepares output only a bounded distance ahead of the socket, so its memory
+stays flat however much was asked for, and every byte still arrives."""
+import hashlib
+import imaplib
+import re
+import smtplib
+import socket
+import time
+
+import pytest
+
+USER = "alice@example.org"
+PW = "correct horse"
+COUNT = 40
+BODY_BYTES = 1024 * 1024
+RSS_SLACK = 30 * 1024 * 1024
+
+
+def big_message(i):
+    """About BODY_BYTES of distinct, line-wrapped text for message I."""
+    head = ("From: Bob <bob@example.net>\r\nTo: %s\r\nSubject: big %d\r\n"
+            "Message-ID: <big%d@example.net>\r\n\r\n" % (USER, i, i)).encode()
+    lines, seed, size = [], b"%d" % i, 0
+    while size < BODY_BYTES:
+        seed = hashlib.sha256(seed).digest()
+        line = seed.hex().encode() + b"\r\n"
+        lines.append(line)
+        size += len(line)
+    return head + b"".join(lines)
+
+
+def vm_rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def read_line(f):
+    line = f.readline()
+    if not line:
+        raise EOFError("connection closed")
+    return line
+
+
+@pytest.fixture
+def big(instance, server):
+    instance.add_user(USER)
+    msgs = [big_message(i) for i in range(COUNT)]
+    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
+        for m in msgs:
+            smtp.sendmail("bob@example.net", [USER], m)
+    return msgs
+
+
+def test_fetch_large_bodies_to_stalled_reader_is_bounded(instance, server, big):
+    s = socket.create_connection(("127.0.0.1", instance.imap_port), timeout=60)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    f = s.makefile("rb")
+    assert read_line(f).startswith(b"* OK")
+    s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na SELECT INBOX\r\n" % (USER.encode(), PW.encode()))
+    done = 0
+    while done < 2:
+        line = read_line(f)
+        if line.startswith(b"a "):
+            assert line.startswith(b"a OK"), line
+            done += 1
+    time.sleep(0.5)
+    before = vm_rss(server.pid)
+    s.sendall(b"b FETCH 1:* (BODY.PEEK[])\r\n")
+    peak = before
+    for _ in range(30):  # 3 s of not reading
+        time.sleep(0.1)
+        peak = max(peak, vm_rss(server.pid))
+    assert peak - before < RSS_SLACK, "server grew by %d MB" % ((peak - before) >> 20)
+
+    # Now read everything: each body exactly as delivered (after any trace
+    # header the server added), in order.
+    got = {}
+    while True:
+        line = read_line(f)
+        if line.startswith(b"b "):
+            assert line.startswith(b"b OK"), line
+            break
+        m = re.match(rb"\* (\d+) FETCH \(BODY\[\] \{(\d+)\}\r\n$", line)
+        assert m, line[:200]
+        n, size = int(m.group(1)), int(m.group(2))
+        data = f.read(size)
+        assert len(data) == size
+        assert read_line(f) == b")\r\n"
+        got[n] = data
+    s.close()
+    assert sorted(got) == list(range(1, COUNT + 1))
+    for i, msg in enumerate(big):
+        assert got[i + 1].endswith(msg), "message %d differs" % (i + 1)
+
+    # The same bytes as a fetch of one message at a time.
+    c = imaplib.IMAP4("127.0.0.1", instance.imap_port)
+    c.login(USER, PW)
+    c.select("INBOX", readonly=True)
+    for n in (1, COUNT // 2, COUNT):
+        typ, data = c.fetch(str(n), "(BODY.PEEK[])")
+        assert typ == "OK" and data[0][1] == got[n]
+    c.logout()
+
+
+def test_client_gone_during_large_fetch(instance, server, big):
+    """Connections that close while a FETCH is being prepared (a batch on the
+    worker pool) or is waiting for its output to drain: the server cleans up
+    and keeps serving."""
+    for wait in (0.0, 0.05, 0.5, 1.0):
+        s = socket.create_connection(("127.0.0.1", instance.imap_port), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        f = s.makefile("rb")
+        read_line(f)
+        s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na EXAMINE INBOX\r\nb FETCH 1:* BODY.PEEK[]\r\n"
+                  % (USER.encode(), PW.encode()))
+        time.sleep(wait)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    time.sleep(0.5)
+    assert server.alive()
+    c = imaplib.IMAP4("127.0.0.1", instance.imap_port)
+    c.login(USER, PW)
+    c.select("INBOX", readonly=True)
+    typ, data = c.fetch(str(COUNT), "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1].endswith(big[-1])
+    c.logout()
