@@ -12,7 +12,6 @@
 #include <event2/util.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,14 +166,9 @@ static void net_listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	char addr[NET_ADDR_MAX];
 	struct net_conn *conn;
 	unsigned port;
-	int v6, ret, one = 1;
+	int v6, ret;
 
 	net_addr_format(sa, addr, sizeof(addr), &v6, &port);
-	/* Replies are whole lines already; without this the last segment of a
-	   response that took several loop turns waits for the peer's delayed
-	   ACK (up to 40 ms on Linux). */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-		log_debug("%s: TCP_NODELAY: %s", l->name, strerror(errno));
 	ret = net_limits_acquire(l->set.limits, addr);
 	if (ret == -1) {
 		net_listener_refuse(l, fd, addr, l->refuse_total_line, "too many connections");
