@@ -75,6 +75,19 @@ static void imap_fetch_flush(struct evbuffer *ev, struct buf *out)
 	buf_reset(out);
 }
 
+/* Appends V in decimal (without printf: a FLAGS fetch formats a few
+ * numbers per message and little else). */
+static int imap_fetch_num(struct buf *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = sizeof(tmp);
+
+	do
+		tmp[--n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return buf_append(out, tmp + n, sizeof(tmp) - n);
+}
+
 static void imap_fetch_literal(struct buf *out, const uint8_t *data, size_t len)
 {
 	if (buf_printf(out, "{%zu}\r\n", len) < 0 || buf_append(out, data, len) < 0)
@@ -131,7 +144,8 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 		imap_fetch_error(f, m->uid, error);
 		goto out;
 	}
-	if (buf_printf(out, "* %zu FETCH (", f->idx[k] + 1) < 0)
+	if (buf_append_str(out, "* ") < 0 || imap_fetch_num(out, f->idx[k] + 1) < 0 ||
+	    buf_append_str(out, " FETCH (") < 0)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < spec->count; i++) {
 		const struct imap_fetch_item *it = &spec->items[i];
@@ -148,11 +162,14 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 			has_flags = 1;
 			break;
 		case IMAP_FETCH_UID:
-			r |= buf_printf(out, "UID %u", m->uid);
+			r |= buf_append_str(out, "UID ");
+			r |= imap_fetch_num(out, m->uid);
 			has_uid = 1;
 			break;
 		case IMAP_FETCH_MODSEQ:
-			r |= buf_printf(out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			r |= buf_append_str(out, "MODSEQ (");
+			r |= imap_fetch_num(out, m->modseq);
+			r |= buf_append_str(out, ")");
 			break;
 		case IMAP_FETCH_INTERNALDATE: {
 			static const char mon[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -167,7 +184,8 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 			break;
 		}
 		case IMAP_FETCH_SIZE:
-			r |= buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+			r |= buf_append_str(out, "RFC822.SIZE ");
+			r |= imap_fetch_num(out, m->size);
 			break;
 		case IMAP_FETCH_ENVELOPE:
 			r |= buf_append_str(out, "ENVELOPE ");
@@ -214,7 +232,8 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 		if (r != 0)
 			log_fatal("out of memory");
 	}
-	if (s->uid_cmd && !has_uid && buf_printf(out, " UID %u", m->uid) < 0)
+	if (s->uid_cmd && !has_uid &&
+	    (buf_append_str(out, " UID ") < 0 || imap_fetch_num(out, m->uid) < 0))
 		log_fatal("out of memory");
 	if (f->flags_changed != NULL && f->flags_changed[k] && !has_flags) {
 		if (buf_append_str(out, " FLAGS (") < 0)

@@ -182,11 +182,16 @@ void imap_flags_format(uint32_t flags, const char *keywords, struct buf *out)
 	for (size_t i = 0; i < N_ELEMENTS(imap_flag_names); i++) {
 		if (!(flags & imap_flag_names[i].bit))
 			continue;
-		ret |= buf_printf(out, "%s%s", first ? "" : " ", imap_flag_names[i].name);
+		if (!first)
+			ret |= buf_append(out, " ", 1);
+		ret |= buf_append_str(out, imap_flag_names[i].name);
 		first = 0;
 	}
-	if (keywords != NULL && keywords[0] != '\0')
-		ret |= buf_printf(out, "%s%s", first ? "" : " ", keywords);
+	if (keywords != NULL && keywords[0] != '\0') {
+		if (!first)
+			ret |= buf_append(out, " ", 1);
+		ret |= buf_append_str(out, keywords);
+	}
 	if (ret != 0)
 		log_fatal("out of memory");
 }
