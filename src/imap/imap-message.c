@@ -30,40 +30,11 @@ int imap_msg_meta(struct imap_session *s, const struct buf *sealed, struct buf *
 	return 0;
 }
 
-static int imap_msg_sink(void *ctx, const uint8_t *data, size_t len)
-{
-	return buf_append(ctx, data, len);
-}
-
 static int imap_msg_feed(void *ctx, const uint8_t *data, size_t len)
 {
 	const char *error;
 
 	return seal_reader_write(ctx, data, len, &error);
-}
-
-int imap_msg_body(struct imap_session *s, const struct imap_msg *m, struct buf *plain_r,
-		  const char **error_r)
-{
-	struct seal_reader *reader = NULL;
-	int ret = -1;
-
-	buf_free(plain_r);
-	if (buf_reserve(plain_r, (size_t)m->size + 1) < 0)
-		log_fatal("out of memory");
-	if (seal_reader_begin(s->opener, imap_msg_sink, plain_r, &reader) < 0) {
-		*error_r = "cannot open the record";
-		return -1;
-	}
-	if (s->store->backend->record_read(s->store, m->id, imap_msg_feed, reader, error_r) < 0 ||
-	    seal_reader_finish(reader, error_r) < 0)
-		goto out;
-	ret = 0;
-out:
-	seal_reader_free(&reader);
-	if (ret < 0)
-		buf_free(plain_r);
-	return ret;
 }
 
 /* ---- whole bodies, shared with the output buffer ------------------------- */

@@ -312,8 +312,6 @@ void imap_cmd_idle(struct imap_session *s, struct imap_args *args);
 /* imap-message.c: opening a message's metadata and body. */
 int imap_msg_meta(struct imap_session *s, const struct buf *sealed, struct buf *plain_r,
 		  const char **error_r);
-int imap_msg_body(struct imap_session *s, const struct imap_msg *m, struct buf *plain_r,
-		  const char **error_r);
 /* A message's whole plaintext, shared by reference count between the
  * command that opened it and the output buffer it was handed to (without a
  * copy); the last reference wipes the bytes written and frees it. The count
