@@ -397,6 +397,10 @@ static void imap_session_dispatch(struct imap_session *s)
 		return;
 	}
 	s->cmd_def = cmd;
+	if (cmd->handler != imap_cmd_append && imap_args_have_literal8(&s->args)) {
+		imap_cmd_finish(s, "BAD", "A literal8 (~{n}) is allowed in APPEND only");
+		return;
+	}
 	if ((cmd->flags & IMAP_CMDF_NOARGS) && s->args.count > 0) {
 		imap_cmd_finish(s, "BAD", "%s takes no arguments", cmd->name);
 		return;
