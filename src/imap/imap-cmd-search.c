@@ -1,5 +1,6 @@
 /* imap-cmd-search.c — SEARCH and UID SEARCH: every RFC 3501 key, MODSEQ
- * (RFC 7162), charsets UTF-8 and US-ASCII.
+ * (RFC 7162), charsets UTF-8 and US-ASCII; ESEARCH results (RFC 4731:
+ * RETURN (MIN MAX COUNT ALL), and always after ENABLE IMAP4rev2).
  *
  * Trust boundary: keys are parsed into a tree bounded in depth. What is
  * opened depends on the keys: flags, sizes, dates and sets use the index
@@ -35,10 +36,18 @@ struct imap_skey {
 	size_t nkids;
 };
 
+/* ESEARCH RETURN options (RFC 4731). */
+#define IMAP_RET_MIN   (1u << 0)
+#define IMAP_RET_MAX   (1u << 1)
+#define IMAP_RET_ALL   (1u << 2)
+#define IMAP_RET_COUNT (1u << 3)
+
 struct imap_search {
 	struct imap_skey root;
 	int level; /* 0 index, 1 header, 2 body */
 	int modseq;
+	int esearch;  /* answer with ESEARCH */
+	unsigned ret; /* IMAP_RET_* */
 	size_t pos;
 	uint32_t *hits;
 	size_t nhits;
@@ -433,6 +442,70 @@ static void imap_search_one(struct imap_session *s, struct imap_search *q, size_
 	buf_free(&body);
 }
 
+/* "* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 4 ALL 1:3,9 MODSEQ 7"; the
+ * hits are in ascending order. MIN, MAX and ALL are left out when nothing
+ * matched (RFC 4731 3.1). */
+static void imap_esearch_reply(struct imap_session *s, const struct imap_search *q)
+{
+	struct buf line;
+	int ret = 0;
+
+	buf_init(&line);
+	ret |= buf_printf(&line, "* ESEARCH (TAG \"%s\")%s", s->tag, s->uid_cmd ? " UID" : "");
+	if (q->nhits > 0 && (q->ret & IMAP_RET_MIN))
+		ret |= buf_printf(&line, " MIN %u", q->hits[0]);
+	if (q->nhits > 0 && (q->ret & IMAP_RET_MAX))
+		ret |= buf_printf(&line, " MAX %u", q->hits[q->nhits - 1]);
+	if (q->ret & IMAP_RET_COUNT)
+		ret |= buf_printf(&line, " COUNT %zu", q->nhits);
+	if (q->nhits > 0 && (q->ret & IMAP_RET_ALL)) {
+		ret |= buf_append_str(&line, " ALL ");
+		ret |= imap_seqset_format(q->hits, q->nhits, &line);
+	}
+	if (q->modseq && q->nhits > 0)
+		ret |= buf_printf(&line, " MODSEQ %llu", (unsigned long long)q->max_modseq);
+	if (ret != 0)
+		log_fatal("out of memory");
+	imap_reply(s, "%s", buf_cstr(&line));
+	buf_free(&line);
+}
+
+/* "RETURN (opts)" at the start of the arguments: 1 parsed (POS advanced),
+ * 0 absent, -1 invalid. */
+static int imap_search_return(const struct imap_args *args, size_t *pos, unsigned *ret_r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {{"MIN", IMAP_RET_MIN},
+		    {"MAX", IMAP_RET_MAX},
+		    {"ALL", IMAP_RET_ALL},
+		    {"COUNT", IMAP_RET_COUNT}};
+	const struct imap_arg *list;
+
+	*ret_r = 0;
+	if (*pos >= args->count || !imap_arg_is_atom(&args->list[*pos], "RETURN"))
+		return 0;
+	if (*pos + 1 >= args->count || args->list[*pos + 1].type != IMAP_ARG_LIST)
+		return -1;
+	list = &args->list[*pos + 1];
+	for (size_t i = 0; i < list->count; i++) {
+		size_t j;
+
+		for (j = 0; j < N_ELEMENTS(opts); j++)
+			if (imap_arg_is_atom(&list->list[i], opts[j].name))
+				break;
+		if (j == N_ELEMENTS(opts))
+			return -1;
+		*ret_r |= opts[j].bit;
+	}
+	/* "RETURN ()" is "RETURN (ALL)". */
+	if (*ret_r == 0)
+		*ret_r = IMAP_RET_ALL;
+	*pos += 2;
+	return 1;
+}
+
 static void imap_search_cont(struct imap_session *s)
 {
 	struct imap_search *q = s->cont_ctx;
@@ -463,7 +536,9 @@ static void imap_search_cont(struct imap_session *s)
 			return;
 		}
 	}
-	{
+	if (q->esearch)
+		imap_esearch_reply(s, q);
+	else {
 		struct buf line;
 
 		buf_init(&line);
@@ -487,15 +562,27 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 {
 	struct imap_sparse p = {s, args, 0, 0, 0, NULL};
 	struct imap_search *q;
+	unsigned ret;
+	int esearch;
 
-	if (args->count >= 2 && imap_arg_is_atom(&args->list[0], "CHARSET")) {
-		const char *cs = imap_arg_string(&args->list[1]);
+	esearch = imap_search_return(args, &p.pos, &ret);
+	if (esearch < 0) {
+		imap_cmd_finish(s, "BAD", "Usage: SEARCH RETURN ([MIN] [MAX] [COUNT] [ALL]) keys");
+		return;
+	}
+	if (s->rev2 && !esearch) {
+		/* IMAP4rev2: SEARCH is answered with ESEARCH, ALL by default. */
+		esearch = 1;
+		ret = IMAP_RET_ALL;
+	}
+	if (args->count >= p.pos + 2 && imap_arg_is_atom(&args->list[p.pos], "CHARSET")) {
+		const char *cs = imap_arg_string(&args->list[p.pos + 1]);
 
 		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
 			imap_cmd_finish(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return;
 		}
-		p.pos = 2;
+		p.pos += 2;
 	}
 	if (p.pos >= args->count) {
 		imap_cmd_finish(s, "BAD", "Missing search keys");
@@ -518,6 +605,8 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 	}
 	q->level = p.level;
 	q->modseq = p.modseq;
+	q->esearch = esearch;
+	q->ret = ret;
 	q->hits = xcalloc(s->view->count + 1, sizeof(*q->hits));
 	s->cont_ctx = q;
 	imap_search_cont(s);

@@ -55,9 +55,22 @@ static void imap_select_common(struct imap_session *s, struct imap_args *args, i
 	imap_reply(s, "* OK [PERMANENTFLAGS (%s)] Flags permitted",
 		   readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
 	imap_reply(s, "* %zu EXISTS", v->count);
-	imap_reply(s, "* 0 RECENT");
-	if (unseen > 0)
-		imap_reply(s, "* OK [UNSEEN %ld] First unseen", unseen);
+	if (s->rev2) {
+		/* RFC 9051 6.3.2: no RECENT or UNSEEN; a LIST response
+		 * names the mailbox as the server knows it. */
+		struct buf line;
+
+		buf_init(&line);
+		if (buf_append_str(&line, "* LIST () \"/\" ") < 0)
+			log_fatal("out of memory");
+		imap_name_out(s, box->name, &line);
+		imap_reply(s, "%s", buf_cstr(&line));
+		buf_free(&line);
+	} else {
+		imap_reply(s, "* 0 RECENT");
+		if (unseen > 0)
+			imap_reply(s, "* OK [UNSEEN %ld] First unseen", unseen);
+	}
 	imap_reply(s, "* OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
 	imap_reply(s, "* OK [UIDNEXT %u] Predicted next UID", v->uidnext);
 	imap_reply(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)v->highestmodseq);

@@ -133,6 +133,7 @@ struct imap_session {
 	unsigned int notified : 1;  /* another session or a delivery changed something */
 	unsigned int utf8 : 1;      /* UTF-8 mailbox names (ENABLE UTF8=ACCEPT / IMAP4rev2) */
 	unsigned int condstore : 1;
+	unsigned int rev2 : 1;    /* ENABLE IMAP4rev2 (RFC 9051) */
 	unsigned int idling : 1;
 
 	struct event *job_ev, *cont_ev, *notify_ev, *timer_ev;

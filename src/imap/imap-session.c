@@ -103,7 +103,8 @@ void imap_reply(struct imap_session *s, const char *fmt, ...)
 void imap_capabilities(struct imap_session *s, struct buf *out)
 {
 	int tls = net_conn_is_tls(s->conn);
-	int ret = buf_append_str(out, "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE");
+	int ret = buf_append_str(
+	    out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE");
 
 	if (s->state == IMAP_STATE_NOAUTH) {
 		if (!tls && s->server->tls != NULL)
@@ -114,7 +115,8 @@ void imap_capabilities(struct imap_session *s, struct buf *out)
 			ret |= buf_append_str(out, " AUTH=PLAIN");
 	} else {
 		ret |= buf_append_str(out, " NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN"
-					   " LIST-STATUS CONDSTORE UTF8=ACCEPT");
+					   " LIST-STATUS CONDSTORE UTF8=ACCEPT ESEARCH BINARY"
+					   " STATUS=SIZE");
 	}
 	if (ret != 0)
 		log_fatal("out of memory");
