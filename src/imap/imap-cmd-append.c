@@ -138,6 +138,12 @@ void imap_cmd_append(struct imap_session *s, struct imap_args *args)
 		imap_cmd_finish(s, "BAD", "A literal8 is allowed for the message only");
 		return;
 	}
+	if (!msg->binary && memchr(msg->str, '\0', msg->len) != NULL) {
+		/* RFC 3501 literals are CHAR8: a NUL needs a literal8. */
+		free(keywords);
+		imap_cmd_finish(s, "BAD", "NUL in a literal: use a literal8 (~{n})");
+		return;
+	}
 	if (msg->len == 0) {
 		free(keywords);
 		imap_cmd_finish(s, "NO", "Empty message");

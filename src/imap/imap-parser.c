@@ -153,8 +153,6 @@ static int imap_parse_literal(struct imap_parser *p, struct imap_arg *a, int bin
 	p->pos += 3;
 	if (n > p->len - p->pos)
 		return imap_fail(p, "Literal shorter than announced");
-	if (!binary && memchr(p->data + p->pos, '\0', (size_t)n) != NULL)
-		return imap_fail(p, "NUL in a literal (use a literal8 ~{n})");
 	a->type = IMAP_ARG_LITERAL;
 	a->binary = binary;
 	a->len = (size_t)n;

@@ -18,8 +18,9 @@
 enum imap_arg_type {
 	IMAP_ARG_ATOM,    /* also NIL, flags (\Seen), sequence sets, BODY[...]<..> */
 	IMAP_ARG_STRING,  /* quoted */
-	IMAP_ARG_LITERAL, /* {N} / {N+}: any byte but NUL; ~{N} / ~{N+} (literal8,
-			   * RFC 3516): any byte, NUL included (BINARY set) */
+	IMAP_ARG_LITERAL, /* {N} / {N+}, or ~{N} / ~{N+} (literal8, RFC 3516:
+			   * BINARY set); any byte, NUL included (a command
+			   * decides whether a NUL is acceptable) */
 	IMAP_ARG_LIST,
 };
 
@@ -38,9 +39,9 @@ struct imap_args {
 };
 
 /* Parses the arguments of a command (the bytes after "tag SP name"), in wire
- * form: a literal is "{N}" or "{N+}" CRLF followed by N bytes (no NUL among
- * them, RFC 3501), a literal8 "~{N}" or "~{N+}" CRLF and N bytes of any
- * value. 0 or -1 with *error_r. Free with imap_args_free even on failure. */
+ * form: a literal is "{N}" or "{N+}" CRLF followed by N bytes, a literal8
+ * "~{N}" or "~{N+}" CRLF and N bytes. 0 or -1 with *error_r. Free with
+ * imap_args_free even on failure. */
 int imap_args_parse(const uint8_t *data, size_t len, struct imap_args *args_r,
 		    const char **error_r) WARN_UNUSED;
 void imap_args_free(struct imap_args *args);

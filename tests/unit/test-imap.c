@@ -64,8 +64,11 @@ static void test_args_literals(void **state)
 	assert_false(imap_args_have_literal8(&a));
 	imap_args_free(&a);
 
-	/* RFC 3501: a literal holds no NUL. */
-	assert_int_equal(imap_args_parse(nul, sizeof(nul) - 1, &a, &error), -1);
+	/* A NUL in a plain literal parses (commands decide; APPEND refuses
+	 * it), and makes the argument no C string. */
+	assert_int_equal(imap_args_parse(nul, sizeof(nul) - 1, &a, &error), 0);
+	assert_false(a.list[1].binary);
+	assert_null(imap_arg_string(&a.list[1]));
 	imap_args_free(&a);
 
 	/* Shorter than announced, missing CRLF, bad size. */
