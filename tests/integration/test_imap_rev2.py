@@ -59,7 +59,7 @@ def test_capabilities_and_enable(srv5, alice5):
     m.login(USER, PW)
     typ, data = m.capability()
     caps = data[0].split()
-    for cap in (b"IMAP4rev1", b"IMAP4rev2", b"ESEARCH", b"BINARY", b"CONDSTORE",
+    for cap in (b"IMAP4rev1", b"IMAP4rev2", b"ESEARCH", b"BINARY", b"QRESYNC", b"CONDSTORE",
                 b"STATUS=SIZE"):
         assert cap in caps, cap
     m.logout()
@@ -67,6 +67,8 @@ def test_capabilities_and_enable(srv5, alice5):
     r = raw_login(alice5)
     lines = ok(r.cmd("ENABLE IMAP4rev2"))
     assert b"* ENABLED IMAP4rev2\r\n" in lines
+    lines = ok(r.cmd("ENABLE QRESYNC BOGUS", tag="t2"), tag="t2")
+    assert b"* ENABLED QRESYNC\r\n" in lines
     r.close()
 
 
@@ -233,3 +235,162 @@ def test_literal8_nul(srv5, alice5):
     # The session still works.
     ok(r.cmd("NOOP", tag="a5"), tag="a5")
     r.close()
+
+
+# ---- QRESYNC ------------------------------------------------------------------------
+
+
+def select_state(lines):
+    text = b"".join(lines)
+    uv = int(re.search(rb"\[UIDVALIDITY (\d+)\]", text).group(1))
+    hm = int(re.search(rb"\[HIGHESTMODSEQ (\d+)\]", text).group(1))
+    return uv, hm
+
+
+def fetches(lines):
+    """{uid: (seq, flags, modseq)} of the untagged FETCH FLAGS lines."""
+    out = {}
+    for l in lines:
+        m = re.match(rb"\* (\d+) FETCH \(UID (\d+) FLAGS \(([^)]*)\) MODSEQ \((\d+)\)\)\r\n", l)
+        if m:
+            out[int(m.group(2))] = (int(m.group(1)), set(m.group(3).split()), int(m.group(4)))
+    return out
+
+
+def qresync_session(instance):
+    r = raw_login(instance)
+    lines = ok(r.cmd("ENABLE QRESYNC", tag="e1"), tag="e1")
+    assert b"* ENABLED QRESYNC\r\n" in lines
+    return r
+
+
+def test_qresync_select(srv5, alice5):
+    a = qresync_session(alice5)
+    uv, m0 = select_state(ok(a.cmd("SELECT INBOX")))
+    ok(a.cmd("UNSELECT", tag="t2"), tag="t2")
+
+    b = raw_login(alice5)
+    ok(b.cmd("SELECT INBOX"))
+    ok(b.cmd("UID STORE 1 +FLAGS (\\Seen)", tag="t2"), tag="t2")
+    ok(b.cmd("UID STORE 4 +FLAGS (\\Flagged)", tag="t3"), tag="t3")
+    ok(b.cmd("UID STORE 3,5 +FLAGS (\\Deleted)", tag="t4"), tag="t4")
+    lines = ok(b.cmd("EXPUNGE", tag="t5"), tag="t5")
+    # B did not enable QRESYNC: classic EXPUNGE responses.
+    assert b"* 5 EXPUNGE\r\n" in lines and b"* 3 EXPUNGE\r\n" in lines
+    b.close()
+
+    lines = ok(a.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv, m0), tag="t3"), tag="t3")
+    assert untagged(lines, "VANISHED") == [b"* VANISHED (EARLIER) 3,5\r\n"], lines
+    f = fetches(lines)
+    assert set(f) == {1, 4}, lines
+    assert f[1][0] == 1 and b"\\Seen" in f[1][1] and f[1][2] > m0
+    assert f[4][0] == 3 and b"\\Flagged" in f[4][1] and f[4][2] > m0
+    # VANISHED (EARLIER) comes before the FETCH responses.
+    kinds = [l.split()[2] if l.split()[1].isdigit() else l.split()[1]
+             for l in lines if l.startswith(b"* ")]
+    assert kinds.index(b"VANISHED") < kinds.index(b"FETCH")
+    _, m1 = select_state(lines)
+    assert m1 > m0
+
+    # known-uids limits VANISHED; a second SELECT sends the FETCHes again.
+    lines = ok(a.cmd("EXAMINE INBOX (QRESYNC (%d %d 1:4))" % (uv, m0), tag="t4"), tag="t4")
+    assert untagged(lines, "VANISHED") == [b"* VANISHED (EARLIER) 3\r\n"], lines
+    assert set(fetches(lines)) == {1, 4}
+    # With seq-match-data too.
+    lines = ok(a.cmd("SELECT INBOX (QRESYNC (%d %d 1:5 (1:3 1:3)))" % (uv, m0), tag="t5"),
+               tag="t5")
+    assert untagged(lines, "VANISHED") == [b"* VANISHED (EARLIER) 3,5\r\n"], lines
+    # Up to date: nothing.
+    lines = ok(a.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv, m1), tag="t6"), tag="t6")
+    assert not untagged(lines, "VANISHED") and not fetches(lines), lines
+    # Another UIDVALIDITY: nothing either (the client starts over).
+    lines = ok(a.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv + 1, m0), tag="t7"), tag="t7")
+    assert not untagged(lines, "VANISHED") and not fetches(lines), lines
+    a.close()
+
+
+def test_qresync_bad_params(srv5, alice5):
+    r = raw_login(alice5)
+    # Not enabled yet.
+    lines = r.cmd("SELECT INBOX (QRESYNC (1 1))", tag="b0")
+    assert lines[-1].startswith(b"b0 BAD"), lines
+    ok(r.cmd("ENABLE QRESYNC"))
+    for i, bad in enumerate([
+            "SELECT INBOX (QRESYNC (0 5))", "SELECT INBOX (QRESYNC (1 0))",
+            "SELECT INBOX (QRESYNC (1))", "SELECT INBOX (QRESYNC 1 2)",
+            "SELECT INBOX (QRESYNC (abc 1))", "SELECT INBOX (QRESYNC (1 1 1:x))",
+            "SELECT INBOX (QRESYNC (1 1 1:5 (1:2)))", "SELECT INBOX (QRESYNC (1 1 1:5 (1 2) x))",
+            "SELECT INBOX (QRESYNC (1 99999999999999999999))", "SELECT INBOX (QRESYNC)",
+            "EXAMINE INBOX (QRESYNC (4294967296 1))", "SELECT INBOX (BOGUS)",
+            "SELECT INBOX ()"]):
+        tag = "b%d" % (i + 1)
+        lines = r.cmd(bad, tag=tag)
+        assert lines[-1].startswith(tag.encode() + b" BAD"), (bad, lines)
+    uv, m = select_state(ok(r.cmd("SELECT INBOX (CONDSTORE)", tag="s1"), tag="s1"))
+    for i, bad in enumerate([
+            "FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % m,   # not UID FETCH
+            "UID FETCH 1:* (FLAGS) (VANISHED)",                  # no CHANGEDSINCE
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0 VANISHED)",
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE x)",
+            "UID FETCH 1:* (FLAGS) (BOGUS 1)"]):
+        tag = "f%d" % i
+        lines = r.cmd(bad, tag=tag)
+        assert lines[-1].startswith(tag.encode() + b" BAD"), (bad, lines)
+    r.close()
+    # VANISHED needs QRESYNC enabled.
+    r = raw_login(alice5)
+    ok(r.cmd("SELECT INBOX (CONDSTORE)"))
+    lines = r.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)", tag="f9")
+    assert lines[-1].startswith(b"f9 BAD"), lines
+    r.close()
+
+
+def test_qresync_vanished_instead_of_expunge(srv5, alice5):
+    a = qresync_session(alice5)
+    ok(a.cmd("SELECT INBOX"))
+    b = raw_login(alice5)
+    ok(b.cmd("SELECT INBOX"))
+    ok(b.cmd("UID STORE 2,3 +FLAGS (\\Deleted)", tag="t2"), tag="t2")
+    ok(b.cmd("UID EXPUNGE 2:3", tag="t3"), tag="t3")
+    lines = ok(a.cmd("NOOP", tag="t2"), tag="t2")
+    assert b"* VANISHED 2:3\r\n" in lines, lines
+    assert not untagged(lines, "EXPUNGE"), lines
+    # The sequence numbers moved: UID 4 is message 2 now.
+    lines = ok(a.cmd("FETCH 2 (UID)", tag="t3"), tag="t3")
+    assert b"* 2 FETCH (UID 4)\r\n" in lines, lines
+    # Its own EXPUNGE and MOVE are reported as VANISHED too.
+    ok(a.cmd("UID STORE 5 +FLAGS (\\Deleted)", tag="t4"), tag="t4")
+    lines = ok(a.cmd("EXPUNGE", tag="t5"), tag="t5")
+    assert b"* VANISHED 5\r\n" in lines and not untagged(lines, "EXPUNGE"), lines
+    lines = ok(a.cmd('UID MOVE 1 "Archive"', tag="t6"), tag="t6")
+    assert b"* VANISHED 1\r\n" in lines and not untagged(lines, "EXPUNGE"), lines
+    lines = ok(a.cmd("UID SEARCH ALL", tag="t7"), tag="t7")
+    assert b"* SEARCH 4\r\n" in lines
+    b.close()
+    a.close()
+
+
+def test_qresync_uid_fetch_vanished(srv5, alice5):
+    a = qresync_session(alice5)
+    uv, m0 = select_state(ok(a.cmd("SELECT INBOX")))
+    b = raw_login(alice5)
+    ok(b.cmd("SELECT INBOX"))
+    ok(b.cmd("UID STORE 2 +FLAGS (\\Answered)", tag="t2"), tag="t2")
+    ok(b.cmd("UID STORE 4,5 +FLAGS (\\Deleted)", tag="t3"), tag="t3")
+    ok(b.cmd("UID EXPUNGE 4:5", tag="t4"), tag="t4")
+    b.close()
+    lines = ok(a.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % m0, tag="f1"),
+               tag="f1")
+    # The expunges may also be reported by the sync after the command; the
+    # VANISHED (EARLIER) answer names exactly 4 and 5.
+    assert b"* VANISHED (EARLIER) 4:5\r\n" in lines, lines
+    f = fetches(lines)
+    assert set(f) == {2} and b"\\Answered" in f[2][1], lines
+    # Limited to the set asked for.
+    lines = ok(a.cmd("UID FETCH 1:4 (FLAGS) (VANISHED CHANGEDSINCE %d)" % m0, tag="f2"),
+               tag="f2")
+    assert untagged(lines, "VANISHED") == [b"* VANISHED (EARLIER) 4\r\n"], lines
+    # CHANGEDSINCE alone (CONDSTORE) sends no VANISHED.
+    lines = ok(a.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % m0, tag="f3"), tag="f3")
+    assert not untagged(lines, "VANISHED"), lines
+    a.close()
