@@ -1,6 +1,7 @@
 /* imap-cmd-search.c — SEARCH and UID SEARCH: every RFC 3501 key, MODSEQ
  * (RFC 7162), charsets UTF-8 and US-ASCII; ESEARCH results (RFC 4731:
- * RETURN (MIN MAX COUNT ALL), and always after ENABLE IMAP4rev2).
+ * RETURN (MIN MAX COUNT ALL), and always after ENABLE IMAP4rev2) and
+ * SEARCHRES (RFC 5182: RETURN (SAVE), "$").
  *
  * Trust boundary: keys are parsed into a tree bounded in depth. What is
  * opened depends on the keys: flags, sizes, dates and sets use the index
@@ -41,6 +42,7 @@ struct imap_skey {
 #define IMAP_RET_MAX   (1u << 1)
 #define IMAP_RET_ALL   (1u << 2)
 #define IMAP_RET_COUNT (1u << 3)
+#define IMAP_RET_SAVE  (1u << 4) /* SEARCHRES (RFC 5182) */
 
 struct imap_search {
 	struct imap_skey root;
@@ -234,6 +236,10 @@ static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned 
 		v = imap_sarg(p);
 		if (v == NULL)
 			return -1;
+		if (strcmp(v, "$") == 0) {
+			imap_view_saved_set(p->s, 1, &k->set);
+			return 0;
+		}
 		return imap_seqset_parse(v, p->s->view->count
 					     ? p->s->view->msgs[p->s->view->count - 1].uid : 1,
 					 &k->set, &p->error);
@@ -251,6 +257,10 @@ static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned 
 		return imap_skey_text(p, k, SK_TEXT, NULL, 2);
 	/* A sequence set. */
 	k->type = SK_SEQ;
+	if (strcmp(w, "$") == 0) {
+		imap_view_saved_set(p->s, 0, &k->set);
+		return 0;
+	}
 	if (imap_seqset_parse(w, (uint32_t)p->s->view->count, &k->set, &p->error) < 0) {
 		if (p->s->view->count == 0 && strchr(w, '*') != NULL) {
 			k->type = SK_NONE;
@@ -470,6 +480,25 @@ static void imap_esearch_reply(struct imap_session *s, const struct imap_search 
 	buf_free(&line);
 }
 
+/* RFC 5182 2.1: SAVE keeps the result as UIDs; with MIN and/or MAX but
+ * neither ALL nor COUNT, only those. */
+static void imap_search_save(struct imap_session *s, const struct imap_search *q)
+{
+	uint32_t *uids = xcalloc(q->nhits ? q->nhits : 1, sizeof(*uids));
+	size_t n = 0;
+	int only =
+	    (q->ret & (IMAP_RET_MIN | IMAP_RET_MAX)) && !(q->ret & (IMAP_RET_ALL | IMAP_RET_COUNT));
+
+	for (size_t i = 0; i < q->nhits; i++) {
+		if (only && !((i == 0 && (q->ret & IMAP_RET_MIN)) ||
+			      (i == q->nhits - 1 && (q->ret & IMAP_RET_MAX))))
+			continue;
+		uids[n++] = s->uid_cmd ? q->hits[i] : s->view->msgs[q->hits[i] - 1].uid;
+	}
+	imap_view_save(s, uids, n);
+	free(uids);
+}
+
 /* "RETURN (opts)" at the start of the arguments: 1 parsed (POS advanced),
  * 0 absent, -1 invalid. */
 static int imap_search_return(const struct imap_args *args, size_t *pos, unsigned *ret_r)
@@ -480,7 +509,8 @@ static int imap_search_return(const struct imap_args *args, size_t *pos, unsigne
 	} opts[] = {{"MIN", IMAP_RET_MIN},
 		    {"MAX", IMAP_RET_MAX},
 		    {"ALL", IMAP_RET_ALL},
-		    {"COUNT", IMAP_RET_COUNT}};
+		    {"COUNT", IMAP_RET_COUNT},
+		    {"SAVE", IMAP_RET_SAVE}};
 	const struct imap_arg *list;
 
 	*ret_r = 0;
@@ -536,9 +566,13 @@ static void imap_search_cont(struct imap_session *s)
 			return;
 		}
 	}
-	if (q->esearch)
-		imap_esearch_reply(s, q);
-	else {
+	if (q->ret & IMAP_RET_SAVE)
+		imap_search_save(s, q);
+	if (q->esearch) {
+		/* SAVE alone: no ESEARCH response (RFC 5182 2.1). */
+		if (q->ret != IMAP_RET_SAVE)
+			imap_esearch_reply(s, q);
+	} else {
 		struct buf line;
 
 		buf_init(&line);
@@ -598,6 +632,8 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 		q->root.kids = kids;
 		memset(&kids[q->root.nkids], 0, sizeof(*kids));
 		if (imap_skey_parse(&p, &kids[q->root.nkids++], 0) < 0) {
+			if (ret & IMAP_RET_SAVE)
+				imap_view_save(s, NULL, 0); /* RFC 5182 2.1 */
 			imap_search_free(q);
 			imap_cmd_finish(s, "BAD", "Invalid search key");
 			return;

@@ -153,6 +153,10 @@ struct imap_session {
 	struct imap_mbox *boxes;
 	size_t box_count;
 	struct imap_view *view;
+	/* SEARCHRES (RFC 5182): UIDs of the last SEARCH RETURN (SAVE),
+	 * ascending; "$" in a sequence set. Dropped with the view. */
+	uint32_t *saved;
+	size_t saved_count;
 };
 
 /* imap-session.c */
@@ -238,9 +242,15 @@ void imap_flags_format(uint32_t flags, const char *keywords, struct buf *out);
  * separated KEYWORDS (malloc'd or NULL). */
 int imap_flags_parse(const struct imap_arg *arg, uint32_t *flags_r, char **keywords_r,
 		     const char **error_r);
-/* A sequence set argument resolved against the view: sorted view indices. */
+/* A sequence set argument resolved against the view: sorted view indices.
+ * "$" is the saved search result (RFC 5182). */
 int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx_r,
 		  size_t *count_r, const char **error_r);
+/* "$" as a sequence set of UIDs (UID != 0) or of sequence numbers: the
+ * saved messages still in the view. */
+void imap_view_saved_set(struct imap_session *s, int uid, struct imap_seqset *set_r);
+/* Replaces the saved search result with UIDS[0..COUNT) (ascending). */
+void imap_view_save(struct imap_session *s, const uint32_t *uids, size_t count);
 int imap_box_seal_name(struct imap_session *s, const char *name, struct buf *out,
 		       const char **error_r);
 

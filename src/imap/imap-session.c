@@ -115,8 +115,8 @@ void imap_capabilities(struct imap_session *s, struct buf *out)
 			ret |= buf_append_str(out, " AUTH=PLAIN");
 	} else {
 		ret |= buf_append_str(out, " NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN"
-					   " LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH BINARY"
-					   " STATUS=SIZE");
+					   " LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH SEARCHRES"
+					   " BINARY STATUS=SIZE");
 	}
 	if (ret != 0)
 		log_fatal("out of memory");

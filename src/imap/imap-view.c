@@ -61,10 +61,44 @@ long imap_view_find(const struct imap_view *v, uint32_t uid)
 	return -1;
 }
 
+void imap_view_save(struct imap_session *s, const uint32_t *uids, size_t count)
+{
+	free(s->saved);
+	s->saved = NULL;
+	s->saved_count = 0;
+	if (count == 0)
+		return;
+	s->saved = xcalloc(count, sizeof(*s->saved));
+	memcpy(s->saved, uids, count * sizeof(*uids));
+	s->saved_count = count;
+}
+
+void imap_view_saved_set(struct imap_session *s, int uid, struct imap_seqset *set_r)
+{
+	struct imap_range *r = xcalloc(s->saved_count ? s->saved_count : 1, sizeof(*r));
+	size_t n = 0;
+
+	for (size_t i = 0; s->view != NULL && i < s->saved_count; i++) {
+		long k = imap_view_find(s->view, s->saved[i]);
+		uint32_t x;
+
+		if (k < 0)
+			continue; /* expunged since */
+		x = uid ? s->saved[i] : (uint32_t)k + 1;
+		if (n > 0 && (uint64_t)r[n - 1].hi + 1 == x)
+			r[n - 1].hi = x;
+		else
+			r[n].lo = r[n].hi = x, n++;
+	}
+	set_r->ranges = r;
+	set_r->count = n;
+}
+
 void imap_view_close(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
 
+	imap_view_save(s, NULL, 0);
 	if (v == NULL)
 		return;
 	s->view = NULL;
@@ -432,6 +466,19 @@ int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx
 	if (set == NULL) {
 		*error_r = "Invalid sequence set";
 		return -1;
+	}
+	if (strcmp(set, "$") == 0) {
+		/* The saved result, as UIDs: the same messages either way. */
+		idx = xcalloc(s->saved_count ? s->saved_count : 1, sizeof(*idx));
+		for (size_t i = 0; i < s->saved_count; i++) {
+			long k = imap_view_find(v, s->saved[i]);
+
+			if (k >= 0)
+				idx[n++] = (size_t)k;
+		}
+		*idx_r = idx;
+		*count_r = n;
+		return 0;
 	}
 	if (uid)
 		star = v->count > 0 ? v->msgs[v->count - 1].uid : (v->uidnext > 1 ? v->uidnext - 1 : 1);

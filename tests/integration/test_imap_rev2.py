@@ -394,3 +394,47 @@ def test_qresync_uid_fetch_vanished(srv5, alice5):
     lines = ok(a.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % m0, tag="f3"), tag="f3")
     assert not untagged(lines, "VANISHED"), lines
     a.close()
+
+
+# ---- SEARCHRES -------------------------------------------------------------------------
+
+
+def fetched_uids(lines):
+    return sorted(int(m.group(1)) for l in lines
+                  for m in [re.match(rb"\* \d+ FETCH \(UID (\d+)\)\r\n", l)] if m)
+
+
+def test_searchres(srv5, alice5):
+    r = raw_login(alice5)
+    caps = b"".join(ok(r.cmd("CAPABILITY", tag="c1"), tag="c1"))
+    assert b" SEARCHRES" in caps
+    ok(r.cmd("SELECT INBOX"))
+    ok(r.cmd("UID STORE 2,4,5 +FLAGS (\\Flagged)", tag="t2"), tag="t2")
+    # SAVE alone: no SEARCH or ESEARCH response.
+    lines = ok(r.cmd("UID SEARCH RETURN (SAVE) FLAGGED", tag="s1"), tag="s1")
+    assert not untagged(lines, "ESEARCH") and not untagged(lines, "SEARCH"), lines
+    assert fetched_uids(ok(r.cmd("UID FETCH $ (UID)", tag="f1"), tag="f1")) == [2, 4, 5]
+    assert fetched_uids(ok(r.cmd("FETCH $ (UID)", tag="f2"), tag="f2")) == [2, 4, 5]
+    lines = ok(r.cmd("SEARCH $ UNSEEN", tag="s2"), tag="s2")
+    assert b"* SEARCH 2 4 5\r\n" in lines, lines
+    lines = ok(r.cmd("UID SEARCH NOT UID $", tag="s3"), tag="s3")
+    assert b"* SEARCH 1 3\r\n" in lines, lines
+    # With other options the answer comes too; MIN and MAX alone save only those.
+    lines = ok(r.cmd("UID SEARCH RETURN (SAVE MIN MAX) FLAGGED", tag="s4"), tag="s4")
+    assert untagged(lines, "ESEARCH") == [b'* ESEARCH (TAG "s4") UID MIN 2 MAX 5\r\n']
+    assert fetched_uids(ok(r.cmd("UID FETCH $ (UID)", tag="f3"), tag="f3")) == [2, 5]
+    lines = ok(r.cmd("SEARCH RETURN (SAVE COUNT) 1:3", tag="s5"), tag="s5")
+    assert untagged(lines, "ESEARCH") == [b'* ESEARCH (TAG "s5") COUNT 3\r\n']
+    assert fetched_uids(ok(r.cmd("UID FETCH $ (UID)", tag="f4"), tag="f4")) == [1, 2, 3]
+    # Expunged messages leave the saved result.
+    ok(r.cmd("UID STORE 2 +FLAGS (\\Deleted)", tag="t3"), tag="t3")
+    ok(r.cmd("UID EXPUNGE 2", tag="t4"), tag="t4")
+    assert fetched_uids(ok(r.cmd("UID FETCH $ (UID)", tag="f5"), tag="f5")) == [1, 3]
+    # A failed SEARCH ... RETURN (SAVE) empties it; so does a new SELECT.
+    lines = r.cmd("SEARCH RETURN (SAVE) BOGUSKEY", tag="s6")
+    assert lines[-1].startswith(b"s6 BAD"), lines
+    assert fetched_uids(ok(r.cmd("UID FETCH $ (UID)", tag="f6"), tag="f6")) == []
+    ok(r.cmd("UID SEARCH RETURN (SAVE) ALL", tag="s7"), tag="s7")
+    ok(r.cmd("SELECT INBOX", tag="t5"), tag="t5")
+    assert fetched_uids(ok(r.cmd("UID FETCH $ (UID)", tag="f7"), tag="f7")) == []
+    r.close()
