@@ -1,5 +1,6 @@
 /* imap-cmd-any.c — CAPABILITY, NOOP, LOGOUT, ID (RFC 2971), ENABLE
- * (RFC 5161), NAMESPACE (RFC 2342) and IDLE (RFC 2177).
+ * (RFC 5161: CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4rev2), NAMESPACE (RFC 2342) and
+ * IDLE (RFC 2177).
  *
  * Trust boundary: ID parameters from the client are parsed for syntax and
  * otherwise ignored (not logged: they may identify a person's device). */
@@ -59,9 +60,20 @@ void imap_cmd_enable(struct imap_session *s, struct imap_args *args)
 		if (imap_arg_is_atom(&args->list[i], "CONDSTORE")) {
 			s->condstore = 1;
 			name = "CONDSTORE";
+		} else if (imap_arg_is_atom(&args->list[i], "QRESYNC")) {
+			/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE. */
+			s->condstore = 1;
+			s->qresync = 1;
+			name = "QRESYNC";
 		} else if (imap_arg_is_atom(&args->list[i], "UTF8=ACCEPT")) {
 			s->utf8 = 1;
 			name = "UTF8=ACCEPT";
+		} else if (imap_arg_is_atom(&args->list[i], "IMAP4rev2")) {
+			/* RFC 9051: UTF-8 mailbox names, ESEARCH answers, no
+			 * \Recent. */
+			s->rev2 = 1;
+			s->utf8 = 1;
+			name = "IMAP4rev2";
 		}
 		if (name != NULL && buf_printf(&enabled, " %s", name) < 0)
 			log_fatal("out of memory");

@@ -1,4 +1,5 @@
-/* imap-cmd-append.c — APPEND, with UIDPLUS's APPENDUID (RFC 4315).
+/* imap-cmd-append.c — APPEND, with UIDPLUS's APPENDUID (RFC 4315) and
+ * BINARY's literal8 message (RFC 3516: "~{n}", which may hold any byte).
  *
  * Trust boundary: the message is plaintext from the client. It goes through
  * the same delivery path as mail from SMTP (region/: sealed chunk by chunk
@@ -130,6 +131,17 @@ void imap_cmd_append(struct imap_session *s, struct imap_args *args)
 	if (i + 1 != args->count || msg->type == IMAP_ARG_LIST || msg->type == IMAP_ARG_ATOM) {
 		free(keywords);
 		imap_cmd_finish(s, "BAD", "Usage: APPEND mailbox [(flags)] [date-time] message");
+		return;
+	}
+	if (args->list[0].binary) {
+		free(keywords);
+		imap_cmd_finish(s, "BAD", "A literal8 is allowed for the message only");
+		return;
+	}
+	if (!msg->binary && memchr(msg->str, '\0', msg->len) != NULL) {
+		/* RFC 3501 literals are CHAR8: a NUL needs a literal8. */
+		free(keywords);
+		imap_cmd_finish(s, "BAD", "NUL in a literal: use a literal8 (~{n})");
 		return;
 	}
 	if (msg->len == 0) {

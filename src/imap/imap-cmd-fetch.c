@@ -1,4 +1,5 @@
-/* imap-cmd-fetch.c — FETCH and UID FETCH (with CONDSTORE's CHANGEDSINCE).
+/* imap-cmd-fetch.c — FETCH and UID FETCH (with CONDSTORE's CHANGEDSINCE
+ * and QRESYNC's VANISHED).
  *
  * Trust boundary: decides what is opened for each message. FLAGS, UID,
  * INTERNALDATE, RFC822.SIZE and MODSEQ come from the plaintext index;
@@ -438,6 +439,7 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
 	uint64_t changed_since = 0;
 	const char *error;
 	size_t n = 0;
+	int vanished = 0;
 
 	if (args->count < 2 || args->count > 3) {
 		imap_cmd_finish(s, "BAD", "Usage: FETCH set attributes");
@@ -445,12 +447,31 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
 	}
 	if (args->count == 3) {
 		const struct imap_arg *m = &args->list[2];
-		const char *v = m->type == IMAP_ARG_LIST && m->count == 2
-					? imap_arg_string(&m->list[1]) : NULL;
-		char *end;
+		int bad = m->type != IMAP_ARG_LIST || m->count == 0;
 
-		if (v == NULL || !imap_arg_is_atom(&m->list[0], "CHANGEDSINCE") ||
-		    (changed_since = strtoull(v, &end, 10)) == 0 || *end != '\0') {
+		/* (CHANGEDSINCE modseq [VANISHED]) in any order (RFC 7162 3.1.4,
+		 * 3.2.6). */
+		for (size_t i = 0; !bad && i < m->count; i++) {
+			const char *v;
+			char *end;
+
+			if (imap_arg_is_atom(&m->list[i], "VANISHED") && !vanished) {
+				vanished = 1;
+			} else if (imap_arg_is_atom(&m->list[i], "CHANGEDSINCE") &&
+				   changed_since == 0 && i + 1 < m->count &&
+				   m->list[i + 1].type == IMAP_ARG_ATOM) {
+				v = m->list[++i].str;
+				changed_since = strtoull(v, &end, 10);
+				bad = changed_since == 0 || *end != '\0' || *v < '0' || *v > '9';
+			} else {
+				bad = 1;
+			}
+		}
+		/* VANISHED: UID FETCH only, with CHANGEDSINCE, after ENABLE
+		 * QRESYNC. */
+		if (!bad && vanished && (!s->uid_cmd || !s->qresync || changed_since == 0))
+			bad = 1;
+		if (bad || changed_since == 0) {
 			imap_cmd_finish(s, "BAD", "Invalid FETCH modifier");
 			return;
 		}
@@ -475,11 +496,28 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
 		    f->spec.count < IMAP_FETCH_ITEMS_MAX)
 			f->spec.items[f->spec.count++].kind = IMAP_FETCH_MODSEQ;
 	}
+	/* CHANGEDSINCE answers from the store's current state: changes by
+	 * others are reported first (expunges only where allowed). */
+	if (changed_since != 0)
+		imap_view_sync(s, s->uid_cmd);
 	if (imap_view_set(s, imap_arg_string(&args->list[0]), s->uid_cmd, &f->idx, &f->count,
 			  &error) < 0) {
 		imap_fetch_free(f);
 		imap_cmd_finish(s, "BAD", "%s", error);
 		return;
+	}
+	if (vanished) {
+		/* Expunged UIDs of the set, '*' taken up to UIDNEXT - 1. */
+		const struct imap_view *v = s->view;
+		struct imap_seqset set;
+		uint32_t star = v->uidnext > 1 ? v->uidnext - 1 : 1;
+
+		if (imap_seqset_parse(imap_arg_string(&args->list[0]), star, &set, &error) == 0) {
+			if (imap_view_vanished_earlier(s, changed_since, &set, UINT32_MAX, &error) <
+			    0)
+				imap_session_log(s, LOG_ERROR, "fetch vanished: %s", error);
+			imap_seqset_free(&set);
+		}
 	}
 	if (f->spec.changed_since != 0) {
 		for (size_t k = 0; k < f->count; k++)

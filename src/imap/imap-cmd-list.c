@@ -204,9 +204,13 @@ static void imap_list_run(struct imap_session *s, const char *pattern, unsigned 
 				for (size_t j = 0; j < i && !dup; j++)
 					dup = strncmp(s->boxes[j].name, n, strlen(n)) == 0 &&
 					      s->boxes[j].name[strlen(n)] == '/';
+				/* IMAP4rev2 (LIST-EXTENDED): \NonExistent
+				 * implies \Noselect. */
 				if (!dup)
-					imap_list_line(s, n, "\\Noselect \\HasChildren", opts, NULL,
-						       NULL);
+					imap_list_line(s, n,
+						       s->rev2 ? "\\NonExistent \\HasChildren"
+							       : "\\Noselect \\HasChildren",
+						       opts, NULL, NULL);
 			}
 			free(n);
 		}

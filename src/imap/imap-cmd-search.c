@@ -1,5 +1,7 @@
 /* imap-cmd-search.c — SEARCH and UID SEARCH: every RFC 3501 key, MODSEQ
- * (RFC 7162), charsets UTF-8 and US-ASCII.
+ * (RFC 7162), charsets UTF-8 and US-ASCII; ESEARCH results (RFC 4731:
+ * RETURN (MIN MAX COUNT ALL), and always after ENABLE IMAP4rev2) and
+ * SEARCHRES (RFC 5182: RETURN (SAVE), "$").
  *
  * Trust boundary: keys are parsed into a tree bounded in depth. What is
  * opened depends on the keys: flags, sizes, dates and sets use the index
@@ -37,10 +39,19 @@ struct imap_skey {
 	size_t nkids;
 };
 
+/* ESEARCH RETURN options (RFC 4731). */
+#define IMAP_RET_MIN   (1u << 0)
+#define IMAP_RET_MAX   (1u << 1)
+#define IMAP_RET_ALL   (1u << 2)
+#define IMAP_RET_COUNT (1u << 3)
+#define IMAP_RET_SAVE  (1u << 4) /* SEARCHRES (RFC 5182) */
+
 struct imap_search {
 	struct imap_skey root;
 	int level; /* 0 index, 1 header, 2 body */
 	int modseq;
+	int esearch;  /* answer with ESEARCH */
+	unsigned ret; /* IMAP_RET_* */
 	size_t pos;
 	uint32_t *hits;
 	size_t nhits;
@@ -229,6 +240,10 @@ static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned 
 		v = imap_sarg(p);
 		if (v == NULL)
 			return -1;
+		if (strcmp(v, "$") == 0) {
+			imap_view_saved_set(p->s, 1, &k->set);
+			return 0;
+		}
 		return imap_seqset_parse(v, p->s->view->count
 					     ? p->s->view->msgs[p->s->view->count - 1].uid : 1,
 					 &k->set, &p->error);
@@ -246,6 +261,10 @@ static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned 
 		return imap_skey_text(p, k, SK_TEXT, NULL, 2);
 	/* A sequence set. */
 	k->type = SK_SEQ;
+	if (strcmp(w, "$") == 0) {
+		imap_view_saved_set(p->s, 0, &k->set);
+		return 0;
+	}
 	if (imap_seqset_parse(w, (uint32_t)p->s->view->count, &k->set, &p->error) < 0) {
 		if (p->s->view->count == 0 && strchr(w, '*') != NULL) {
 			k->type = SK_NONE;
@@ -484,6 +503,91 @@ static void imap_search_job_done(struct imap_session *s, void *ctx)
 	imap_search_cont(s);
 }
 
+
+/* "* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 4 ALL 1:3,9 MODSEQ 7"; the
+ * hits are in ascending order. MIN, MAX and ALL are left out when nothing
+ * matched (RFC 4731 3.1). */
+static void imap_esearch_reply(struct imap_session *s, const struct imap_search *q)
+{
+	struct buf line;
+	int ret = 0;
+
+	buf_init(&line);
+	ret |= buf_printf(&line, "* ESEARCH (TAG \"%s\")%s", s->tag, s->uid_cmd ? " UID" : "");
+	if (q->nhits > 0 && (q->ret & IMAP_RET_MIN))
+		ret |= buf_printf(&line, " MIN %u", q->hits[0]);
+	if (q->nhits > 0 && (q->ret & IMAP_RET_MAX))
+		ret |= buf_printf(&line, " MAX %u", q->hits[q->nhits - 1]);
+	if (q->ret & IMAP_RET_COUNT)
+		ret |= buf_printf(&line, " COUNT %zu", q->nhits);
+	if (q->nhits > 0 && (q->ret & IMAP_RET_ALL)) {
+		ret |= buf_append_str(&line, " ALL ");
+		ret |= imap_seqset_format(q->hits, q->nhits, &line);
+	}
+	if (q->modseq && q->nhits > 0)
+		ret |= buf_printf(&line, " MODSEQ %llu", (unsigned long long)q->max_modseq);
+	if (ret != 0)
+		log_fatal("out of memory");
+	imap_reply(s, "%s", buf_cstr(&line));
+	buf_free(&line);
+}
+
+/* RFC 5182 2.1: SAVE keeps the result as UIDs; with MIN and/or MAX but
+ * neither ALL nor COUNT, only those. */
+static void imap_search_save(struct imap_session *s, const struct imap_search *q)
+{
+	uint32_t *uids = xcalloc(q->nhits ? q->nhits : 1, sizeof(*uids));
+	size_t n = 0;
+	int only =
+	    (q->ret & (IMAP_RET_MIN | IMAP_RET_MAX)) && !(q->ret & (IMAP_RET_ALL | IMAP_RET_COUNT));
+
+	for (size_t i = 0; i < q->nhits; i++) {
+		if (only && !((i == 0 && (q->ret & IMAP_RET_MIN)) ||
+			      (i == q->nhits - 1 && (q->ret & IMAP_RET_MAX))))
+			continue;
+		uids[n++] = s->uid_cmd ? q->hits[i] : s->view->msgs[q->hits[i] - 1].uid;
+	}
+	imap_view_save(s, uids, n);
+	free(uids);
+}
+
+/* "RETURN (opts)" at the start of the arguments: 1 parsed (POS advanced),
+ * 0 absent, -1 invalid. */
+static int imap_search_return(const struct imap_args *args, size_t *pos, unsigned *ret_r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {{"MIN", IMAP_RET_MIN},
+		    {"MAX", IMAP_RET_MAX},
+		    {"ALL", IMAP_RET_ALL},
+		    {"COUNT", IMAP_RET_COUNT},
+		    {"SAVE", IMAP_RET_SAVE}};
+	const struct imap_arg *list;
+
+	*ret_r = 0;
+	if (*pos >= args->count || !imap_arg_is_atom(&args->list[*pos], "RETURN"))
+		return 0;
+	if (*pos + 1 >= args->count || args->list[*pos + 1].type != IMAP_ARG_LIST)
+		return -1;
+	list = &args->list[*pos + 1];
+	for (size_t i = 0; i < list->count; i++) {
+		size_t j;
+
+		for (j = 0; j < N_ELEMENTS(opts); j++)
+			if (imap_arg_is_atom(&list->list[i], opts[j].name))
+				break;
+		if (j == N_ELEMENTS(opts))
+			return -1;
+		*ret_r |= opts[j].bit;
+	}
+	/* "RETURN ()" is "RETURN (ALL)". */
+	if (*ret_r == 0)
+		*ret_r = IMAP_RET_ALL;
+	*pos += 2;
+	return 1;
+}
+
 /* Keys the index decides run on the loop at once; keys that open headers
  * or bodies run on the worker pool, off the loop. */
 static void imap_search_cont(struct imap_session *s)
@@ -502,7 +606,13 @@ static void imap_search_cont(struct imap_session *s)
 	}
 	while (q->pos < v->count)
 		imap_search_batch(s, q);
-	{
+	if (q->ret & IMAP_RET_SAVE)
+		imap_search_save(s, q);
+	if (q->esearch) {
+		/* SAVE alone: no ESEARCH response (RFC 5182 2.1). */
+		if (q->ret != IMAP_RET_SAVE)
+			imap_esearch_reply(s, q);
+	} else {
 		struct buf line;
 
 		buf_init(&line);
@@ -526,15 +636,27 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 {
 	struct imap_sparse p = {s, args, 0, 0, 0, NULL};
 	struct imap_search *q;
+	unsigned ret;
+	int esearch;
 
-	if (args->count >= 2 && imap_arg_is_atom(&args->list[0], "CHARSET")) {
-		const char *cs = imap_arg_string(&args->list[1]);
+	esearch = imap_search_return(args, &p.pos, &ret);
+	if (esearch < 0) {
+		imap_cmd_finish(s, "BAD", "Usage: SEARCH RETURN ([MIN] [MAX] [COUNT] [ALL]) keys");
+		return;
+	}
+	if (s->rev2 && !esearch) {
+		/* IMAP4rev2: SEARCH is answered with ESEARCH, ALL by default. */
+		esearch = 1;
+		ret = IMAP_RET_ALL;
+	}
+	if (args->count >= p.pos + 2 && imap_arg_is_atom(&args->list[p.pos], "CHARSET")) {
+		const char *cs = imap_arg_string(&args->list[p.pos + 1]);
 
 		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
 			imap_cmd_finish(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return;
 		}
-		p.pos = 2;
+		p.pos += 2;
 	}
 	if (p.pos >= args->count) {
 		imap_cmd_finish(s, "BAD", "Missing search keys");
@@ -550,6 +672,8 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 		q->root.kids = kids;
 		memset(&kids[q->root.nkids], 0, sizeof(*kids));
 		if (imap_skey_parse(&p, &kids[q->root.nkids++], 0) < 0) {
+			if (ret & IMAP_RET_SAVE)
+				imap_view_save(s, NULL, 0); /* RFC 5182 2.1 */
 			imap_search_free(q);
 			imap_cmd_finish(s, "BAD", "Invalid search key");
 			return;
@@ -557,6 +681,8 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 	}
 	q->level = p.level;
 	q->modseq = p.modseq;
+	q->esearch = esearch;
+	q->ret = ret;
 	q->hits = xcalloc(s->view->count + 1, sizeof(*q->hits));
 	s->cont_ctx = q;
 	imap_search_cont(s);

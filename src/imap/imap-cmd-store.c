@@ -216,20 +216,12 @@ static void imap_copy_done(struct imap_session *s, struct imap_write *w)
 		}
 		if (imap_seqset_format(from, n, &src) < 0 || imap_seqset_format(to, n, &dst) < 0)
 			log_fatal("out of memory");
-		free(from);
 		free(to);
 		imap_session_changed(s, w->dst_id);
 		if (w->move && n > 0) {
 			imap_reply(s, "* OK [COPYUID %u %s %s] Moved", *validity, buf_cstr(&src),
 				   buf_cstr(&dst));
-			for (size_t i = w->count; i-- > 0;) {
-				long idx = imap_view_find(s->view, w->uids[i]);
-
-				if (idx < 0 || w->dst_uids[i] == 0)
-					continue;
-				imap_view_remove(s, (size_t)idx);
-				imap_reply(s, "* %ld EXPUNGE", idx + 1);
-			}
+			imap_view_expunged(s, from, n);
 			imap_session_changed(s, w->mailbox_id);
 			imap_cmd_finish(s, "OK", "MOVE completed");
 		} else if (n > 0) {
@@ -238,6 +230,7 @@ static void imap_copy_done(struct imap_session *s, struct imap_write *w)
 		} else {
 			imap_cmd_finish(s, "OK", "%s completed", w->move ? "MOVE" : "COPY");
 		}
+		free(from);
 	} else if (!s->dead) {
 		imap_cmd_finish(s, "NO", "[SERVERBUG] %s failed", w->move ? "MOVE" : "COPY");
 	}

@@ -131,11 +131,13 @@ static int imap_parse_quoted(struct imap_parser *p, struct imap_arg *a)
 	return imap_fail(p, "Invalid quoted string");
 }
 
-static int imap_parse_literal(struct imap_parser *p, struct imap_arg *a)
+static int imap_parse_literal(struct imap_parser *p, struct imap_arg *a, int binary)
 {
 	uint64_t n = 0;
 	size_t digits = 0;
 
+	if (binary)
+		p->pos++; /* the '~' */
 	for (p->pos++; p->pos < p->len && p->data[p->pos] >= '0' && p->data[p->pos] <= '9';
 	     p->pos++, digits++) {
 		n = n * 10 + (uint64_t)(p->data[p->pos] - '0');
@@ -152,6 +154,7 @@ static int imap_parse_literal(struct imap_parser *p, struct imap_arg *a)
 	if (n > p->len - p->pos)
 		return imap_fail(p, "Literal shorter than announced");
 	a->type = IMAP_ARG_LITERAL;
+	a->binary = binary;
 	a->len = (size_t)n;
 	a->str = imap_dup(p->data + p->pos, a->len);
 	p->pos += a->len;
@@ -170,7 +173,9 @@ static int imap_parse_one(struct imap_parser *p, unsigned depth, struct imap_arg
 	if (c == '"')
 		return imap_parse_quoted(p, a);
 	if (c == '{')
-		return imap_parse_literal(p, a);
+		return imap_parse_literal(p, a, 0);
+	if (c == '~' && p->pos + 1 < p->len && p->data[p->pos + 1] == '{')
+		return imap_parse_literal(p, a, 1);
 	if (c == '(') {
 		if (depth >= IMAP_LIST_DEPTH_MAX)
 			return imap_fail(p, "Lists nested too deeply");
@@ -230,6 +235,24 @@ int imap_args_parse(const uint8_t *data, size_t len, struct imap_args *args_r,
 		*error_r = p.error;
 		return -1;
 	}
+	return 0;
+}
+
+static int imap_arg_has_literal8(const struct imap_arg *a)
+{
+	if (a->binary)
+		return 1;
+	for (size_t i = 0; i < a->count; i++)
+		if (imap_arg_has_literal8(&a->list[i]))
+			return 1;
+	return 0;
+}
+
+int imap_args_have_literal8(const struct imap_args *args)
+{
+	for (size_t i = 0; i < args->count; i++)
+		if (imap_arg_has_literal8(&args->list[i]))
+			return 1;
 	return 0;
 }
 

@@ -18,7 +18,9 @@
 enum imap_arg_type {
 	IMAP_ARG_ATOM,    /* also NIL, flags (\Seen), sequence sets, BODY[...]<..> */
 	IMAP_ARG_STRING,  /* quoted */
-	IMAP_ARG_LITERAL, /* {N} or {N+}: may hold any byte, NUL included */
+	IMAP_ARG_LITERAL, /* {N} / {N+}, or ~{N} / ~{N+} (literal8, RFC 3516:
+			   * BINARY set); any byte, NUL included (a command
+			   * decides whether a NUL is acceptable) */
 	IMAP_ARG_LIST,
 };
 
@@ -28,6 +30,7 @@ struct imap_arg {
 	size_t len;
 	struct imap_arg *list; /* IMAP_ARG_LIST */
 	size_t count;
+	int binary; /* a literal8 */
 };
 
 struct imap_args {
@@ -36,8 +39,9 @@ struct imap_args {
 };
 
 /* Parses the arguments of a command (the bytes after "tag SP name"), in wire
- * form: a literal is "{N}" or "{N+}" CRLF followed by N bytes. 0 or -1 with
- * *error_r. Free with imap_args_free even on failure. */
+ * form: a literal is "{N}" or "{N+}" CRLF followed by N bytes, a literal8
+ * "~{N}" or "~{N+}" CRLF and N bytes. 0 or -1 with *error_r. Free with
+ * imap_args_free even on failure. */
 int imap_args_parse(const uint8_t *data, size_t len, struct imap_args *args_r,
 		    const char **error_r) WARN_UNUSED;
 void imap_args_free(struct imap_args *args);
@@ -48,7 +52,12 @@ void imap_args_free(struct imap_args *args);
 int imap_command_split(const uint8_t *line, size_t len, char tag_r[IMAP_TAG_MAX],
 		       char name_r[32], size_t *rest_r, const char **error_r) WARN_UNUSED;
 
-/* If LINE ends with a literal announcement "{N}" / "{N+}", returns 1 with
+/* 1 if a literal8 occurs anywhere in ARGS (RFC 3516 allows it in APPEND
+ * only). */
+int imap_args_have_literal8(const struct imap_args *args);
+
+/* If LINE ends with a literal announcement "{N}" / "{N+}" (or "~{N}" /
+ * "~{N+}"), returns 1 with
  * *size_r and *nonsync_r; 0 when it does not; -1 for a malformed or
  * negative one, or one over MAX. */
 int imap_literal_tail(const uint8_t *line, size_t len, uint64_t max, uint64_t *size_r,

@@ -141,6 +141,8 @@ struct imap_session {
 	unsigned int notified : 1;  /* another session or a delivery changed something */
 	unsigned int utf8 : 1;      /* UTF-8 mailbox names (ENABLE UTF8=ACCEPT / IMAP4rev2) */
 	unsigned int condstore : 1;
+	unsigned int qresync : 1; /* ENABLE QRESYNC: VANISHED instead of EXPUNGE */
+	unsigned int rev2 : 1;    /* ENABLE IMAP4rev2 (RFC 9051) */
 	unsigned int idling : 1;
 	unsigned int waiting_output : 1; /* cont_fn runs once the output drains */
 
@@ -160,6 +162,10 @@ struct imap_session {
 	struct imap_mbox *boxes;
 	size_t box_count;
 	struct imap_view *view;
+	/* SEARCHRES (RFC 5182): UIDs of the last SEARCH RETURN (SAVE),
+	 * ascending; "$" in a sequence set. Dropped with the view. */
+	uint32_t *saved;
+	size_t saved_count;
 };
 
 /* imap-session.c */
@@ -231,15 +237,33 @@ void imap_view_sync(struct imap_session *s, int allow_expunge);
 /* Index of UID in the view or -1. */
 long imap_view_find(const struct imap_view *v, uint32_t uid);
 void imap_view_remove(struct imap_session *s, size_t index);
+/* Removes the messages UIDS[0..COUNT) (those the view holds) and reports
+ * them: "* n EXPUNGE" highest first, or one "* VANISHED uids" after ENABLE
+ * QRESYNC (RFC 7162 3.2.10). */
+void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t count);
+/* "* VANISHED (EARLIER) uids" for the UIDs of the view's mailbox expunged
+ * after MODSEQ that lie in KNOWN (all when NULL) and at most MAX_UID. A
+ * store without tombstones reports every UID below UIDNEXT that is not in
+ * the view (RFC 7162 allows UIDs the client never saw). -1 on a store
+ * error (nothing sent). */
+int imap_view_vanished_earlier(struct imap_session *s, uint64_t modseq,
+			       const struct imap_seqset *known, uint32_t max_uid,
+			       const char **error_r);
 /* "\Seen \Flagged kw1" into OUT. */
 void imap_flags_format(uint32_t flags, const char *keywords, struct buf *out);
 /* Parses a flag list (a list or a single flag) into FLAGS and space
  * separated KEYWORDS (malloc'd or NULL). */
 int imap_flags_parse(const struct imap_arg *arg, uint32_t *flags_r, char **keywords_r,
 		     const char **error_r);
-/* A sequence set argument resolved against the view: sorted view indices. */
+/* A sequence set argument resolved against the view: sorted view indices.
+ * "$" is the saved search result (RFC 5182). */
 int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx_r,
 		  size_t *count_r, const char **error_r);
+/* "$" as a sequence set of UIDs (UID != 0) or of sequence numbers: the
+ * saved messages still in the view. */
+void imap_view_saved_set(struct imap_session *s, int uid, struct imap_seqset *set_r);
+/* Replaces the saved search result with UIDS[0..COUNT) (ascending). */
+void imap_view_save(struct imap_session *s, const uint32_t *uids, size_t count);
 int imap_box_seal_name(struct imap_session *s, const char *name, struct buf *out,
 		       const char **error_r);
 

@@ -103,7 +103,8 @@ void imap_reply(struct imap_session *s, const char *fmt, ...)
 void imap_capabilities(struct imap_session *s, struct buf *out)
 {
 	int tls = net_conn_is_tls(s->conn);
-	int ret = buf_append_str(out, "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE");
+	int ret = buf_append_str(
+	    out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE");
 
 	if (s->state == IMAP_STATE_NOAUTH) {
 		if (!tls && s->server->tls != NULL)
@@ -114,7 +115,8 @@ void imap_capabilities(struct imap_session *s, struct buf *out)
 			ret |= buf_append_str(out, " AUTH=PLAIN");
 	} else {
 		ret |= buf_append_str(out, " NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN"
-					   " LIST-STATUS CONDSTORE UTF8=ACCEPT");
+					   " LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH SEARCHRES"
+					   " BINARY STATUS=SIZE");
 	}
 	if (ret != 0)
 		log_fatal("out of memory");
@@ -417,6 +419,10 @@ static void imap_session_dispatch(struct imap_session *s)
 		return;
 	}
 	s->cmd_def = cmd;
+	if (cmd->handler != imap_cmd_append && imap_args_have_literal8(&s->args)) {
+		imap_cmd_finish(s, "BAD", "A literal8 (~{n}) is allowed in APPEND only");
+		return;
+	}
 	if ((cmd->flags & IMAP_CMDF_NOARGS) && s->args.count > 0) {
 		imap_cmd_finish(s, "BAD", "%s takes no arguments", cmd->name);
 		return;

@@ -4,8 +4,10 @@
  * Trust boundary: only plaintext index fields. Changes by other sessions
  * (in this process, announced through the notification hub) and by other
  * processes (seen by comparing UIDNEXT, HIGHESTMODSEQ and the message
- * count) are reported as untagged EXISTS, EXPUNGE and FETCH FLAGS; EXPUNGE
- * only when the command allows it (RFC 3501 7.4.1). */
+ * count) are reported as untagged EXISTS, EXPUNGE (VANISHED after ENABLE
+ * QRESYNC) and FETCH FLAGS; EXPUNGE only when the command allows it
+ * (RFC 3501 7.4.1). Expunges before a QRESYNC resynchronisation come from
+ * the store's tombstones (UIDs and modseqs only). */
 #include "imap/imap-private.h"
 
 #include <stdlib.h>
@@ -59,10 +61,44 @@ long imap_view_find(const struct imap_view *v, uint32_t uid)
 	return -1;
 }
 
+void imap_view_save(struct imap_session *s, const uint32_t *uids, size_t count)
+{
+	free(s->saved);
+	s->saved = NULL;
+	s->saved_count = 0;
+	if (count == 0)
+		return;
+	s->saved = xcalloc(count, sizeof(*s->saved));
+	memcpy(s->saved, uids, count * sizeof(*uids));
+	s->saved_count = count;
+}
+
+void imap_view_saved_set(struct imap_session *s, int uid, struct imap_seqset *set_r)
+{
+	struct imap_range *r = xcalloc(s->saved_count ? s->saved_count : 1, sizeof(*r));
+	size_t n = 0;
+
+	for (size_t i = 0; s->view != NULL && i < s->saved_count; i++) {
+		long k = imap_view_find(s->view, s->saved[i]);
+		uint32_t x;
+
+		if (k < 0)
+			continue; /* expunged since */
+		x = uid ? s->saved[i] : (uint32_t)k + 1;
+		if (n > 0 && (uint64_t)r[n - 1].hi + 1 == x)
+			r[n - 1].hi = x;
+		else
+			r[n].lo = r[n].hi = x, n++;
+	}
+	set_r->ranges = r;
+	set_r->count = n;
+}
+
 void imap_view_close(struct imap_session *s)
 {
 	struct imap_view *v = s->view;
 
+	imap_view_save(s, NULL, 0);
 	if (v == NULL)
 		return;
 	s->view = NULL;
@@ -114,6 +150,176 @@ void imap_view_remove(struct imap_session *s, size_t index)
 	free(v->msgs[index].keywords);
 	memmove(&v->msgs[index], &v->msgs[index + 1], (v->count - index - 1) * sizeof(v->msgs[0]));
 	v->count--;
+}
+
+/* A UID set written as ranges, merged as they come (in ascending order). */
+struct imap_uidset_out {
+	struct buf *out;
+	uint32_t lo, hi;
+	int open, any;
+};
+
+static void imap_uidset_flush(struct imap_uidset_out *o)
+{
+	int r;
+
+	if (!o->open)
+		return;
+	r = o->lo == o->hi ? buf_printf(o->out, "%s%u", o->any ? "," : "", o->lo)
+			   : buf_printf(o->out, "%s%u:%u", o->any ? "," : "", o->lo, o->hi);
+	if (r < 0)
+		log_fatal("out of memory");
+	o->any = 1;
+	o->open = 0;
+}
+
+static void imap_uidset_add(struct imap_uidset_out *o, uint32_t lo, uint32_t hi)
+{
+	if (o->open && (uint64_t)lo <= (uint64_t)o->hi + 1) {
+		if (hi > o->hi)
+			o->hi = hi;
+		return;
+	}
+	imap_uidset_flush(o);
+	o->lo = lo;
+	o->hi = hi;
+	o->open = 1;
+}
+
+static int imap_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int imap_size_desc(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x > y ? -1 : x < y;
+}
+
+void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t count)
+{
+	struct imap_view *v = s->view;
+	size_t *idx = xcalloc(count ? count : 1, sizeof(*idx)), n = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		long k = imap_view_find(v, uids[i]);
+
+		if (k >= 0)
+			idx[n++] = (size_t)k;
+	}
+	/* Highest first, so that the numbers sent stay valid. */
+	qsort(idx, n, sizeof(*idx), imap_size_desc);
+	if (s->qresync && n > 0) {
+		uint32_t *gone = xcalloc(n, sizeof(*gone));
+		struct imap_uidset_out o;
+		struct buf line;
+
+		buf_init(&line);
+		memset(&o, 0, sizeof(o));
+		o.out = &line;
+		for (size_t i = 0; i < n; i++) {
+			gone[i] = v->msgs[idx[i]].uid;
+			imap_view_remove(s, idx[i]);
+		}
+		qsort(gone, n, sizeof(*gone), imap_uid_cmp);
+		for (size_t i = 0; i < n; i++)
+			imap_uidset_add(&o, gone[i], gone[i]);
+		imap_uidset_flush(&o);
+		imap_reply(s, "* VANISHED %s", buf_cstr(&line));
+		buf_free(&line);
+		free(gone);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			imap_view_remove(s, idx[i]);
+			imap_reply(s, "* %zu EXPUNGE", idx[i] + 1);
+		}
+	}
+	free(idx);
+}
+
+struct imap_vanished {
+	const struct imap_seqset *known;
+	uint32_t max_uid;
+	struct imap_uidset_out o;
+};
+
+static int imap_vanished_cb(void *ctx, uint32_t uid, uint64_t modseq)
+{
+	struct imap_vanished *c = ctx;
+
+	if (uid > c->max_uid)
+		return 1; /* in UID order: nothing further is wanted */
+	if (c->known == NULL || imap_seqset_contains(c->known, uid))
+		imap_uidset_add(&c->o, uid, uid);
+	return 0;
+}
+
+/* [LO, HI] intersected with KNOWN (all when NULL) into O. */
+static void imap_vanished_range(struct imap_vanished *c, uint32_t lo, uint32_t hi)
+{
+	if (hi > c->max_uid)
+		hi = c->max_uid;
+	if (lo > hi)
+		return;
+	if (c->known == NULL) {
+		imap_uidset_add(&c->o, lo, hi);
+		return;
+	}
+	for (size_t r = 0; r < c->known->count; r++) {
+		const struct imap_range *k = &c->known->ranges[r];
+
+		if (k->hi < lo)
+			continue;
+		if (k->lo > hi)
+			break;
+		imap_uidset_add(&c->o, k->lo > lo ? k->lo : lo, k->hi < hi ? k->hi : hi);
+	}
+}
+
+int imap_view_vanished_earlier(struct imap_session *s, uint64_t modseq,
+			       const struct imap_seqset *known, uint32_t max_uid,
+			       const char **error_r)
+{
+	const struct imap_view *v = s->view;
+	struct imap_vanished c;
+	struct buf line;
+
+	if (modseq >= v->highestmodseq)
+		return 0; /* nothing has changed since */
+	memset(&c, 0, sizeof(c));
+	buf_init(&line);
+	c.known = known;
+	c.max_uid = v->uidnext > 1 && v->uidnext - 1 < max_uid ? v->uidnext - 1 : max_uid;
+	if (v->uidnext <= 1)
+		return 0;
+	c.o.out = &line;
+	if (s->store->backend->expunged_scan != NULL) {
+		if (s->store->backend->expunged_scan(s->store, v->id, modseq, imap_vanished_cb, &c,
+						     error_r) < 0) {
+			buf_free(&line);
+			return -1;
+		}
+	} else {
+		/* No tombstones: every gap below UIDNEXT. */
+		uint32_t next = 1;
+
+		for (size_t i = 0; i < v->count; i++) {
+			if (v->msgs[i].uid > next)
+				imap_vanished_range(&c, next, v->msgs[i].uid - 1);
+			next = v->msgs[i].uid + 1;
+		}
+		if (next <= c.max_uid)
+			imap_vanished_range(&c, next, c.max_uid);
+	}
+	imap_uidset_flush(&c.o);
+	if (c.o.any)
+		imap_reply(s, "* VANISHED (EARLIER) %s", buf_cstr(&line));
+	buf_free(&line);
+	return 0;
 }
 
 struct imap_sync {
@@ -207,14 +413,18 @@ void imap_view_sync(struct imap_session *s, int allow_expunge)
 			imap_session_log(s, LOG_WARN, "sync: %s", error);
 			goto out;
 		}
+		uint32_t *gone = xcalloc(v->count + 1, sizeof(*gone));
+		size_t n = 0;
+
 		for (size_t i = v->count; i-- > 0;) {
 			if (y.seen[i])
 				continue;
 			if (i >= v->count - y.added)
 				y.added--;
-			imap_view_remove(s, i);
-			imap_reply(s, "* %zu EXPUNGE", i + 1);
+			gone[n++] = v->msgs[i].uid;
 		}
+		imap_view_expunged(s, gone, n);
+		free(gone);
 	}
 	if (y.added > 0 || (allow_expunge && y.seen != NULL))
 		imap_reply(s, "* %zu EXISTS", v->count);
@@ -256,6 +466,19 @@ int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx
 	if (set == NULL) {
 		*error_r = "Invalid sequence set";
 		return -1;
+	}
+	if (strcmp(set, "$") == 0) {
+		/* The saved result, as UIDs: the same messages either way. */
+		idx = xcalloc(s->saved_count ? s->saved_count : 1, sizeof(*idx));
+		for (size_t i = 0; i < s->saved_count; i++) {
+			long k = imap_view_find(v, s->saved[i]);
+
+			if (k >= 0)
+				idx[n++] = (size_t)k;
+		}
+		*idx_r = idx;
+		*count_r = n;
+		return 0;
 	}
 	if (uid)
 		star = v->count > 0 ? v->msgs[v->count - 1].uid : (v->uidnext > 1 ? v->uidnext - 1 : 1);

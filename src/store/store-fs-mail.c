@@ -186,6 +186,11 @@ static int fs_mailbox_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 	for (size_t i = 0; i < n; i++)
 		if (fs_message_remove(c->fs, db, c->mailbox_id, uids[i], error_r) < 0)
 			goto out;
+	if (fs_sql_prepare(db, "DELETE FROM expunged WHERE mailbox_id = ?", &st, error_r) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)c->mailbox_id);
+	if (fs_step_done(db, st, error_r) < 0)
+		goto out;
 	if (fs_sql_prepare(db, "DELETE FROM mailboxes WHERE id = ? AND account_id = ?", &st,
 			   error_r) < 0)
 		goto out;
@@ -432,19 +437,76 @@ struct fs_move_ctx {
 static int fs_expunge_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r)
 {
 	struct fs_move_ctx *c = ctx;
+	sqlite3_stmt *st = NULL;
+	uint32_t *gone = xcalloc(c->count ? c->count : 1, sizeof(*gone));
+	size_t n = 0;
 	uint64_t modseq;
-	int removed = 0;
+	int ret = -1;
 
 	for (size_t i = 0; i < c->count; i++) {
 		int r = fs_message_remove(c->fs, db, c->src, c->uids[i], error_r);
 
 		if (r < 0)
-			return -1;
-		removed |= r;
+			goto out;
+		if (r > 0)
+			gone[n++] = c->uids[i];
 	}
-	/* RFC 7162: an expunge changes the mailbox's HIGHESTMODSEQ. */
-	if (removed && fs_mailbox_bump(db, c->src, 0, NULL, &modseq, error_r) < 0)
+	ret = 0;
+	if (n == 0)
+		goto out;
+	/* RFC 7162: an expunge changes the mailbox's HIGHESTMODSEQ; the
+	 * tombstones carry that modseq for QRESYNC. */
+	ret = -1;
+	if (fs_mailbox_bump(db, c->src, 0, NULL, &modseq, error_r) < 0 ||
+	    fs_sql_prepare(db,
+			   "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq)"
+			   " VALUES(?, ?, ?)",
+			   &st, error_r) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)c->src);
+		sqlite3_bind_int64(st, 2, gone[i]);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)modseq);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			fs_sql_error(db, error_r);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	free(gone);
+	return ret;
+}
+
+int fs_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min, store_uid_fn *fn,
+		     void *ctx, const char **error_r)
+{
+	struct fs_store *fs = FS(s);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fs_sql_prepare(fs->rdb,
+			   "SELECT uid, modseq FROM expunged WHERE mailbox_id = ? AND modseq > ?"
+			   " ORDER BY uid",
+			   &st, error_r) < 0)
 		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)mailbox_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)modseq_min);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fn(ctx, (uint32_t)sqlite3_column_int64(st, 0),
+		       (uint64_t)sqlite3_column_int64(st, 1)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		fs_sql_error(fs->rdb, error_r);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
 	return 0;
 }
 

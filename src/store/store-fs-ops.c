@@ -170,6 +170,8 @@ static int fs_account_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 		" JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
 		"DELETE FROM messages WHERE mailbox_id IN"
 		" (SELECT id FROM mailboxes WHERE account_id = ?1)",
+		"DELETE FROM expunged WHERE mailbox_id IN"
+		" (SELECT id FROM mailboxes WHERE account_id = ?1)",
 		"DELETE FROM mailboxes WHERE account_id = ?1",
 		"DELETE FROM accounts WHERE id = ?1",
 	};

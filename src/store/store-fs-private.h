@@ -91,6 +91,8 @@ int fs_message_set_flags(struct store *s, uint64_t mailbox_id, const struct stor
 			 store_message_fn *fn, void *ctx, const char **error_r);
 int fs_message_expunge(struct store *s, uint64_t mailbox_id, const uint32_t *uids, size_t count,
 		       const char **error_r);
+int fs_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min, store_uid_fn *fn,
+		     void *ctx, const char **error_r);
 int fs_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids, size_t count,
 		    uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r, const char **error_r);
 

@@ -20,6 +20,19 @@
 #define FS_DB_NAME "store.sqlite"
 #define FS_BATCH_MAX 256
 
+/* Version 2: tombstones of expunged messages (UID and modseq only) for
+ * QRESYNC; an index by modseq, so that each IMAP command's sync (and
+ * CONDSTORE) visits only the changed rows instead of the whole mailbox; and
+ * a covering index of everything but the sealed metadata in uid order, so
+ * that opening a mailbox reads the index instead of every row. */
+#define FS_SCHEMA_V2                                                                               \
+	"CREATE TABLE IF NOT EXISTS expunged(mailbox_id INTEGER NOT NULL,"                         \
+	" uid INTEGER NOT NULL, modseq INTEGER NOT NULL, PRIMARY KEY(mailbox_id, uid))"            \
+	" WITHOUT ROWID;"                                                                          \
+	"CREATE INDEX IF NOT EXISTS messages_modseq ON messages(mailbox_id, modseq);"              \
+	"CREATE INDEX IF NOT EXISTS messages_view ON messages(mailbox_id, uid, flags, modseq,"     \
+	" internal_date, size, record_size, keywords);"
+
 static const char fs_schema[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
 	" id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
@@ -42,14 +55,8 @@ static const char fs_schema[] =
 	" keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
 	" size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
 	" UNIQUE(mailbox_id, uid));"
-	/* Changes since a modseq (every IMAP command's sync, CONDSTORE) without
-	   walking the whole mailbox. */
-	"CREATE INDEX IF NOT EXISTS messages_modseq ON messages(mailbox_id, modseq);"
-	/* Everything but the sealed metadata, in uid order: opening a mailbox
-	   reads this index instead of every row with its metadata. */
-	"CREATE INDEX IF NOT EXISTS messages_view ON messages(mailbox_id, uid, flags, modseq,"
-	" internal_date, size, record_size, keywords);"
-	"PRAGMA user_version = 1;";
+	FS_SCHEMA_V2
+	"PRAGMA user_version = 2;";
 
 int fs_sql_error(sqlite3 *db, const char **error_r)
 {
@@ -71,8 +78,9 @@ int fs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt_r, const ch
 	return 0;
 }
 
-/* Creates the schema of a new store; an existing one is only read, so that
- * opening a region's store never changes its files. */
+/* Creates the schema of a new store; an existing one of the current
+ * version is only read, so that opening a region's store never changes its
+ * files. Version 1 is brought to 2 by adding the (empty) expunged table. */
 static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 {
 	sqlite3_stmt *st;
@@ -83,8 +91,18 @@ static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version == 1)
+	if (version == 2)
 		return 0;
+	if (version == 1) {
+		if (fs_sql_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
+			return -1;
+		if (fs_sql_exec(db, FS_SCHEMA_V2 "PRAGMA user_version = 2;", error_r) < 0 ||
+		    fs_sql_exec(db, "COMMIT", error_r) < 0) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		return 0;
+	}
 	if (version != 0) {
 		*error_r = str_tfmt("store: unknown schema version %d", version);
 		return -1;
@@ -321,5 +339,6 @@ const struct store_backend store_backend_fs = {
 	.message_scan = fs_message_scan,
 	.message_set_flags = fs_message_set_flags,
 	.message_expunge = fs_message_expunge,
+	.expunged_scan = fs_expunged_scan,
 	.message_copy = fs_message_copy,
 };

@@ -141,8 +141,9 @@ static int rados_expunge_entries(struct rados_store *rs, uint64_t mailbox_id, co
 {
 	for (int tries = 0; tries < RADOS_RETRIES; tries++) {
 		struct rados_hdr h;
-		char old[128], new[128], (*kb)[16];
-		const char **keys;
+		char old[128], new[128], (*kb)[16], (*xkb)[16], modseq[24];
+		const char **keys, **xkeys, **xvals;
+		size_t *xlens;
 		rados_write_op_t op;
 		int r = rados_hdr_read(rs, mailbox_id, &h, old, error_r);
 
@@ -164,14 +165,32 @@ static int rados_expunge_entries(struct rados_store *rs, uint64_t mailbox_id, co
 			h.messages = h.messages > 0 ? h.messages - 1 : 0;
 			h.bytes = h.bytes >= c->e[i].record_size ? h.bytes - c->e[i].record_size : 0;
 		}
-		/* RFC 7162: an expunge changes the mailbox's HIGHESTMODSEQ. */
+		/* RFC 7162: an expunge changes the mailbox's HIGHESTMODSEQ; the
+		 * tombstones ("x.<uid>": the modseq in decimal) keep it for
+		 * QRESYNC. */
 		h.modseq++;
+		snprintf(modseq, sizeof(modseq), "%llu", (unsigned long long)h.modseq);
+		xkb = xcalloc(c->n, 16);
+		xkeys = xcalloc(c->n, sizeof(*xkeys));
+		xvals = xcalloc(c->n, sizeof(*xvals));
+		xlens = xcalloc(c->n, sizeof(*xlens));
+		for (size_t i = 0; i < c->n; i++) {
+			rados_key_uid(xkb[i], 'x', c->e[i].uid);
+			xkeys[i] = xkb[i];
+			xvals[i] = modseq;
+			xlens[i] = strlen(modseq);
+		}
 		op = rados_create_write_op();
 		rados_hdr_guard(op, old, &h, new);
 		rados_write_op_omap_rm_keys(op, keys, 2 * c->n);
+		rados_write_op_omap_set(op, xkeys, xvals, xlens, c->n);
 		r = rados_guarded(rs, mailbox_id, op, error_r);
 		free(keys);
 		free(kb);
+		free(xkeys);
+		free(xkb);
+		free(xvals);
+		free(xlens);
 		if (r <= 0) {
 			if (r < 0)
 				rados_entries_clear(c);

@@ -9,7 +9,9 @@
  *            Watched for changes across nodes.
  *   b.<id>   a mailbox (<id>: 8 hex, random below 2^31). xattr "hdr" (text:
  *            the version every change compares and sets), "name" (sealed).
- *            omap: "u.<uid>" index entries, "m.<uid>" sealed metadata.
+ *            omap: "u.<uid>" index entries, "m.<uid>" sealed metadata,
+ *            "x.<uid>" tombstones of expunged messages (the modseq of the
+ *            expunge, for QRESYNC).
  *   r.<id>   a sealed record (<id>: 16 random hex), xattr "refs".
  * Message ids are (mailbox id << 32) | uid. */
 #ifndef SEALMAIL_STORE_RADOS_PRIVATE_H
@@ -88,6 +90,9 @@ int rados_entries_read(struct rados_store *rs, uint64_t mailbox_id, uint32_t uid
 		       uint32_t uid_max, struct rados_entry **entries_r, size_t *count_r,
 		       const char **error_r);
 void rados_entries_free(struct rados_entry *entries, size_t count);
+/* The tombstones of MAILBOX_ID with modseq > MODSEQ_MIN, in UID order. */
+int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min,
+			store_uid_fn *fn, void *ctx, const char **error_r);
 /* Adds DELTA to the references of RECORD; removes it when none are left. */
 int rados_record_ref(struct rados_store *rs, uint64_t record, int delta, const char **error_r);
 /* The mailboxes of ACCOUNT_ID (ids). */

@@ -172,6 +172,53 @@ void rados_entries_free(struct rados_entry *entries, size_t count)
 	free(entries);
 }
 
+/* The tombstones "x.<uid>" (value: the modseq of the expunge, decimal). */
+int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min,
+			store_uid_fn *fn, void *ctx, const char **error_r)
+{
+	struct rados_store *rs = RS(s);
+	char oid[RADOS_OID_MAX], after[16] = "x.";
+	unsigned char more = 1;
+	int done = 0;
+
+	rados_oid_mailbox(oid, mailbox_id);
+	while (more && !done) {
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t iter;
+		int prval = 0, r;
+		char *key, *val;
+		size_t klen, vlen;
+
+		rados_read_op_omap_get_vals2(op, after, "x.", RADOS_OMAP_PAGE, &iter, &more,
+					     &prval);
+		r = rados_read_op_operate(op, rs->io, oid, 0);
+		rados_release_read_op(op);
+		if (r < 0 || prval < 0)
+			rados_omap_get_end(iter); /* exists whatever the result */
+		if (r == -ENOENT)
+			break;
+		if (r < 0 || prval < 0)
+			return rados_fail(r < 0 ? r : prval, "read tombstones", error_r);
+		while (!done && rados_omap_get_next2(iter, &key, &val, &klen, &vlen) == 0 &&
+		       key != NULL) {
+			char num[24];
+			uint64_t modseq;
+
+			snprintf(after, sizeof(after), "%s", key);
+			if (vlen == 0 || vlen >= sizeof(num))
+				continue;
+			memcpy(num, val, vlen);
+			num[vlen] = '\0';
+			modseq = strtoull(num, NULL, 10);
+			if (modseq > modseq_min &&
+			    fn(ctx, (uint32_t)strtoul(key + 2, NULL, 16), modseq) != 0)
+				done = 1;
+		}
+		rados_omap_get_end(iter);
+	}
+	return 0;
+}
+
 int rados_entries_read(struct rados_store *rs, uint64_t mailbox_id, uint32_t uid_min,
 		       uint32_t uid_max, struct rados_entry **entries_r, size_t *count_r,
 		       const char **error_r)
@@ -462,6 +509,7 @@ const struct store_backend store_backend_rados = {
 	.message_scan = rados_message_scan,
 	.message_set_flags = rados_message_set_flags,
 	.message_expunge = rados_message_expunge,
+	.expunged_scan = rados_expunged_scan,
 	.message_copy = rados_message_copy,
 	.change_watch = rados_change_watch,
 	.change_unwatch = rados_change_unwatch,

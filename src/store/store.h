@@ -109,6 +109,8 @@ struct store_flag_update {
 typedef void store_commit_fn(void *ctx, int result, uint32_t uid, const char *error);
 /* Per-message callback of store_message_list; return non-zero to stop. */
 typedef int store_message_fn(void *ctx, const struct store_message *msg);
+/* Per-UID callback of expunged_scan; return non-zero to stop. */
+typedef int store_uid_fn(void *ctx, uint32_t uid, uint64_t modseq);
 /* Receives the sealed bytes of a record in order; return -1 to stop. */
 typedef int store_bytes_fn(void *ctx, const uint8_t *data, size_t len);
 /* "Mailbox MAILBOX_ID of ACCOUNT_ID changed", posted by another node. Runs on
@@ -185,6 +187,12 @@ struct store_backend {
 	 * other message shares). */
 	int (*message_expunge)(struct store *s, uint64_t mailbox_id, const uint32_t *uids,
 			       size_t count, const char **error_r);
+	/* Calls FN for the UIDs of MAILBOX_ID expunged (or moved away) with a
+	 * modseq greater than MODSEQ_MIN, in UID order: the tombstones QRESYNC
+	 * needs (RFC 7162 3.2.5). Only the UID and the modseq of the expunge
+	 * are kept. Optional: NULL for a backend that keeps no tombstones. */
+	int (*expunged_scan)(struct store *s, uint64_t mailbox_id, uint64_t modseq_min,
+			     store_uid_fn *fn, void *ctx, const char **error_r);
 	/* Copies (MOVE: moves) UIDS[0..COUNT) of SRC into DST of the same
 	 * account, sharing the sealed records; DST_UIDS_R[i] receives the new
 	 * UID of UIDS[i] (0 when it did not exist). */

@@ -197,3 +197,39 @@ def test_concurrent_deliveries_through_both_nodes(nodes):
     assert subjects == {"%s-%d" % (t, i) for t in ("viaA", "viaA2", "viaB", "viaB2")
                         for i in range(n)}
     m.logout()
+
+
+def test_qresync_across_nodes(nodes):
+    """Expunges on node A are tombstones in the rados store: a QRESYNC
+    client reselecting on node B is told exactly which UIDs vanished."""
+    import test_imap as base
+
+    a, b, _ = nodes
+    for n in range(3):
+        smtp_send(a, "qresync%d" % n)
+
+    def session(inst):
+        r = base.Raw(inst.imap_port)
+        assert r.cmd('LOGIN "%s" "%s"' % (USER, PW), tag="l1")[-1].startswith(b"l1 OK")
+        assert r.cmd("ENABLE QRESYNC", tag="e1")[-1].startswith(b"e1 OK")
+        return r
+
+    rb = session(b)
+    text = b"".join(rb.cmd("SELECT INBOX", tag="s1"))
+    uv = int(re.search(rb"\[UIDVALIDITY (\d+)\]", text).group(1))
+    m0 = int(re.search(rb"\[HIGHESTMODSEQ (\d+)\]", text).group(1))
+    rb.close()
+    ra = session(a)
+    assert ra.cmd("SELECT INBOX", tag="s1")[-1].startswith(b"s1 OK")
+    assert ra.cmd("UID STORE 1 +FLAGS (\\Flagged)", tag="t1")[-1].startswith(b"t1 OK")
+    assert ra.cmd("UID STORE 2 +FLAGS (\\Deleted)", tag="t2")[-1].startswith(b"t2 OK")
+    lines = ra.cmd("EXPUNGE", tag="t3")
+    assert b"* VANISHED 2\r\n" in lines, lines
+    ra.close()
+    rb = session(b)
+    lines = rb.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv, m0), tag="s2")
+    assert lines[-1].startswith(b"s2 OK"), lines
+    assert [l for l in lines if l.startswith(b"* VANISHED")] == [b"* VANISHED (EARLIER) 2\r\n"]
+    fetch = [l for l in lines if b" FETCH " in l]
+    assert len(fetch) == 1 and b"UID 1 " in fetch[0] and b"\\Flagged" in fetch[0], lines
+    rb.close()

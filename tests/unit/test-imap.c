@@ -50,16 +50,25 @@ static void test_args_literals(void **state)
 {
 	struct imap_args a;
 	const char *error;
-	static const uint8_t wire[] = "x {3}\r\na\0b {2+}\r\n)( y";
+	static const uint8_t wire[] = "x {3}\r\na\377b {2+}\r\n)( y";
+	static const uint8_t nul[] = "x {3}\r\na\0b";
 
 	assert_int_equal(imap_args_parse(wire, sizeof(wire) - 1, &a, &error), 0);
 	assert_int_equal(a.count, 4);
 	assert_int_equal(a.list[1].type, IMAP_ARG_LITERAL);
+	assert_false(a.list[1].binary);
 	assert_int_equal(a.list[1].len, 3);
-	assert_memory_equal(a.list[1].str, "a\0b", 3);
-	assert_null(imap_arg_string(&a.list[1])); /* holds a NUL */
+	assert_memory_equal(a.list[1].str, "a\377b", 3);
 	assert_int_equal(a.list[2].len, 2);
 	assert_memory_equal(a.list[2].str, ")(", 2);
+	assert_false(imap_args_have_literal8(&a));
+	imap_args_free(&a);
+
+	/* A NUL in a plain literal parses (commands decide; APPEND refuses
+	 * it), and makes the argument no C string. */
+	assert_int_equal(imap_args_parse(nul, sizeof(nul) - 1, &a, &error), 0);
+	assert_false(a.list[1].binary);
+	assert_null(imap_arg_string(&a.list[1]));
 	imap_args_free(&a);
 
 	/* Shorter than announced, missing CRLF, bad size. */
@@ -72,6 +81,50 @@ static void test_args_literals(void **state)
 	assert_int_equal(parse("{99999999999}\r\n", &a), -1);
 	imap_args_free(&a);
 	assert_int_equal(parse("{}\r\n", &a), -1);
+	imap_args_free(&a);
+}
+
+/* RFC 3516 literal8: "~{n}" and "~{n+}", any byte. */
+static void test_args_literal8(void **state)
+{
+	struct imap_args a;
+	const char *error;
+	static const uint8_t wire[] = "INBOX (\\Seen) ~{4}\r\na\0\200b";
+	static const uint8_t nonsync[] = "INBOX ~{3+}\r\n\0\0\0";
+	static const uint8_t nested[] = "(a ~{1}\r\nz)";
+
+	assert_int_equal(imap_args_parse(wire, sizeof(wire) - 1, &a, &error), 0);
+	assert_int_equal(a.count, 3);
+	assert_int_equal(a.list[2].type, IMAP_ARG_LITERAL);
+	assert_true(a.list[2].binary);
+	assert_int_equal(a.list[2].len, 4);
+	assert_memory_equal(a.list[2].str, "a\0\200b", 4);
+	assert_null(imap_arg_string(&a.list[2])); /* holds a NUL */
+	assert_true(imap_args_have_literal8(&a));
+	imap_args_free(&a);
+
+	assert_int_equal(imap_args_parse(nonsync, sizeof(nonsync) - 1, &a, &error), 0);
+	assert_int_equal(a.count, 2);
+	assert_true(a.list[1].binary);
+	assert_int_equal(a.list[1].len, 3);
+	imap_args_free(&a);
+
+	assert_int_equal(imap_args_parse(nested, sizeof(nested) - 1, &a, &error), 0);
+	assert_true(imap_args_have_literal8(&a));
+	imap_args_free(&a);
+
+	/* Broken: no brace, short, bad size, "~" alone is an atom. */
+	assert_int_equal(parse("~{3}abc", &a), -1);
+	imap_args_free(&a);
+	assert_int_equal(parse("~{10}\r\nabc", &a), -1);
+	imap_args_free(&a);
+	assert_int_equal(parse("~{x}\r\n", &a), -1);
+	imap_args_free(&a);
+	assert_int_equal(parse("~{}\r\n", &a), -1);
+	imap_args_free(&a);
+	assert_int_equal(parse("~ a", &a), 0);
+	assert_int_equal(a.list[0].type, IMAP_ARG_ATOM);
+	assert_false(imap_args_have_literal8(&a));
 	imap_args_free(&a);
 }
 
@@ -154,6 +207,12 @@ static void test_literal_tail(void **state)
 	assert_int_equal(LT("a LOGIN {1x}", 100), -1);
 	assert_int_equal(LT("a LOGIN {}", 100), -1);
 	assert_int_equal(LT("a LOGIN {+}", 100), -1);
+	assert_int_equal(LT("a APPEND x ~{7}", 100), 1);
+	assert_int_equal(size, 7);
+	assert_int_equal(nonsync, 0);
+	assert_int_equal(LT("a APPEND x ~{8+}", 100), 1);
+	assert_int_equal(size, 8);
+	assert_int_equal(nonsync, 1);
 	assert_int_equal(LT("a {99999999999999999999999}", UINT32_MAX), -1);
 #undef LT
 }
@@ -254,11 +313,11 @@ static void test_mailbox_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_args_basic),    cmocka_unit_test(test_args_literals),
-		cmocka_unit_test(test_args_broken),   cmocka_unit_test(test_args_depth),
-		cmocka_unit_test(test_command_split), cmocka_unit_test(test_literal_tail),
-		cmocka_unit_test(test_seqset),        cmocka_unit_test(test_utf7),
-		cmocka_unit_test(test_mailbox_names),
+	    cmocka_unit_test(test_args_basic),    cmocka_unit_test(test_args_literals),
+	    cmocka_unit_test(test_args_literal8), cmocka_unit_test(test_args_broken),
+	    cmocka_unit_test(test_args_depth),    cmocka_unit_test(test_command_split),
+	    cmocka_unit_test(test_literal_tail),  cmocka_unit_test(test_seqset),
+	    cmocka_unit_test(test_utf7),          cmocka_unit_test(test_mailbox_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

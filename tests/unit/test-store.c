@@ -17,6 +17,8 @@
 
 #include "store/store.h"
 
+#include <sqlite3.h>
+
 struct fixture {
 	char dir[64];
 	struct store *s;
@@ -474,6 +476,128 @@ static void test_two_handles_unique_uids(void **state)
 	assert_int_equal(c.n, 100);
 }
 
+struct collect_gone {
+	uint32_t uids[16];
+	uint64_t modseqs[16];
+	size_t n;
+};
+
+static int collect_gone(void *ctx, uint32_t uid, uint64_t modseq)
+{
+	struct collect_gone *c = ctx;
+
+	if (c->n < 16) {
+		c->uids[c->n] = uid;
+		c->modseqs[c->n] = modseq;
+	}
+	c->n++;
+	return 0;
+}
+
+/* QRESYNC tombstones: an expunge and a move leave (uid, modseq), found by
+ * modseq; deleting the mailbox drops them. */
+static void test_expunged(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box, other;
+	struct collect_gone g;
+	struct buf name;
+	const char *error = NULL;
+	uint32_t uids[3], dst[1];
+	uint64_t m0, m1;
+
+	if (f->b->expunged_scan == NULL)
+		skip();
+	memset(&box, 0, sizeof(box));
+	memset(&other, 0, sizeof(other));
+	buf_init(&name);
+	for (int i = 0; i < 3; i++)
+		uids[i] = put(f, "x", 1, "m");
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	m0 = box.highestmodseq;
+	assert_int_equal(f->b->message_expunge(f->s, f->inbox.id, &uids[1], 1, &error), 0);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	m1 = box.highestmodseq;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(f->b->expunged_scan(f->s, f->inbox.id, m0, collect_gone, &g, &error), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.uids[0], uids[1]);
+	assert_int_equal(g.modseqs[0], m1);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(f->b->expunged_scan(f->s, f->inbox.id, m1, collect_gone, &g, &error), 0);
+	assert_int_equal(g.n, 0);
+	/* Expunging what is gone already leaves no second tombstone. */
+	assert_int_equal(f->b->message_expunge(f->s, f->inbox.id, &uids[1], 1, &error), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(f->b->expunged_scan(f->s, f->inbox.id, m1, collect_gone, &g, &error), 0);
+	assert_int_equal(g.n, 0);
+
+	/* A move leaves one too. */
+	assert_int_equal(buf_append(&name, "other", 5), 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, &name, &other, &error), 0);
+	assert_int_equal(
+	    f->b->message_copy(f->s, f->inbox.id, &uids[2], 1, other.id, 1, dst, &error), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(f->b->expunged_scan(f->s, f->inbox.id, m0, collect_gone, &g, &error), 0);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.uids[0], uids[1]);
+	assert_int_equal(g.uids[1], uids[2]);
+	assert_true(g.modseqs[1] > m1);
+
+	/* Expunge in OTHER, then delete it: its tombstones go too. */
+	assert_int_equal(f->b->message_expunge(f->s, other.id, dst, 1, &error), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(f->b->expunged_scan(f->s, other.id, 0, collect_gone, &g, &error), 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, other.id, &error), 0);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(f->b->expunged_scan(f->s, other.id, 0, collect_gone, &g, &error), 0);
+	assert_int_equal(g.n, 0);
+	store_mailbox_clear(&box);
+	store_mailbox_clear(&other);
+	buf_free(&name);
+}
+
+/* An fs store of schema version 1 (before tombstones) opens and gains
+ * the expunged table. */
+static void test_fs_schema_upgrade(void **state)
+{
+	char dir[64], path[128], uri[96];
+	struct store *s = NULL;
+	const char *error = NULL;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	if (store_uri != NULL)
+		skip();
+	snprintf(dir, sizeof(dir), "/tmp/sealmail-store-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(uri, sizeof(uri), "fs:%s", dir);
+	snprintf(path, sizeof(path), "%s/store.sqlite", dir);
+	assert_int_equal(store_open(uri, &s, &error), 0);
+	store_close(&s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "DROP TABLE expunged; PRAGMA user_version = 1;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	if (store_open(uri, &s, &error) < 0)
+		fail_msg("reopen: %s", error);
+	store_close(&s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM expunged", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(fs_remove_tree(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +607,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mail_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expunged, setup, teardown),
+		cmocka_unit_test(test_fs_schema_upgrade),
 		cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
