@@ -80,7 +80,7 @@ int fs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt_r, const ch
 
 /* Creates the schema of a new store; an existing one of the current
  * version is only read, so that opening a region's store never changes its
- * files. Version 1 is brought to 2 by adding the (empty) expunged table. */
+ * files. Version 1 is brought to 2 by adding the expunged table and the indexes. */
 static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 {
 	sqlite3_stmt *st;
