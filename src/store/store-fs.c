@@ -281,6 +281,10 @@ static void fs_close(struct store **store)
 	pthread_cond_broadcast(&fs->cond);
 	pthread_mutex_unlock(&fs->lock);
 	pthread_join(fs->writer, NULL);
+	if (fs->batches > 0)
+		log_info("store %s: %llu writes in %llu commits (%.1f per sync)", fs->dir,
+			 (unsigned long long)fs->jobs, (unsigned long long)fs->batches,
+			 (double)fs->jobs / (double)fs->batches);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->cond);
 	sqlite3_close(fs->rdb);
