@@ -1,9 +1,10 @@
 /* smtp-data.c — receiving a message: DATA (dot-stuffed) and BDAT (chunks),
  * streamed into the delivery that seals it per recipient.
  *
- * Trust boundary: the message is untrusted and is plaintext only here, in a
+ * Trust boundary: the message is untrusted and is plaintext here, in a
  * staging buffer of at most SMTP_BODY_FLUSH_BYTES that is wiped on every
- * flush; it reaches no disk before delivery_write has sealed it. Limits
+ * flush, and in the delivery's memory until its commit job has sealed it; it
+ * reaches no disk unsealed. Limits
  * (text line length, message size) are checked as bytes arrive; a message
  * that breaks one is read to its end, dropped, and refused as a whole. The
  * reply to the final dot or BDAT LAST is "250" only once delivery_commit has
