@@ -40,6 +40,19 @@ def store_stats(logpath, skip):
     return w, c
 
 
+def thread_cpu(pid):
+    """CPU seconds of each thread of PID: {tid: seconds}."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / bench.CLK
+        except OSError:
+            pass
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(bench.ROOT, "bin/sealmail"))
@@ -85,7 +98,12 @@ def main():
             if args.during:
                 prof = subprocess.Popen(args.during.format(pid=srv.pid, conc=conc), shell=True)
                 time.sleep(1)
+            t0 = thread_cpu(srv.pid)
             r = bench.phase_ingest(srv, paths[:n], rcpts, conc)
+            t1 = thread_cpu(srv.pid)
+            per = {t: t1[t] - t0.get(t, 0) for t in t1}
+            r["loop_cpu_ms_per_msg"] = 1000 * per.pop(srv.pid, 0) / r["messages"]
+            r["busiest_other_thread_ms_per_msg"] = 1000 * max(per.values() or [0]) / r["messages"]
             if prof is not None:
                 prof.send_signal(signal.SIGINT)
                 prof.wait()
@@ -93,9 +111,10 @@ def main():
             w, c = store_stats(logpath, skip)
             r["writes_per_commit"] = w / c if c else 0
             results["c%d" % conc] = r
-            print("c=%-3d %6.1f msg/s  %5.2f ms CPU/msg  %5.1f msg/sync  (first/last fifth "
-                  "%.0f/%.0f msg/s, client %.2f ms/msg)" % (
-                      conc, r["msgs_per_s"], r["cpu_ms_per_msg"], r["writes_per_commit"],
+            print("c=%-3d %6.1f msg/s  %5.2f ms CPU/msg (loop %.2f, busiest other thread %.2f)  "
+                  "%5.1f msg/sync  peak %.0f MB  (first/last fifth %.0f/%.0f msg/s, client %.2f ms/msg)" % (
+                      conc, r["msgs_per_s"], r["cpu_ms_per_msg"], r["loop_cpu_ms_per_msg"],
+                      r["busiest_other_thread_ms_per_msg"], r["writes_per_commit"], r["peak_pss_mb"],
                       r["first_fifth_msgs_per_s"], r["last_fifth_msgs_per_s"],
                       r["client_cpu_ms_per_msg"]), flush=True)
     finally:
