@@ -99,22 +99,26 @@ static void net_conn_read_more(struct bufferevent *bev)
 	if (fd < 0 || bufferevent_openssl_get_ssl(bev) != NULL ||
 	    bufferevent_get_underlying(bev) != NULL)
 		return;
+	/* A socket bufferevent keeps its input's end frozen except while it
+	 * reads; do as it does. */
+	evbuffer_unfreeze(in, 0);
 	while (have < NET_READ_HIGH_BYTES) {
 		size_t want = NET_READ_HIGH_BYTES - have < 65536 ? NET_READ_HIGH_BYTES - have : 65536;
 		struct evbuffer_iovec v;
 		ssize_t n;
 
 		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
-			return;
+			break;
 		n = recv(fd, v.iov_base, want, MSG_DONTWAIT);
 		if (n <= 0)
-			return;
+			break;
 		v.iov_len = (size_t)n;
 		evbuffer_commit_space(in, &v, 1);
 		have += (size_t)n;
 		if ((size_t)n < want)
-			return;
+			break;
 	}
+	evbuffer_freeze(in, 0);
 }
 
 static void net_conn_read_cb(struct bufferevent *bev, void *arg)
