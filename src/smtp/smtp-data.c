@@ -70,6 +70,25 @@ static void smtp_dot_text_byte(struct smtp_dot_decoder *d, struct buf *out, uint
 	smtp_dot_emit(d, out, &c, 1, 1);
 }
 
+/* The length of the run of IN that holds no CR, LF or NUL: memchr for the CR
+ * that ends a line, then for a stray LF or NUL before it. */
+static size_t smtp_dot_text_run(const uint8_t *in, size_t len)
+{
+	const uint8_t *cr = memchr(in, '\r', len), *p;
+	size_t n = cr != NULL ? (size_t)(cr - in) : len;
+
+	if ((p = memchr(in, '\n', n)) != NULL)
+		n = (size_t)(p - in);
+	if ((p = memchr(in, '\0', n)) != NULL)
+		n = (size_t)(p - in);
+	return n;
+}
+
+static int smtp_dot_plain_byte(uint8_t c)
+{
+	return c != '\r' && c != '\n' && c != '\0';
+}
+
 int smtp_dot_decode(struct smtp_dot_decoder *d, const uint8_t *in, size_t len, struct buf *out,
 		    size_t *used_r)
 {
@@ -80,26 +99,33 @@ int smtp_dot_decode(struct smtp_dot_decoder *d, const uint8_t *in, size_t len, s
 
 		switch (d->state) {
 		case DOT_TEXT:
-			for (j = i; j < len && in[j] != '\r' && in[j] != '\n' && in[j] != '\0'; j++)
-				;
-			if (j > i) {
-				smtp_dot_emit(d, out, in + i, j - i, 1);
-				i = j;
+			j = smtp_dot_text_run(in + i, len - i);
+			if (j > 0) {
+				smtp_dot_emit(d, out, in + i, j, 1);
+				i += j;
 				continue;
 			}
 			smtp_dot_text_byte(d, out, c);
 			break;
 		case DOT_BOL:
-			if (c == '.')
+			if (c == '.') {
 				d->state = DOT_DOT; /* terminator or transparency dot */
-			else
+			} else if (smtp_dot_plain_byte(c)) {
+				d->state = DOT_TEXT; /* the run starts with this byte */
+				continue;
+			} else {
 				smtp_dot_text_byte(d, out, c);
+			}
 			break;
 		case DOT_DOT:
-			if (c == '\r')
+			if (c == '\r') {
 				d->state = DOT_DOT_CR;
-			else
+			} else if (smtp_dot_plain_byte(c)) {
+				d->state = DOT_TEXT;
+				continue;
+			} else {
 				smtp_dot_text_byte(d, out, c);
+			}
 			break;
 		case DOT_DOT_CR:
 			if (c == '\n') {
