@@ -53,6 +53,11 @@ def thread_cpu(pid):
     return out
 
 
+def minor_faults(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(bench.ROOT, "bin/sealmail"))
@@ -99,8 +104,10 @@ def main():
                 prof = subprocess.Popen(args.during.format(pid=srv.pid, conc=conc), shell=True)
                 time.sleep(1)
             t0 = thread_cpu(srv.pid)
+            f0 = minor_faults(srv.pid)
             r = bench.phase_ingest(srv, paths[:n], rcpts, conc)
             t1 = thread_cpu(srv.pid)
+            r["minor_faults_per_msg"] = (minor_faults(srv.pid) - f0) / r["messages"]
             per = {t: t1[t] - t0.get(t, 0) for t in t1}
             r["loop_cpu_ms_per_msg"] = 1000 * per.pop(srv.pid, 0) / r["messages"]
             r["busiest_other_thread_ms_per_msg"] = 1000 * max(per.values() or [0]) / r["messages"]
@@ -112,9 +119,9 @@ def main():
             r["writes_per_commit"] = w / c if c else 0
             results["c%d" % conc] = r
             print("c=%-3d %6.1f msg/s  %5.2f ms CPU/msg (loop %.2f, busiest other thread %.2f)  "
-                  "%5.1f msg/sync  peak %.0f MB  (first/last fifth %.0f/%.0f msg/s, client %.2f ms/msg)" % (
+                  "%5.1f msg/sync  %.0f faults/msg  peak %.0f MB  (first/last fifth %.0f/%.0f msg/s, client %.2f ms/msg)" % (
                       conc, r["msgs_per_s"], r["cpu_ms_per_msg"], r["loop_cpu_ms_per_msg"],
-                      r["busiest_other_thread_ms_per_msg"], r["writes_per_commit"], r["peak_pss_mb"],
+                      r["busiest_other_thread_ms_per_msg"], r["writes_per_commit"], r["minor_faults_per_msg"], r["peak_pss_mb"],
                       r["first_fifth_msgs_per_s"], r["last_fifth_msgs_per_s"],
                       r["client_cpu_ms_per_msg"]), flush=True)
     finally:
