@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--corpus", type=int, default=2000)
     ap.add_argument("--corpus-dir", default="/var/tmp/sealmail-bench-corpus")
     ap.add_argument("--rcpts", type=int, default=20)
+    ap.add_argument("--max-bytes", type=int, default=0,
+                    help="use only corpus messages smaller than this")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--during", metavar="CMD",
                     help="run CMD ({pid}: the server) during each level, SIGINT after it")
@@ -75,6 +77,8 @@ def main():
     cdir = os.path.join(args.corpus_dir, "n%d" % args.corpus)
     corpus.generate(cdir, args.corpus)
     paths = [os.path.join(cdir, "%06d.eml" % i) for i in range(args.corpus)]
+    if args.max_bytes:
+        paths = [p for p in paths if os.path.getsize(p) < args.max_bytes]
     base = tempfile.mkdtemp(prefix="smi-", dir="/tmp")
     os.chmod(base, 0o755)
     rcpts = ["rcpt%02d@example.org" % i for i in range(args.rcpts)]
