@@ -262,20 +262,32 @@ void seal_sender_free(struct seal_sender **s)
 /* Finished writers are kept (wiped) for the next record: sodium_malloc and
  * sodium_free cost an mmap, mprotects, mlock and munmap each, per message. */
 #define WRITER_CACHE_MAX 64
+/* The chunk buffers' pointers are kept here too, not only inside the
+ * writer's guarded block, which leak checkers do not scan. */
+struct writer_cache_entry {
+	struct seal_writer *w;
+	uint8_t *plain, *cipher;
+};
 static pthread_mutex_t writer_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct seal_writer *writer_cache[WRITER_CACHE_MAX];
+static struct writer_cache_entry writer_cache[WRITER_CACHE_MAX];
 static size_t writer_cache_count;
 
 static struct seal_writer *writer_alloc(void)
 {
-	struct seal_writer *w = NULL;
+	struct writer_cache_entry e = {NULL, NULL, NULL};
+	struct seal_writer *w;
 
 	pthread_mutex_lock(&writer_cache_lock);
-	if (writer_cache_count > 0)
-		w = writer_cache[--writer_cache_count];
+	if (writer_cache_count > 0) {
+		e = writer_cache[--writer_cache_count];
+		writer_cache[writer_cache_count] = (struct writer_cache_entry){NULL, NULL, NULL};
+	}
 	pthread_mutex_unlock(&writer_cache_lock);
-	if (w != NULL)
-		return w;
+	if (e.w != NULL) {
+		e.w->plain = e.plain;
+		e.w->cipher = e.cipher;
+		return e.w;
+	}
 	w = secure_alloc(sizeof(*w));
 	if (w == NULL)
 		return NULL;
@@ -423,11 +435,9 @@ void seal_writer_free(struct seal_writer **w)
 	/* The cipher buffer holds ciphertext only. */
 	sodium_memzero(plain, SEAL_CHUNK_BYTES);
 	sodium_memzero(wr, sizeof(*wr));
-	wr->plain = plain;
-	wr->cipher = cipher;
 	pthread_mutex_lock(&writer_cache_lock);
 	if (writer_cache_count < WRITER_CACHE_MAX) {
-		writer_cache[writer_cache_count++] = wr;
+		writer_cache[writer_cache_count++] = (struct writer_cache_entry){wr, plain, cipher};
 		wr = NULL;
 	}
 	pthread_mutex_unlock(&writer_cache_lock);
