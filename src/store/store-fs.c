@@ -134,6 +134,20 @@ static int fs_db_open(const char *path, int flags, sqlite3 **db_r, const char **
 
 /* ---- records.dat ------------------------------------------------------------ */
 
+/* Where copy_file_range cannot: up to 256 KiB through a buffer. */
+static ssize_t fs_data_copy_piece(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off,
+				  uint64_t len)
+{
+	size_t want = len < 262144 ? (size_t)len : 262144;
+	uint8_t *piece = xmalloc(want);
+	ssize_t n = pread(in_fd, piece, want, (off_t)in_off);
+
+	if (n > 0)
+		n = pwrite(out_fd, piece, (size_t)n, (off_t)out_off);
+	free(piece);
+	return n;
+}
+
 int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, uint64_t *off_r,
 		   const char **error_r)
 {
@@ -150,6 +164,9 @@ int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, 
 			loff_t in = (loff_t)done, out = (loff_t)(off + done);
 
 			n = copy_file_range(fd, &in, fs->data_fd, &out, len - done, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+				      errno == EOPNOTSUPP))
+				n = fs_data_copy_piece(fd, done, fs->data_fd, off + done, len - done);
 			if (n == 0)
 				errno = EIO; /* the spill file is shorter than it should be */
 		}
