@@ -103,7 +103,8 @@ static void net_conn_read_more(struct bufferevent *bev)
 	 * reads; do as it does. */
 	evbuffer_unfreeze(in, 0);
 	while (have < NET_READ_HIGH_BYTES) {
-		size_t want = NET_READ_HIGH_BYTES - have < 65536 ? NET_READ_HIGH_BYTES - have : 65536;
+		size_t want =
+		    NET_READ_HIGH_BYTES - have < 65536 ? NET_READ_HIGH_BYTES - have : 65536;
 		struct evbuffer_iovec v;
 		ssize_t n;
 

@@ -43,8 +43,8 @@ struct fs_store {
 	/* Records of FS_FILE_MIN_BYTES or more: appended to records.dat by the
 	 * writer thread, synced before the batch's COMMIT (store-fs.c). */
 	int data_fd;
-	uint64_t data_end;  /* where the next record goes (inside a batch) */
-	int data_dirty;	    /* the batch appended: fdatasync before COMMIT */
+	uint64_t data_end;       /* where the next record goes (inside a batch) */
+	int data_dirty;          /* the batch appended: fdatasync before COMMIT */
 	struct fs_extent *holes; /* freed by the batch: zeroed after COMMIT */
 	size_t nholes, holes_cap;
 };

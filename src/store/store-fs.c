@@ -166,7 +166,8 @@ int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, 
 			n = copy_file_range(fd, &in, fs->data_fd, &out, len - done, 0);
 			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
 				      errno == EOPNOTSUPP))
-				n = fs_data_copy_piece(fd, done, fs->data_fd, off + done, len - done);
+				n = fs_data_copy_piece(fd, done, fs->data_fd, off + done,
+						       len - done);
 			if (n == 0)
 				errno = EIO; /* the spill file is shorter than it should be */
 		}
