@@ -26,6 +26,7 @@
  * against the recipient's public key, i.e. the account's server rx key. */
 #include "crypto/seal-private.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -259,6 +260,43 @@ void seal_sender_free(struct seal_sender **s)
 
 /* ---- writer ---------------------------------------------------------------- */
 
+/* Finished writers are kept (wiped) for the next record: sodium_malloc and
+ * sodium_free cost an mmap, mprotects, mlock and munmap each, per message. */
+#define WRITER_CACHE_MAX 64
+/* The chunk buffers' pointers are kept here too, not only inside the
+ * writer's guarded block, which leak checkers do not scan. */
+struct writer_cache_entry {
+	struct seal_writer *w;
+	uint8_t *plain, *cipher;
+};
+static pthread_mutex_t writer_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct writer_cache_entry writer_cache[WRITER_CACHE_MAX];
+static size_t writer_cache_count;
+
+static struct seal_writer *writer_alloc(void)
+{
+	struct writer_cache_entry e = {NULL, NULL, NULL};
+	struct seal_writer *w;
+
+	pthread_mutex_lock(&writer_cache_lock);
+	if (writer_cache_count > 0) {
+		e = writer_cache[--writer_cache_count];
+		writer_cache[writer_cache_count] = (struct writer_cache_entry){NULL, NULL, NULL};
+	}
+	pthread_mutex_unlock(&writer_cache_lock);
+	if (e.w != NULL) {
+		e.w->plain = e.plain;
+		e.w->cipher = e.cipher;
+		return e.w;
+	}
+	w = secure_alloc(sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->plain = xmalloc(SEAL_CHUNK_BYTES);
+	w->cipher = xmalloc(CIPHER_CHUNK_BYTES);
+	return w;
+}
+
 static int writer_emit(struct seal_writer *w, const uint8_t *data, size_t len, const char **error_r)
 {
 	if (w->sink(w->sink_ctx, data, len) < 0) {
@@ -290,15 +328,13 @@ int seal_writer_begin(struct seal_sender *s, seal_sink_fn *sink, void *sink_ctx,
 	uint8_t body_key[SEAL_KEY_BYTES];
 	struct seal_writer *w;
 
-	w = secure_alloc(sizeof(*w));
+	w = writer_alloc();
 	if (w == NULL) {
 		*error_r = "out of secure memory";
 		return -1;
 	}
 	w->sink = sink;
 	w->sink_ctx = sink_ctx;
-	w->plain = xmalloc(SEAL_CHUNK_BYTES);
-	w->cipher = xmalloc(CIPHER_CHUNK_BYTES);
 
 	header_build(s, w->header, w->content_key);
 	derive_key(body_key, KDF_ID_BODY, KDF_CTX_BODY, w->content_key);
@@ -390,13 +426,27 @@ void seal_writer_free(struct seal_writer **w)
 {
 	struct seal_writer *wr = *w;
 
+	uint8_t *plain, *cipher;
+
 	if (wr == NULL)
 		return;
-	sodium_memzero(wr->plain, SEAL_CHUNK_BYTES);
-	free(wr->plain);
-	free(wr->cipher);
-	secure_free(wr, sizeof(*wr));
 	*w = NULL;
+	plain = wr->plain;
+	cipher = wr->cipher;
+	/* The cipher buffer holds ciphertext only. */
+	sodium_memzero(plain, SEAL_CHUNK_BYTES);
+	sodium_memzero(wr, sizeof(*wr));
+	pthread_mutex_lock(&writer_cache_lock);
+	if (writer_cache_count < WRITER_CACHE_MAX) {
+		writer_cache[writer_cache_count++] = (struct writer_cache_entry){wr, plain, cipher};
+		wr = NULL;
+	}
+	pthread_mutex_unlock(&writer_cache_lock);
+	if (wr == NULL)
+		return;
+	free(plain);
+	free(cipher);
+	secure_free(wr, sizeof(*wr));
 }
 
 /* ---- opener ---------------------------------------------------------------- */

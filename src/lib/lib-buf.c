@@ -23,6 +23,15 @@ void buf_init(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->used = 0;
+}
+
+/* How many bytes of B's block may have been written. */
+static size_t buf_used(const struct buf *b)
+{
+	size_t used = b->used > b->len + 1 ? b->used : b->len + 1;
+
+	return used < b->cap ? used : b->cap;
 }
 
 int buf_reserve(struct buf *b, size_t extra)
@@ -33,8 +42,11 @@ int buf_reserve(struct buf *b, size_t extra)
 	if (extra > SIZE_MAX - b->len - 1)
 		return -1;
 	need = b->len + extra + 1;
-	if (need <= b->cap)
+	if (need <= b->cap) {
+		if (need > b->used)
+			b->used = need;
 		return 0;
+	}
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
@@ -44,11 +56,12 @@ int buf_reserve(struct buf *b, size_t extra)
 		return -1;
 	if (b->data != NULL) {
 		memcpy(p, b->data, b->len);
-		mem_wipe(b->data, b->cap);
+		mem_wipe(b->data, buf_used(b));
 		free(b->data);
 	}
 	b->data = p;
 	b->cap = cap;
+	b->used = need;
 	b->data[b->len] = '\0';
 	return 0;
 }
@@ -95,17 +108,18 @@ const char *buf_cstr(struct buf *b)
 
 void buf_reset(struct buf *b)
 {
-	if (b->data != NULL)
-		mem_wipe(b->data, b->len);
-	b->len = 0;
-	if (b->data != NULL)
+	if (b->data != NULL) {
+		mem_wipe(b->data, buf_used(b));
 		b->data[0] = '\0';
+		b->used = 1;
+	}
+	b->len = 0;
 }
 
 void buf_free(struct buf *b)
 {
 	if (b->data != NULL) {
-		mem_wipe(b->data, b->cap);
+		mem_wipe(b->data, buf_used(b));
 		free(b->data);
 	}
 	buf_init(b);

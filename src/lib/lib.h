@@ -34,11 +34,16 @@ void log_panic(const char *fmt, ...) PRINTF_LIKE(1, 2) __attribute__((noreturn))
 
 /* ---- growable byte buffer (lib-buf.c) ------------------------------------
  * buf_free() wipes the bytes before freeing them, so a buffer may hold
- * plaintext mail for a moment without leaving it in freed heap memory. */
+ * plaintext mail for a moment without leaving it in freed heap memory.
+ * Wipes cover every byte that may have been written (up to the largest
+ * len + extra ever reserved, even if len was cut back since), not the
+ * capacity beyond it, which was never touched. Code that writes into
+ * data directly must buf_reserve() what it writes first. */
 struct buf {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	size_t used; /* high-water mark: bytes [0, used) may hold data */
 };
 void buf_init(struct buf *b);
 int buf_reserve(struct buf *b, size_t extra) WARN_UNUSED;

@@ -89,6 +89,43 @@ static void net_conn_later_cb(evutil_socket_t fd, short what, void *arg)
 	net_conn_flush_check(arg);
 }
 
+/* libevent 2.1 reads a socket at most 4 KiB per wakeup (EVBUFFER_MAX_READ):
+ * a 100 KB message cost some 25 rounds of epoll_wait, FIONREAD and readv.
+ * On a plain socket, take what else is already there in bigger reads, up to
+ * the high watermark; EOF and errors are left for the bufferevent's own read,
+ * which the still-readable socket triggers. */
+static void net_conn_read_more(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	size_t have = evbuffer_get_length(in);
+
+	if (fd < 0 || bufferevent_openssl_get_ssl(bev) != NULL ||
+	    bufferevent_get_underlying(bev) != NULL)
+		return;
+	/* A socket bufferevent keeps its input's end frozen except while it
+	 * reads; do as it does. */
+	evbuffer_unfreeze(in, 0);
+	while (have < NET_READ_HIGH_BYTES) {
+		size_t want =
+		    NET_READ_HIGH_BYTES - have < 65536 ? NET_READ_HIGH_BYTES - have : 65536;
+		struct evbuffer_iovec v;
+		ssize_t n;
+
+		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
+			break;
+		n = recv(fd, v.iov_base, want, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		have += (size_t)n;
+		if ((size_t)n < want)
+			break;
+	}
+	evbuffer_freeze(in, 0);
+}
+
 static void net_conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct net_conn *conn = arg;
@@ -101,6 +138,7 @@ static void net_conn_read_cb(struct bufferevent *bev, void *arg)
 	/* Decrypted input that raced the handshake event: tls_ready reads it. */
 	if (conn->upgrading)
 		return;
+	net_conn_read_more(bev);
 	if (conn->cb.read != NULL)
 		conn->cb.read(conn, conn->ctx);
 }

@@ -2,10 +2,12 @@
  * arrives and committed into each recipient's home region.
  *
  * Trust boundary: the plaintext comes from the network (SMTP), a local MTA
- * (`sealmail deliver`) or an IMAP client (APPEND). It is sealed chunk by
- * chunk before anything reaches a store; the in-memory copy kept to compute
- * the metadata part is wiped as soon as that is sealed. Each copy goes to
- * router_store(recipient): the store of the recipient's own region. */
+ * (`sealmail deliver`) or an IMAP client (APPEND). delivery_write only
+ * collects it in memory (the whole message is needed for the metadata part
+ * anyway); the commit job seals it for each recipient on a pool thread, so
+ * that sealing runs beside the event loop, and wipes it before anything
+ * reaches a store. Each copy goes to router_store(recipient): the store of
+ * the recipient's own region. */
 #include "region/region-private.h"
 
 #include "mime/mime.h"
@@ -160,12 +162,6 @@ int delivery_write(struct delivery *d, const void *data, size_t len, const char 
 		*error_r = "out of memory";
 		return -1;
 	}
-	for (size_t i = 0; i < d->count; i++) {
-		if (seal_writer_write(d->copies[i]->sw, data, len, error_r) < 0) {
-			d->failed = 1;
-			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -241,7 +237,9 @@ static void delivery_commit_job(void *ctx)
 		uint8_t *sealed;
 		size_t sealed_len;
 
-		if (seal_writer_finish(c->sw, &error) < 0 ||
+		if ((d->plain.len > 0 &&
+		     seal_writer_write(c->sw, d->plain.data, d->plain.len, &error) < 0) ||
+		    seal_writer_finish(c->sw, &error) < 0 ||
 		    seal_writer_seal_meta(c->sw, meta.data, meta.len, &sealed, &sealed_len,
 					  &error) < 0)
 			goto fail;

@@ -1,9 +1,10 @@
 /* smtp-data.c — receiving a message: DATA (dot-stuffed) and BDAT (chunks),
  * streamed into the delivery that seals it per recipient.
  *
- * Trust boundary: the message is untrusted and is plaintext only here, in a
+ * Trust boundary: the message is untrusted and is plaintext here, in a
  * staging buffer of at most SMTP_BODY_FLUSH_BYTES that is wiped on every
- * flush; it reaches no disk before delivery_write has sealed it. Limits
+ * flush, and in the delivery's memory until its commit job has sealed it; it
+ * reaches no disk unsealed. Limits
  * (text line length, message size) are checked as bytes arrive; a message
  * that breaks one is read to its end, dropped, and refused as a whole. The
  * reply to the final dot or BDAT LAST is "250" only once delivery_commit has
@@ -69,6 +70,25 @@ static void smtp_dot_text_byte(struct smtp_dot_decoder *d, struct buf *out, uint
 	smtp_dot_emit(d, out, &c, 1, 1);
 }
 
+/* The length of the run of IN that holds no CR, LF or NUL: memchr for the CR
+ * that ends a line, then for a stray LF or NUL before it. */
+static size_t smtp_dot_text_run(const uint8_t *in, size_t len)
+{
+	const uint8_t *cr = memchr(in, '\r', len), *p;
+	size_t n = cr != NULL ? (size_t)(cr - in) : len;
+
+	if ((p = memchr(in, '\n', n)) != NULL)
+		n = (size_t)(p - in);
+	if ((p = memchr(in, '\0', n)) != NULL)
+		n = (size_t)(p - in);
+	return n;
+}
+
+static int smtp_dot_plain_byte(uint8_t c)
+{
+	return c != '\r' && c != '\n' && c != '\0';
+}
+
 int smtp_dot_decode(struct smtp_dot_decoder *d, const uint8_t *in, size_t len, struct buf *out,
 		    size_t *used_r)
 {
@@ -79,26 +99,33 @@ int smtp_dot_decode(struct smtp_dot_decoder *d, const uint8_t *in, size_t len, s
 
 		switch (d->state) {
 		case DOT_TEXT:
-			for (j = i; j < len && in[j] != '\r' && in[j] != '\n' && in[j] != '\0'; j++)
-				;
-			if (j > i) {
-				smtp_dot_emit(d, out, in + i, j - i, 1);
-				i = j;
+			j = smtp_dot_text_run(in + i, len - i);
+			if (j > 0) {
+				smtp_dot_emit(d, out, in + i, j, 1);
+				i += j;
 				continue;
 			}
 			smtp_dot_text_byte(d, out, c);
 			break;
 		case DOT_BOL:
-			if (c == '.')
+			if (c == '.') {
 				d->state = DOT_DOT; /* terminator or transparency dot */
-			else
+			} else if (smtp_dot_plain_byte(c)) {
+				d->state = DOT_TEXT; /* the run starts with this byte */
+				continue;
+			} else {
 				smtp_dot_text_byte(d, out, c);
+			}
 			break;
 		case DOT_DOT:
-			if (c == '\r')
+			if (c == '\r') {
 				d->state = DOT_DOT_CR;
-			else
+			} else if (smtp_dot_plain_byte(c)) {
+				d->state = DOT_TEXT;
+				continue;
+			} else {
 				smtp_dot_text_byte(d, out, c);
+			}
 			break;
 		case DOT_DOT_CR:
 			if (c == '\n') {

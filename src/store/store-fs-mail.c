@@ -84,6 +84,8 @@ static int fs_record_unref(struct fs_store *fs, sqlite3 *db, int64_t record_id,
 	sqlite3_finalize(st);
 	if (refs > 0)
 		return 0;
+	if (fs_data_free(fs, db, record_id, error_r) < 0)
+		return -1;
 	if (fs_sql_prepare(db, "DELETE FROM chunks WHERE record_id = ?", &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, record_id);

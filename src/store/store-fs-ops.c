@@ -164,6 +164,8 @@ struct fs_delete_ctx {
 static int fs_account_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r)
 {
 	static const char *const sql[] = {
+		"SELECT m.record_id FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"
+		" JOIN extents e ON e.record_id = m.record_id WHERE b.account_id = ?1",
 		"DELETE FROM chunks WHERE record_id IN (SELECT m.record_id FROM messages m"
 		" JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
 		"DELETE FROM records WHERE id IN (SELECT m.record_id FROM messages m"
@@ -184,7 +186,13 @@ static int fs_account_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 		if (fs_sql_prepare(db, sql[i], &st, error_r) < 0)
 			return -1;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)c->account_id);
-		rc = sqlite3_step(st);
+		/* The first statement lists the records kept in records.dat. */
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (fs_data_free(c->fs, db, sqlite3_column_int64(st, 0), error_r) < 0) {
+				sqlite3_finalize(st);
+				return -1;
+			}
+		}
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			return fs_sql_error(db, error_r);
@@ -343,8 +351,12 @@ int fs_mailbox_get_role(struct store *s, uint64_t account_id, enum store_role ro
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
+	/* Not FS_MAILBOX_COLS: its count(*) walks the whole mailbox, on every
+	 * delivery, and delivery needs only the id. */
 	if (fs_sql_prepare(FS(s)->rdb,
-			   FS_MAILBOX_COLS "WHERE b.account_id = ? AND b.role = ? ORDER BY b.id",
+			   "SELECT b.id, b.account_id, b.role, b.name_sealed, b.uidvalidity,"
+			   " b.uidnext, b.highestmodseq, b.subscribed, 0 FROM mailboxes b"
+			   " WHERE b.account_id = ? AND b.role = ? ORDER BY b.id",
 			   &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)account_id);
@@ -475,8 +487,25 @@ static int fs_record_commit_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const c
 	if (rc != SQLITE_DONE)
 		return fs_sql_error(db, error_r);
 	record_id = sqlite3_last_insert_rowid(db);
-	if (fs_record_chunks(db, w, record_id, error_r) < 0)
+	if (w->size >= FS_FILE_MIN_BYTES) {
+		uint64_t off;
+
+		if (fs_data_append(w->fs, w->fd < 0 ? w->mem.data : NULL, w->fd, w->size, &off,
+				   error_r) < 0)
+			return -1;
+		if (fs_sql_prepare(db, "INSERT INTO extents(record_id, off, len) VALUES (?,?,?)",
+				   &st, error_r) < 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, record_id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)w->size);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return fs_sql_error(db, error_r);
+	} else if (fs_record_chunks(db, w, record_id, error_r) < 0) {
 		return -1;
+	}
 
 	if (fs_sql_prepare(db,
 			   "UPDATE mailboxes SET uidnext = uidnext + 1,"
@@ -621,11 +650,63 @@ int fs_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, stor
 	return 0;
 }
 
+/* 1 if MESSAGE_ID's record is in records.dat (and was read), 0 if not. */
+static int fs_record_read_file(struct fs_store *fs, uint64_t message_id, store_bytes_fn *fn,
+			       void *ctx, const char **error_r)
+{
+	sqlite3_stmt *st;
+	uint64_t off, len;
+	uint8_t *piece;
+	int rc, ret = 1;
+
+	if (fs_sql_prepare(fs->rdb,
+			   "SELECT e.off, e.len FROM messages m JOIN extents e"
+			   " ON e.record_id = m.record_id WHERE m.id = ?",
+			   &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)message_id);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? 0 : fs_sql_error(fs->rdb, error_r);
+	}
+	off = (uint64_t)sqlite3_column_int64(st, 0);
+	len = (uint64_t)sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	piece = xmalloc(FS_CHUNK_ROW_BYTES);
+	while (len > 0) {
+		size_t want = len < FS_CHUNK_ROW_BYTES ? (size_t)len : FS_CHUNK_ROW_BYTES;
+		ssize_t n = pread(fs->data_fd, piece, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*error_r = n < 0 ? str_tfmt("store: reading a record: %s", strerror(errno))
+					 : "store: record truncated";
+			ret = -1;
+			break;
+		}
+		if (fn(ctx, piece, (size_t)n) < 0) {
+			*error_r = "record read aborted";
+			ret = -1;
+			break;
+		}
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	free(piece);
+	return ret;
+}
+
 int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, void *ctx,
 		   const char **error_r)
 {
 	sqlite3_stmt *st;
 	int rc, ret = 0, rows = 0;
+
+	rc = fs_record_read_file(FS(s), message_id, fn, ctx, error_r);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 
 	if (fs_sql_prepare(FS(s)->rdb,
 			   "SELECT c.data FROM messages m JOIN chunks c ON c.record_id = m.record_id"

@@ -39,7 +39,29 @@ struct fs_store {
 	int stopping;
 	uint64_t batches, jobs; /* statistics */
 	int checkpoint_truncate; /* set by deletes: truncate the WAL after the batch */
+
+	/* Records of FS_FILE_MIN_BYTES or more: appended to records.dat by the
+	 * writer thread, synced before the batch's COMMIT (store-fs.c). */
+	int data_fd;
+	uint64_t data_end;       /* where the next record goes (inside a batch) */
+	int data_dirty;          /* the batch appended: fdatasync before COMMIT */
+	struct fs_extent *holes; /* freed by the batch: zeroed after COMMIT */
+	size_t nholes, holes_cap;
 };
+
+struct fs_extent {
+	uint64_t off, len;
+};
+
+#define FS_FILE_MIN_BYTES (32 * 1024)
+
+/* Inside a job: appends LEN bytes (from DATA, or from FD when DATA is NULL)
+ * to records.dat; *off_r is where they start. */
+int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, uint64_t *off_r,
+		   const char **error_r);
+/* Inside a job: the extent of RECORD_ID (if any) is freed by this job;
+ * its row is deleted and its bytes are zeroed once the batch commits. */
+int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char **error_r);
 
 /* Queues JOB for the next batch. */
 void fs_job_submit(struct fs_store *fs, struct fs_job *job);

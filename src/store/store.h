@@ -140,7 +140,8 @@ struct store_backend {
 	/* *boxes_r is an array of *count_r mailboxes; free with store_mailboxes_free. */
 	int (*mailbox_list)(struct store *s, uint64_t account_id, struct store_mailbox **boxes_r,
 			    size_t *count_r, const char **error_r);
-	/* 1 found, 0 none, -1 error. */
+	/* 1 found, 0 none, -1 error. box_r->messages may be left 0: this runs
+	 * for every delivery, and counting would cost a pass over the mailbox. */
 	int (*mailbox_get_role)(struct store *s, uint64_t account_id, enum store_role role,
 				struct store_mailbox *box_r, const char **error_r);
 

@@ -231,6 +231,34 @@ def test_delete_removes_every_stored_byte(instance):
     assert [m[2] for m in instance.export("bob@example.org")["INBOX"]] == [keep]
 
 
+def test_delete_removes_large_records_from_records_dat(instance):
+    """Records of 32 KiB and more live in records.dat: an account deletion
+    zeroes them there too, and the other account's large record survives."""
+    instance.add_user("alice@example.org", "eu-ie")
+    instance.add_user("bob@example.org", "eu-ie")
+    keep = make_message("bob" + secrets.token_hex(4), os.urandom(70000).hex().encode())
+    assert instance.deliver("bob@example.org", keep).returncode == 0
+    for i in range(3):
+        msg = make_message("big%d" % i, os.urandom(50000).hex().encode())
+        assert instance.deliver("alice@example.org", msg).returncode == 0
+    region = instance.region_dir("eu-ie")
+    con = sqlite3.connect(str(region / "store.sqlite"))
+    extents = con.execute(
+        "SELECT e.off, e.len FROM extents e JOIN messages m ON m.record_id = e.record_id"
+        " JOIN mailboxes b ON b.id = m.mailbox_id"
+        " WHERE b.account_id = (SELECT min(id) FROM accounts)").fetchall()
+    assert con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+    con.close()
+    assert len(extents) == 3
+    data = (region / "records.dat").read_bytes()
+    samples = [data[off + 200:off + 264] for off, _ in extents]
+    samples += [data[off + length - 64:off + length] for off, length in extents]
+    r = instance.run(["user", "delete", "alice@example.org"])
+    assert r.returncode == 0, r.stderr
+    assert scan_at_rest(instance.dir, samples) == []
+    assert [m[2] for m in instance.export("bob@example.org")["INBOX"]] == [keep]
+
+
 def test_nothing_readable_at_rest(instance):
     password = "pw-" + secrets.token_hex(8)
     instance.add_user("alice@example.org", "eu-ie", password=password)
