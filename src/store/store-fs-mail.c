@@ -13,11 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define FS_MAILBOX_COLS                                                                    \
-	"SELECT b.id, b.account_id, b.role, b.name_sealed, b.uidvalidity, b.uidnext,"      \
-	" b.highestmodseq, b.subscribed, (SELECT count(*) FROM messages m"                 \
-	" WHERE m.mailbox_id = b.id) FROM mailboxes b "
-
 static struct fs_store *FS(struct store *s)
 {
 	return (struct fs_store *)s;

@@ -292,11 +292,6 @@ int fs_mailbox_create(struct store *s, uint64_t account_id, enum store_role role
 	return fs_job_run_wait(FS(s), fs_mailbox_create_job, &c, error_r);
 }
 
-#define FS_MAILBOX_COLS                                                                    \
-	"SELECT b.id, b.account_id, b.role, b.name_sealed, b.uidvalidity, b.uidnext,"      \
-	" b.highestmodseq, b.subscribed, (SELECT count(*) FROM messages m"                 \
-	" WHERE m.mailbox_id = b.id) FROM mailboxes b "
-
 static void fs_mailbox_row(sqlite3_stmt *st, struct store_mailbox *b)
 {
 	b->id = (uint64_t)sqlite3_column_int64(st, 0);
@@ -351,13 +346,9 @@ int fs_mailbox_get_role(struct store *s, uint64_t account_id, enum store_role ro
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
-	/* Not FS_MAILBOX_COLS: its count(*) walks the whole mailbox, on every
-	 * delivery, and delivery needs only the id. */
 	if (fs_sql_prepare(FS(s)->rdb,
-			   "SELECT b.id, b.account_id, b.role, b.name_sealed, b.uidvalidity,"
-			   " b.uidnext, b.highestmodseq, b.subscribed, 0 FROM mailboxes b"
-			   " WHERE b.account_id = ? AND b.role = ? ORDER BY b.id",
-			   &st, error_r) < 0)
+			   FS_MAILBOX_COLS "WHERE b.account_id = ? AND b.role = ? ORDER BY b.id", &st,
+			   error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)account_id);
 	sqlite3_bind_int(st, 2, (int)role);

@@ -7,6 +7,11 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+/* The columns fs_mailbox_row() reads; the count is kept by triggers. */
+#define FS_MAILBOX_COLS                                                                            \
+	"SELECT b.id, b.account_id, b.role, b.name_sealed, b.uidvalidity, b.uidnext,"              \
+	" b.highestmodseq, b.subscribed, b.messages FROM mailboxes b "
+
 /* A unit of work run by the writer thread inside a batch transaction (under
  * its own savepoint). Returns 0 or -1 with *error_r. */
 typedef int fs_job_fn(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r);

@@ -35,7 +35,9 @@
  * QRESYNC; an index by modseq, so that each IMAP command's sync (and
  * CONDSTORE) visits only the changed rows instead of the whole mailbox; and
  * a covering index of everything but the sealed metadata in uid order, so
- * that opening a mailbox reads the index instead of every row. */
+ * that opening a mailbox reads the index instead of every row; each
+ * mailbox's message count, kept by triggers, so that the count every IMAP
+ * command compares costs nothing however large the mailbox. */
 #define FS_SCHEMA_V2                                                                               \
 	"CREATE TABLE IF NOT EXISTS expunged(mailbox_id INTEGER NOT NULL,"                         \
 	" uid INTEGER NOT NULL, modseq INTEGER NOT NULL, PRIMARY KEY(mailbox_id, uid))"            \
@@ -44,7 +46,11 @@
 	"CREATE INDEX IF NOT EXISTS messages_view ON messages(mailbox_id, uid, flags, modseq,"     \
 	" internal_date, size, record_size, keywords);"                                           \
 	"CREATE TABLE IF NOT EXISTS extents(record_id INTEGER PRIMARY KEY,"                        \
-	" off INTEGER NOT NULL, len INTEGER NOT NULL);"
+	" off INTEGER NOT NULL, len INTEGER NOT NULL);"                                            \
+	"CREATE TRIGGER IF NOT EXISTS messages_added AFTER INSERT ON messages BEGIN"               \
+	" UPDATE mailboxes SET messages = messages + 1 WHERE id = NEW.mailbox_id; END;"            \
+	"CREATE TRIGGER IF NOT EXISTS messages_removed AFTER DELETE ON messages BEGIN"             \
+	" UPDATE mailboxes SET messages = messages - 1 WHERE id = OLD.mailbox_id; END;"
 
 static const char fs_schema[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -56,7 +62,7 @@ static const char fs_schema[] =
 	" id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),"
 	" role INTEGER NOT NULL, name_sealed BLOB, uidvalidity INTEGER NOT NULL,"
 	" uidnext INTEGER NOT NULL, highestmodseq INTEGER NOT NULL,"
-	" subscribed INTEGER NOT NULL DEFAULT 1);"
+	" subscribed INTEGER NOT NULL DEFAULT 1, messages INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS mailboxes_account ON mailboxes(account_id);"
 	"CREATE TABLE IF NOT EXISTS records(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL,"
 	" size INTEGER NOT NULL);"
@@ -72,7 +78,10 @@ static const char fs_schema[] =
 	"PRAGMA user_version = 2;";
 
 /* Version 1 kept every record in chunks rows; those stay readable. */
-static const char fs_schema_1to2[] = FS_SCHEMA_V2
+static const char fs_schema_1to2[] =
+	"ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE mailboxes SET messages = (SELECT count(*) FROM messages m"
+	" WHERE m.mailbox_id = mailboxes.id);" FS_SCHEMA_V2
 	"PRAGMA user_version = 2;";
 
 int fs_sql_error(sqlite3 *db, const char **error_r)

@@ -561,6 +561,20 @@ static void test_expunged(void **state)
 
 /* An fs store of schema version 1 (before tombstones) opens and gains
  * the expunged table. */
+static int fs_test_count(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int n;
+
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT messages FROM mailboxes WHERE id = 7", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 static void test_fs_schema_upgrade(void **state)
 {
 	char dir[64], path[128], uri[96];
@@ -578,14 +592,35 @@ static void test_fs_schema_upgrade(void **state)
 	assert_int_equal(store_open(uri, &s, &error), 0);
 	store_close(&s);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* Back to version 1 as it was, with two messages in a mailbox. */
 	assert_int_equal(
-	    sqlite3_exec(db, "DROP TABLE expunged; PRAGMA user_version = 1;", NULL, NULL, NULL),
+	    sqlite3_exec(db,
+			 "DROP TABLE expunged; DROP TABLE extents; DROP INDEX messages_modseq;"
+			 " DROP INDEX messages_view; DROP TRIGGER messages_added;"
+			 " DROP TRIGGER messages_removed; ALTER TABLE mailboxes DROP COLUMN messages;"
+			 " INSERT INTO mailboxes(id, account_id, role, uidvalidity, uidnext,"
+			 " highestmodseq) VALUES (7, 1, 1, 1, 3, 2);"
+			 " INSERT INTO messages(mailbox_id, uid, record_id, flags, modseq,"
+			 " internal_date, size, record_size, meta) VALUES"
+			 " (7, 1, 1, 0, 1, 0, 10, 20, x''), (7, 2, 2, 0, 2, 0, 10, 20, x'');"
+			 " PRAGMA user_version = 1;",
+			 NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	if (store_open(uri, &s, &error) < 0)
 		fail_msg("reopen: %s", error);
 	store_close(&s);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* The count is computed once, then kept by the triggers. */
+	assert_int_equal(fs_test_count(db), 2);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO messages(mailbox_id, uid, record_id, flags, modseq,"
+				      " internal_date, size, record_size, meta) VALUES"
+				      " (7, 3, 3, 0, 3, 0, 10, 20, x'');"
+				      " DELETE FROM messages WHERE mailbox_id = 7 AND uid < 3;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(fs_test_count(db), 1);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM expunged", -1, &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
