@@ -2,7 +2,7 @@
 #   make            bin/sealmail (release, -O2)
 #   make check      unit tests (cmocka) + integration tests (pytest)
 #   make asan       the same binary and tests built with ASan+UBSan in build/asan
-#   make format     clang-format every source file
+#   make format     clang-format every source file (format-check: report only)
 #   make fuzz       libFuzzer harnesses (clang, ASan+UBSan) in build/fuzz
 #   make fuzz-replay  build them and run every seed corpus once (regression)
 #                   scripts/fuzz [SECONDS] also fuzzes each harness
@@ -50,7 +50,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROG := $(BIN)/sealmail
 
-.PHONY: all check unit integration asan clean format deps fuzz fuzz-replay
+.PHONY: all check unit integration asan clean format format-check deps fuzz fuzz-replay
 all: $(PROG) $(UNIT_BINS)
 
 $(PROG): $(CLI_OBJS) $(LIBA)
@@ -83,8 +83,12 @@ check: all
 asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin SAN=1 O=-O1 check
 
+FORMAT_FILES = $$(find src tests/unit tests/fuzz bench -name '*.[ch]')
 format:
-	clang-format -i $$(find src tests/unit tests/fuzz bench -name '*.[ch]')
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build bin

@@ -25,11 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define META_BLOBS 10000
-#define COLD_BLOBS 1000 /* more than the opener caches */
-#define META_BYTES 400 /* a typical ENVELOPE + BODYSTRUCTURE */
+#define META_BLOBS   10000
+#define COLD_BLOBS   1000 /* more than the opener caches */
+#define META_BYTES   400  /* a typical ENVELOPE + BODYSTRUCTURE */
 #define STREAM_BYTES (64u << 20)
-#define SYNC_BYTES 4096
+#define SYNC_BYTES   4096
 
 static double min_seconds = 1.0;
 
@@ -136,8 +136,8 @@ static void bench_meta(const struct seal_keypair *kp)
 		}
 	} while ((t = now() - t0) < min_seconds);
 	row("seal_blob_open, 400 B, one epoch, warm opener", n / t, "ops/s");
-	printf("%-52s %14.1f  %s\n", "  = 10,000 ENVELOPE parts opened in", 1e3 * META_BLOBS * t / n,
-	       "ms");
+	printf("%-52s %14.1f  %s\n", "  = 10,000 ENVELOPE parts opened in",
+	       1e3 * META_BLOBS * t / n, "ms");
 	seal_opener_free(&o);
 	for (int i = 0; i < META_BLOBS; i++)
 		free(blobs[i]);
@@ -163,8 +163,8 @@ static void bench_meta(const struct seal_keypair *kp)
 		}
 	} while ((t = now() - t0) < min_seconds);
 	row("seal_blob_open, 400 B, one epoch per message", n / t, "ops/s");
-	printf("%-52s %14.1f  %s\n", "  = 10,000 ENVELOPE parts opened in", 1e3 * META_BLOBS * t / n,
-	       "ms");
+	printf("%-52s %14.1f  %s\n", "  = 10,000 ENVELOPE parts opened in",
+	       1e3 * META_BLOBS * t / n, "ms");
 	seal_opener_free(&o);
 	for (int i = 0; i < COLD_BLOBS; i++)
 		free(blobs[i]);
@@ -189,8 +189,8 @@ static void bench_stream(void)
 	do {
 		for (int i = 0; i < 64; i++, bytes += SEAL_CHUNK_BYTES)
 			crypto_secretstream_xchacha20poly1305_push(
-				&st, cipher, NULL, plain, SEAL_CHUNK_BYTES, NULL, 0,
-				crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+			    &st, cipher, NULL, plain, SEAL_CHUNK_BYTES, NULL, 0,
+			    crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
 	} while ((t = now() - t0) < min_seconds);
 	row("secretstream push, 64 KiB chunks", bytes / t / 1e6, "MB/s");
 	sodium_memzero(key, sizeof(key));
@@ -225,7 +225,7 @@ static int sink_to_reader(void *ctx, const uint8_t *data, size_t len)
 static void bench_record(const struct seal_keypair *kp)
 {
 	uint8_t *plain = malloc(SEAL_CHUNK_BYTES);
-	struct counter sealed = { 0 }, opened = { 0 };
+	struct counter sealed = {0}, opened = {0};
 	struct seal_writer *w;
 	struct seal_sender *s;
 	struct seal_opener *o;

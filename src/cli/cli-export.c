@@ -85,7 +85,7 @@ static int cli_export_message(void *ctx, const struct store_message *msg)
 	}
 	if (seal_reader_begin(ex->opener, cli_export_sink, ex, &reader) < 0 ||
 	    ex->store->backend->record_read(ex->store, msg->id, cli_export_feed, reader, &error) <
-		    0 ||
+		0 ||
 	    seal_reader_finish(reader, &error) < 0) {
 		ex->error = str_tfmt("message %u cannot be opened: %s", msg->uid,
 				     error ? error : "wrong key");

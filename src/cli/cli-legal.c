@@ -21,13 +21,13 @@
 #include <time.h>
 
 static const char cli_legal_usage[] =
-	"usage: sealmail legal file --authority A --jurisdiction CC\n"
-	"           --instrument warrant|subpoena|court-order|preservation --reference REF\n"
-	"           --account ADDRESS... --scope content|non-content [--nondisclosure-until DATE]\n"
-	"       sealmail legal list | show ID [--json] | decide ID | reject ID --reason TEXT\n"
-	"       sealmail legal export ID --out DIR | notify [--as-of DATE] | release ID\n"
-	"       sealmail legal verify-bundle DIR\n"
-	"       sealmail legal open-bundle DIR --account ADDRESS [--password-stdin] --out DIR";
+    "usage: sealmail legal file --authority A --jurisdiction CC\n"
+    "           --instrument warrant|subpoena|court-order|preservation --reference REF\n"
+    "           --account ADDRESS... --scope content|non-content [--nondisclosure-until DATE]\n"
+    "       sealmail legal list | show ID [--json] | decide ID | reject ID --reason TEXT\n"
+    "       sealmail legal export ID --out DIR | notify [--as-of DATE] | release ID\n"
+    "       sealmail legal verify-bundle DIR\n"
+    "       sealmail legal open-bundle DIR --account ADDRESS [--password-stdin] --out DIR";
 
 static int cli_legal_open(struct cli *cli, struct router **router, struct tlog **log,
 			  struct legal **legal)
@@ -64,11 +64,11 @@ static int cli_legal_file(struct legal *legal, int argc, char **argv)
 				addrs[f.address_count++] = argv[++i];
 			continue;
 		}
-		slot = strcmp(opt, "--authority") == 0		  ? &f.authority
-		       : strcmp(opt, "--jurisdiction") == 0	  ? &f.jurisdiction
-		       : strcmp(opt, "--instrument") == 0	  ? &instrument
-		       : strcmp(opt, "--reference") == 0	  ? &f.reference
-		       : strcmp(opt, "--scope") == 0		  ? &scope
+		slot = strcmp(opt, "--authority") == 0             ? &f.authority
+		       : strcmp(opt, "--jurisdiction") == 0        ? &f.jurisdiction
+		       : strcmp(opt, "--instrument") == 0          ? &instrument
+		       : strcmp(opt, "--reference") == 0           ? &f.reference
+		       : strcmp(opt, "--scope") == 0               ? &scope
 		       : strcmp(opt, "--nondisclosure-until") == 0 ? &nd
 								   : NULL;
 		if (slot == NULL || i + 1 >= argc || *slot != NULL) {
@@ -127,16 +127,27 @@ static void cli_legal_show_json(const struct legal_request *r)
 		log_fatal("out of memory");
 	legal_time_format(r->received, when);
 	{
-		const char *f[] = {"authority", r->authority, "jurisdiction", r->jurisdiction,
-				   "instrument", legal_instrument_name(r->instrument),
-				   "reference", r->reference, "scope", legal_scope_name(r->scope),
-				   "status", r->status, "received", when, NULL};
+		const char *f[] = {"authority",
+				   r->authority,
+				   "jurisdiction",
+				   r->jurisdiction,
+				   "instrument",
+				   legal_instrument_name(r->instrument),
+				   "reference",
+				   r->reference,
+				   "scope",
+				   legal_scope_name(r->scope),
+				   "status",
+				   r->status,
+				   "received",
+				   when,
+				   NULL};
 		struct buf obj;
 		const char *error;
 
 		buf_init(&obj);
-		if (tlog_json_encode(f, &obj, &error) < 0 || buf_append(&b, obj.data + 1,
-									obj.len - 2) < 0)
+		if (tlog_json_encode(f, &obj, &error) < 0 ||
+		    buf_append(&b, obj.data + 1, obj.len - 2) < 0)
 			log_fatal("cannot encode the request");
 		buf_free(&obj);
 	}
@@ -147,11 +158,25 @@ static void cli_legal_show_json(const struct legal_request *r)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < r->account_count; i++) {
 		const struct legal_account_info *a = &r->accounts[i];
-		const char *f[] = {"address", a->address, "tag", a->tag, "region", a->region,
-				   "data_jurisdiction", a->data_jurisdiction, "decision",
-				   legal_decision_name(a->decision), "reason", a->reason,
-				   "channel", a->channel, "explanation", a->explanation,
-				   "notice", a->notice, NULL};
+		const char *f[] = {"address",
+				   a->address,
+				   "tag",
+				   a->tag,
+				   "region",
+				   a->region,
+				   "data_jurisdiction",
+				   a->data_jurisdiction,
+				   "decision",
+				   legal_decision_name(a->decision),
+				   "reason",
+				   a->reason,
+				   "channel",
+				   a->channel,
+				   "explanation",
+				   a->explanation,
+				   "notice",
+				   a->notice,
+				   NULL};
 		const char *error;
 
 		if ((i > 0 && buf_append(&b, ",", 1) < 0) || tlog_json_encode(f, &b, &error) < 0)
@@ -283,8 +308,8 @@ static int cli_legal_decide(struct legal *legal, int argc, char **argv, int reje
 	int r;
 
 	if (argc != 3 || (reject && reason == NULL)) {
-		cli_error("usage: sealmail legal %s", reject ? "reject ID --reason TEXT"
-							     : "decide ID");
+		cli_error("usage: sealmail legal %s",
+			  reject ? "reject ID --reason TEXT" : "decide ID");
 		return CLI_EX_USAGE;
 	}
 	r = reject ? legal_reject(legal, argv[2], reason, &error)
@@ -386,8 +411,7 @@ static int cli_legal_bundle(struct router *router, struct tlog *log, int argc, c
 		ret = CLI_EX_DATAERR;
 		goto out;
 	}
-	printf("Opened %u message%s of %s into %s\n", opened, opened == 1 ? "" : "s", address,
-	       out);
+	printf("Opened %u message%s of %s into %s\n", opened, opened == 1 ? "" : "s", address, out);
 	ret = CLI_EX_OK;
 out:
 	seal_keypair_free(&kp);

@@ -19,26 +19,26 @@ static const struct {
 	int (*main)(struct cli *cli, int argc, char **argv);
 	const char *usage;
 } cli_commands[] = {
-	{"init", cli_init_main, "init DIR [--domain D] [--hostname H]"},
-	{"user", cli_user_main,
-	 "user add ADDRESS --region R [--password-stdin] | list | show ADDRESS |\n"
-	 "                passwd ADDRESS [--password-stdin] | recover ADDRESS [--password-stdin] |\n"
-	 "                delete ADDRESS"},
-	{"deliver", cli_deliver_main, "deliver ADDRESS... < MESSAGE"},
-	{"export", cli_export_main, "export ADDRESS [--password-stdin] --out DIR"},
-	{"serve", cli_serve_main, "serve"},
-	{"log", cli_log_main,
-	 "log key | checkpoint | show [--from N] [--json] | prove-inclusion INDEX [--size N] |\n"
-	 "               prove-consistency OLD NEW | verify"},
-	{"legal", cli_legal_main,
-	 "legal file --authority A --jurisdiction CC --instrument I --reference REF\n"
-	 "                 --account ADDRESS... --scope content|non-content "
-	 "[--nondisclosure-until DATE] |\n"
-	 "                 list | show ID [--json] | decide ID | reject ID --reason TEXT |\n"
-	 "                 export ID --out DIR | notify [--as-of DATE] | verify-bundle DIR |\n"
-	 "                 open-bundle DIR --account ADDRESS [--password-stdin] --out DIR"},
-	{"report", cli_report_main,
-	 "report [--from DATE] [--to DATE] [--format json|html] [--out FILE]"},
+    {"init", cli_init_main, "init DIR [--domain D] [--hostname H]"},
+    {"user", cli_user_main,
+     "user add ADDRESS --region R [--password-stdin] | list | show ADDRESS |\n"
+     "                passwd ADDRESS [--password-stdin] | recover ADDRESS [--password-stdin] |\n"
+     "                delete ADDRESS"},
+    {"deliver", cli_deliver_main, "deliver ADDRESS... < MESSAGE"},
+    {"export", cli_export_main, "export ADDRESS [--password-stdin] --out DIR"},
+    {"serve", cli_serve_main, "serve"},
+    {"log", cli_log_main,
+     "log key | checkpoint | show [--from N] [--json] | prove-inclusion INDEX [--size N] |\n"
+     "               prove-consistency OLD NEW | verify"},
+    {"legal", cli_legal_main,
+     "legal file --authority A --jurisdiction CC --instrument I --reference REF\n"
+     "                 --account ADDRESS... --scope content|non-content "
+     "[--nondisclosure-until DATE] |\n"
+     "                 list | show ID [--json] | decide ID | reject ID --reason TEXT |\n"
+     "                 export ID --out DIR | notify [--as-of DATE] | verify-bundle DIR |\n"
+     "                 open-bundle DIR --account ADDRESS [--password-stdin] --out DIR"},
+    {"report", cli_report_main,
+     "report [--from DATE] [--to DATE] [--format json|html] [--out FILE]"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -165,7 +165,8 @@ int main(int argc, char **argv)
 		for (int j = i + 1; j + 1 < argc; j++) {
 			if (strcmp(argv[j], "-c") == 0) {
 				cli.config_path = argv[j + 1];
-				memmove(&argv[j], &argv[j + 2], (size_t)(argc - j - 2) * sizeof(char *));
+				memmove(&argv[j], &argv[j + 2],
+					(size_t)(argc - j - 2) * sizeof(char *));
 				argc -= 2;
 				break;
 			}

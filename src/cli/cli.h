@@ -10,16 +10,16 @@
 #include "lib/lib.h"
 
 /* sysexits.h codes used by the CLI. */
-#define CLI_EX_OK 0
-#define CLI_EX_USAGE 64
-#define CLI_EX_DATAERR 65
-#define CLI_EX_NOUSER 67
-#define CLI_EX_SOFTWARE 70
+#define CLI_EX_OK        0
+#define CLI_EX_USAGE     64
+#define CLI_EX_DATAERR   65
+#define CLI_EX_NOUSER    67
+#define CLI_EX_SOFTWARE  70
 #define CLI_EX_CANTCREAT 73
-#define CLI_EX_IOERR 74
-#define CLI_EX_TEMPFAIL 75
-#define CLI_EX_NOPERM 77
-#define CLI_EX_CONFIG 78
+#define CLI_EX_IOERR     74
+#define CLI_EX_TEMPFAIL  75
+#define CLI_EX_NOPERM    77
+#define CLI_EX_CONFIG    78
 
 struct cli {
 	const char *config_path; /* -c FILE, $SEALMAIL_CONF, ./sealmail.conf */

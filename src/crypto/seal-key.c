@@ -23,15 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEAL_KEYBLOB_VERSION 0x01
+#define SEAL_KEYBLOB_VERSION              0x01
 #define SEAL_KEYBLOB_ALG_ARGON2ID_XCHACHA 0x01
-#define SEAL_KEYBLOB_SALT_BYTES crypto_pwhash_argon2id_SALTBYTES
-#define SEAL_KEYBLOB_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define SEAL_KEYBLOB_OFF_OPS 5
-#define SEAL_KEYBLOB_OFF_MEM 13
-#define SEAL_KEYBLOB_OFF_SALT 21
-#define SEAL_KEYBLOB_OFF_NONCE (SEAL_KEYBLOB_OFF_SALT + SEAL_KEYBLOB_SALT_BYTES)
-#define SEAL_KEYBLOB_AD_BYTES (SEAL_KEYBLOB_OFF_NONCE + SEAL_KEYBLOB_NONCE_BYTES)
+#define SEAL_KEYBLOB_SALT_BYTES           crypto_pwhash_argon2id_SALTBYTES
+#define SEAL_KEYBLOB_NONCE_BYTES          crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define SEAL_KEYBLOB_OFF_OPS              5
+#define SEAL_KEYBLOB_OFF_MEM              13
+#define SEAL_KEYBLOB_OFF_SALT             21
+#define SEAL_KEYBLOB_OFF_NONCE            (SEAL_KEYBLOB_OFF_SALT + SEAL_KEYBLOB_SALT_BYTES)
+#define SEAL_KEYBLOB_AD_BYTES             (SEAL_KEYBLOB_OFF_NONCE + SEAL_KEYBLOB_NONCE_BYTES)
 #define SEAL_KEYBLOB_BYTES                                                                         \
 	(SEAL_KEYBLOB_AD_BYTES + SEAL_SK_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
 
@@ -45,8 +45,8 @@
 #define SEAL_KDF_MEM_MAX (1ULL << 30)
 
 #define SEAL_RECOVERY_RAW_BYTES 20
-#define SEAL_RECOVERY_CHARS 32 /* 160 bits / 5 */
-#define SEAL_RECOVERY_GROUP 4
+#define SEAL_RECOVERY_CHARS     32 /* 160 bits / 5 */
+#define SEAL_RECOVERY_GROUP     4
 
 static const char base32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -196,8 +196,8 @@ int seal_key_wrap(const struct seal_keypair *kp, const char *secret, size_t secr
 	if (kdf_derive(key, secret, secret_len, blob, error_r) < 0)
 		goto out;
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(
-		    blob + SEAL_KEYBLOB_AD_BYTES, NULL, kp->sk, SEAL_SK_BYTES, blob,
-		    SEAL_KEYBLOB_AD_BYTES, NULL, blob + SEAL_KEYBLOB_OFF_NONCE, key) != 0) {
+		blob + SEAL_KEYBLOB_AD_BYTES, NULL, kp->sk, SEAL_SK_BYTES, blob,
+		SEAL_KEYBLOB_AD_BYTES, NULL, blob + SEAL_KEYBLOB_OFF_NONCE, key) != 0) {
 		*error_r = "key wrapping failed";
 		goto out;
 	}
@@ -249,9 +249,9 @@ int seal_key_unwrap(const uint8_t *blob, size_t blob_len, const char *secret, si
 	if (kdf_derive(key, secret, secret_len, blob, error_r) < 0)
 		goto out;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    kp->sk, NULL, NULL, blob + SEAL_KEYBLOB_AD_BYTES,
-		    SEAL_KEYBLOB_BYTES - SEAL_KEYBLOB_AD_BYTES, blob, SEAL_KEYBLOB_AD_BYTES,
-		    blob + SEAL_KEYBLOB_OFF_NONCE, key) != 0) {
+		kp->sk, NULL, NULL, blob + SEAL_KEYBLOB_AD_BYTES,
+		SEAL_KEYBLOB_BYTES - SEAL_KEYBLOB_AD_BYTES, blob, SEAL_KEYBLOB_AD_BYTES,
+		blob + SEAL_KEYBLOB_OFF_NONCE, key) != 0) {
 		*error_r = "wrong password";
 		goto out;
 	}

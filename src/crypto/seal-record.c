@@ -33,33 +33,33 @@
 #include <string.h>
 #include <time.h>
 
-#define SEAL_RECORD_MAGIC "SMR"
+#define SEAL_RECORD_MAGIC   "SMR"
 #define SEAL_RECORD_VERSION 0x01
-#define HDR_OFF_VERSION 3
-#define HDR_OFF_FLAGS 4
-#define HDR_OFF_RESERVED 5
-#define HDR_RESERVED_BYTES 3
-#define HDR_OFF_EPOCH_PK 8
-#define HDR_OFF_NONCE (HDR_OFF_EPOCH_PK + SEAL_PK_BYTES)
-#define HDR_OFF_WRAPPED (HDR_OFF_NONCE + AEAD_NONCE_BYTES)
-#define HDR_WRAP_AD_BYTES HDR_OFF_NONCE
-#define HDR_WRAPPED_BYTES (SEAL_KEY_BYTES + AEAD_TAG_BYTES)
+#define HDR_OFF_VERSION     3
+#define HDR_OFF_FLAGS       4
+#define HDR_OFF_RESERVED    5
+#define HDR_RESERVED_BYTES  3
+#define HDR_OFF_EPOCH_PK    8
+#define HDR_OFF_NONCE       (HDR_OFF_EPOCH_PK + SEAL_PK_BYTES)
+#define HDR_OFF_WRAPPED     (HDR_OFF_NONCE + AEAD_NONCE_BYTES)
+#define HDR_WRAP_AD_BYTES   HDR_OFF_NONCE
+#define HDR_WRAPPED_BYTES   (SEAL_KEY_BYTES + AEAD_TAG_BYTES)
 
-#define AEAD_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define AEAD_TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define AEAD_NONCE_BYTES    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define AEAD_TAG_BYTES      crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define BLOB_OVERHEAD_BYTES (SEAL_HEADER_BYTES + AEAD_NONCE_BYTES + AEAD_TAG_BYTES)
-#define PREFIX_BYTES (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
-#define CIPHER_CHUNK_BYTES (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
+#define PREFIX_BYTES        (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
+#define CIPHER_CHUNK_BYTES  (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
 
-#define KDF_ID_BODY 1
-#define KDF_ID_META 2
+#define KDF_ID_BODY  1
+#define KDF_ID_META  2
 #define KDF_CTX_BODY "smbody01"
 #define KDF_CTX_META "smmeta01"
 
 #define OPENER_CACHE_MAX 64
 
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
-#define TAG_FINAL crypto_secretstream_xchacha20poly1305_TAG_FINAL
+#define TAG_FINAL   crypto_secretstream_xchacha20poly1305_TAG_FINAL
 
 _Static_assert(HDR_OFF_WRAPPED + HDR_WRAPPED_BYTES == SEAL_HEADER_BYTES, "header layout");
 _Static_assert(crypto_secretstream_xchacha20poly1305_HEADERBYTES == SEAL_STREAM_HEADER_BYTES,
@@ -128,7 +128,7 @@ struct seal_reader {
 	void *sink_ctx;
 	uint8_t *cipher; /* CIPHER_CHUNK_BYTES, one chunk being received */
 	size_t cipher_len;
-	uint8_t *plain; /* SEAL_CHUNK_BYTES */
+	uint8_t *plain;    /* SEAL_CHUNK_BYTES */
 	size_t plain_used; /* bytes of PLAIN ever written: what to wipe */
 	enum reader_state state;
 	bool first_chunk_done;
@@ -184,8 +184,8 @@ static void header_build(struct seal_sender *s, uint8_t header_r[SEAL_HEADER_BYT
 	randombytes_buf(header_r + HDR_OFF_NONCE, AEAD_NONCE_BYTES);
 	randombytes_buf(content_key_r, SEAL_KEY_BYTES);
 	(void)crypto_aead_xchacha20poly1305_ietf_encrypt(
-		header_r + HDR_OFF_WRAPPED, NULL, content_key_r, SEAL_KEY_BYTES, header_r,
-		HDR_WRAP_AD_BYTES, NULL, header_r + HDR_OFF_NONCE, s->epoch_key);
+	    header_r + HDR_OFF_WRAPPED, NULL, content_key_r, SEAL_KEY_BYTES, header_r,
+	    HDR_WRAP_AD_BYTES, NULL, header_r + HDR_OFF_NONCE, s->epoch_key);
 	s->messages++;
 }
 
@@ -314,9 +314,8 @@ static int writer_push(struct seal_writer *w, const uint8_t *plain, size_t len, 
 	const uint8_t *ad = w->first_chunk_done ? NULL : w->header;
 	unsigned long long clen;
 
-	(void)crypto_secretstream_xchacha20poly1305_push(&w->stream, w->cipher, &clen, plain, len,
-							 ad, ad == NULL ? 0 : SEAL_HEADER_BYTES,
-							 tag);
+	(void)crypto_secretstream_xchacha20poly1305_push(
+	    &w->stream, w->cipher, &clen, plain, len, ad, ad == NULL ? 0 : SEAL_HEADER_BYTES, tag);
 	w->first_chunk_done = true;
 	return writer_emit(w, w->cipher, (size_t)clen, error_r);
 }
@@ -528,8 +527,8 @@ static int header_open(struct seal_opener *o, const uint8_t header[SEAL_HEADER_B
 	epoch_key = opener_epoch_key(o, header + HDR_OFF_EPOCH_PK);
 	if (epoch_key == NULL ||
 	    crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    content_key_r, NULL, NULL, header + HDR_OFF_WRAPPED, HDR_WRAPPED_BYTES, header,
-		    HDR_WRAP_AD_BYTES, header + HDR_OFF_NONCE, epoch_key) != 0) {
+		content_key_r, NULL, NULL, header + HDR_OFF_WRAPPED, HDR_WRAPPED_BYTES, header,
+		HDR_WRAP_AD_BYTES, header + HDR_OFF_NONCE, epoch_key) != 0) {
 		*error_r = err_not_ours;
 		return -1;
 	}
@@ -557,9 +556,9 @@ int seal_blob_open(struct seal_opener *o, const uint8_t *sealed, size_t len, uin
 	/* One spare byte: text callers may NUL-terminate without a copy. */
 	plain = xmalloc(plain_len + 1);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    plain, NULL, NULL, sealed + SEAL_HEADER_BYTES + AEAD_NONCE_BYTES,
-		    len - SEAL_HEADER_BYTES - AEAD_NONCE_BYTES, sealed, SEAL_HEADER_BYTES,
-		    sealed + SEAL_HEADER_BYTES, meta_key) != 0) {
+		plain, NULL, NULL, sealed + SEAL_HEADER_BYTES + AEAD_NONCE_BYTES,
+		len - SEAL_HEADER_BYTES - AEAD_NONCE_BYTES, sealed, SEAL_HEADER_BYTES,
+		sealed + SEAL_HEADER_BYTES, meta_key) != 0) {
 		*error_r = err_modified;
 		goto out;
 	}
@@ -613,7 +612,7 @@ static int reader_open_prefix(struct seal_reader *r, const char **error_r)
 	derive_key(body_key, KDF_ID_BODY, KDF_CTX_BODY, content_key);
 	sodium_memzero(content_key, sizeof(content_key));
 	ret = crypto_secretstream_xchacha20poly1305_init_pull(
-		&r->stream, r->prefix + SEAL_HEADER_BYTES, body_key);
+	    &r->stream, r->prefix + SEAL_HEADER_BYTES, body_key);
 	sodium_memzero(body_key, sizeof(body_key));
 	if (ret != 0)
 		return reader_fail(r, err_modified, error_r);

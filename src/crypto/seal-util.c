@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #define SEAL_BOX_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define SEAL_BOX_TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEAL_BOX_TAG_BYTES   crypto_aead_xchacha20poly1305_ietf_ABYTES
 
 int seal_init(void)
 {
@@ -70,8 +70,8 @@ int seal_secretbox_decrypt(const uint8_t key[SEAL_KEY_BYTES], const uint8_t *in,
 	 * text can be NUL-terminated by the caller without a copy. */
 	plain = xmalloc(max + 1);
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    plain, &plen, NULL, in + SEAL_BOX_NONCE_BYTES, len - SEAL_BOX_NONCE_BYTES, NULL,
-		    0, in, key) != 0) {
+		plain, &plen, NULL, in + SEAL_BOX_NONCE_BYTES, len - SEAL_BOX_NONCE_BYTES, NULL, 0,
+		in, key) != 0) {
 		free(plain);
 		return -1;
 	}

@@ -18,13 +18,13 @@
 
 #include "lib/lib.h"
 
-#define SEAL_PK_BYTES 32
-#define SEAL_KEY_BYTES 32
-#define SEAL_HASH_BYTES 32
-#define SEAL_TAG_BYTES 16
-#define SEAL_HEADER_BYTES 112
-#define SEAL_STREAM_HEADER_BYTES 24
-#define SEAL_CHUNK_BYTES 65536
+#define SEAL_PK_BYTES             32
+#define SEAL_KEY_BYTES            32
+#define SEAL_HASH_BYTES           32
+#define SEAL_TAG_BYTES            16
+#define SEAL_HEADER_BYTES         112
+#define SEAL_STREAM_HEADER_BYTES  24
+#define SEAL_CHUNK_BYTES          65536
 #define SEAL_CHUNK_OVERHEAD_BYTES 17
 /* A recovery code: 8 groups of 4 base32 characters joined by '-' + NUL. */
 #define SEAL_RECOVERY_CODE_MAX 48
@@ -88,7 +88,8 @@ int seal_recovery_code_normalize(const char *in, char out_r[SEAL_RECOVERY_CODE_M
  * that recipient until seal_sender_expired(). Each message still gets its own
  * random content key, wrapped under the epoch key. */
 struct seal_sender;
-int seal_sender_new(const uint8_t recipient_pk[SEAL_PK_BYTES], struct seal_sender **s_r) WARN_UNUSED;
+int seal_sender_new(const uint8_t recipient_pk[SEAL_PK_BYTES],
+		    struct seal_sender **s_r) WARN_UNUSED;
 /* True when the sender is older than MAX_AGE_SECS or sealed MAX_MESSAGES. */
 int seal_sender_expired(const struct seal_sender *s, uint64_t max_age_secs, uint64_t max_messages);
 void seal_sender_free(struct seal_sender **s);
@@ -101,7 +102,8 @@ struct seal_writer;
 int seal_writer_begin(struct seal_sender *s, seal_sink_fn *sink, void *sink_ctx,
 		      struct seal_writer **w_r, const char **error_r) WARN_UNUSED;
 /* Seals plaintext as it arrives; holds at most one chunk. */
-int seal_writer_write(struct seal_writer *w, const void *data, size_t len, const char **error_r) WARN_UNUSED;
+int seal_writer_write(struct seal_writer *w, const void *data, size_t len,
+		      const char **error_r) WARN_UNUSED;
 /* Emits the final chunk. After this, only seal_writer_seal_meta and _free. */
 int seal_writer_finish(struct seal_writer *w, const char **error_r) WARN_UNUSED;
 /* Seals the metadata part under the same content key: header|nonce|AEAD(meta)
@@ -136,7 +138,8 @@ int seal_blob_open(struct seal_opener *o, const uint8_t *sealed, size_t len, uin
 struct seal_reader;
 int seal_reader_begin(struct seal_opener *o, seal_sink_fn *sink, void *sink_ctx,
 		      struct seal_reader **r_r) WARN_UNUSED;
-int seal_reader_write(struct seal_reader *r, const void *data, size_t len, const char **error_r) WARN_UNUSED;
+int seal_reader_write(struct seal_reader *r, const void *data, size_t len,
+		      const char **error_r) WARN_UNUSED;
 int seal_reader_finish(struct seal_reader *r, const char **error_r) WARN_UNUSED;
 /* Wipes R's state and makes it ready for another record of the same opener,
  * to SINK (cheaper than free + begin: no guarded allocation). */
@@ -146,9 +149,10 @@ void seal_reader_free(struct seal_reader **r);
 /* ---- signatures (transparency log, export manifests) ---------------------- */
 #define SEAL_SIGN_PK_BYTES 32
 #define SEAL_SIGN_SK_BYTES 64
-#define SEAL_SIGN_BYTES 64
+#define SEAL_SIGN_BYTES    64
 void seal_sign_keypair(uint8_t pk_r[SEAL_SIGN_PK_BYTES], uint8_t sk_r[SEAL_SIGN_SK_BYTES]);
-void seal_sign(const uint8_t sk[SEAL_SIGN_SK_BYTES], const void *msg, size_t len, uint8_t sig_r[SEAL_SIGN_BYTES]);
+void seal_sign(const uint8_t sk[SEAL_SIGN_SK_BYTES], const void *msg, size_t len,
+	       uint8_t sig_r[SEAL_SIGN_BYTES]);
 int seal_sign_verify(const uint8_t pk[SEAL_SIGN_PK_BYTES], const void *msg, size_t len,
 		     const uint8_t sig[SEAL_SIGN_BYTES]) WARN_UNUSED;
 void seal_sha256(const void *data, size_t len, uint8_t out[32]);

@@ -12,7 +12,7 @@
 
 static const char daemon_imap_refuse_total[] = "* BYE Too many connections, try again later\r\n";
 static const char daemon_imap_refuse_addr[] =
-	"* BYE Too many connections from your address, try again later\r\n";
+    "* BYE Too many connections from your address, try again later\r\n";
 
 static void daemon_imap_accept(void *ctx, struct net_conn *conn)
 {
@@ -29,14 +29,14 @@ static int daemon_imap_listen_one(struct daemon *d, const char *hostport, struct
 				  struct net_listener **listener_r, const char **error_r)
 {
 	struct net_listener_settings set = {
-		.name = tls != NULL ? "imaps" : "imap",
-		.hostport = hostport,
-		.limits = d->imap_limits,
-		.tls = tls,
-		.refuse_total_line = daemon_imap_refuse_total,
-		.refuse_addr_line = daemon_imap_refuse_addr,
-		.accept = daemon_imap_accept,
-		.ctx = d,
+	    .name = tls != NULL ? "imaps" : "imap",
+	    .hostport = hostport,
+	    .limits = d->imap_limits,
+	    .tls = tls,
+	    .refuse_total_line = daemon_imap_refuse_total,
+	    .refuse_addr_line = daemon_imap_refuse_addr,
+	    .accept = daemon_imap_accept,
+	    .ctx = d,
 	};
 
 	if (net_listener_create(d->base, &set, listener_r, error_r) < 0)
@@ -54,9 +54,9 @@ static int daemon_imap_listen(struct daemon *d, const char **error_r)
 	if (!plain && !tls)
 		return 0;
 	d->imap_limits =
-		net_limits_create(cfg->imap_max_connections, cfg->imap_max_connections_per_ip);
-	if (plain && daemon_imap_listen_one(d, cfg->imap_listen, NULL, &d->imap_listener,
-					    error_r) < 0)
+	    net_limits_create(cfg->imap_max_connections, cfg->imap_max_connections_per_ip);
+	if (plain &&
+	    daemon_imap_listen_one(d, cfg->imap_listen, NULL, &d->imap_listener, error_r) < 0)
 		return -1;
 	if (tls && d->tls == NULL) {
 		log_warn("imaps: no TLS certificate: %s not opened", cfg->imap_listen_tls);
@@ -99,10 +99,10 @@ static void daemon_imap_free(struct daemon *d)
 }
 
 const struct daemon_service daemon_imap_service = {
-	.name = "imap",
-	.listen = daemon_imap_listen,
-	.start = daemon_imap_start,
-	.stop_accepting = daemon_imap_stop_accepting,
-	.drain = daemon_imap_drain,
-	.free = daemon_imap_free,
+    .name = "imap",
+    .listen = daemon_imap_listen,
+    .start = daemon_imap_start,
+    .stop_accepting = daemon_imap_stop_accepting,
+    .drain = daemon_imap_drain,
+    .free = daemon_imap_free,
 };

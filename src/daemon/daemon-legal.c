@@ -84,10 +84,10 @@ static void daemon_legal_free(struct daemon *d)
 }
 
 const struct daemon_service daemon_legal_service = {
-	.name = "legal",
-	.listen = daemon_legal_listen,
-	.start = daemon_legal_start,
-	.stop_accepting = daemon_legal_stop_accepting,
-	.drain = daemon_legal_drain,
-	.free = daemon_legal_free,
+    .name = "legal",
+    .listen = daemon_legal_listen,
+    .start = daemon_legal_start,
+    .stop_accepting = daemon_legal_stop_accepting,
+    .drain = daemon_legal_drain,
+    .free = daemon_legal_free,
 };

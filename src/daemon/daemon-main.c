@@ -25,12 +25,12 @@
 #include <unistd.h>
 
 static const struct daemon_service *const daemon_services[] = {
-	&daemon_smtp_service,
-	&daemon_imap_service,
-	&daemon_legal_service,
+    &daemon_smtp_service,
+    &daemon_imap_service,
+    &daemon_legal_service,
 };
 
-#define DAEMON_SIGNALS 3
+#define DAEMON_SIGNALS        3
 #define DAEMON_MMAP_THRESHOLD (32 * 1024 * 1024)
 static const int daemon_signals[DAEMON_SIGNALS] = {SIGTERM, SIGINT, SIGHUP};
 
@@ -83,8 +83,7 @@ static int daemon_no_dumps(const struct config *cfg, const char **error_r)
 
 /* Looked up before anything is bound, so a misspelt user fails the start
    at once instead of after the listeners are open. */
-static int daemon_lookup_user(const struct config *cfg, struct passwd **pw_r,
-			      const char **error_r)
+static int daemon_lookup_user(const struct config *cfg, struct passwd **pw_r, const char **error_r)
 {
 	*pw_r = NULL;
 	if (getuid() != 0)

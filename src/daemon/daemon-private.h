@@ -23,9 +23,9 @@ struct daemon {
 	const struct config *cfg;
 	struct event_base *base;
 	struct router *router;
-	struct net_tls *tls;     /* NULL when no certificate is configured */
+	struct net_tls *tls; /* NULL when no certificate is configured */
 	int stopping;
-	unsigned draining;       /* services not yet drained */
+	unsigned draining; /* services not yet drained */
 
 	/* smtp (daemon-smtp.c) */
 	struct net_limits *smtp_limits;
@@ -42,7 +42,7 @@ struct daemon {
 	struct tlog *tlog;
 	struct pool *legal_pool;
 	struct event *legal_timer;
-	int legal_busy;          /* a sweep is queued or running (atomic) */
+	int legal_busy; /* a sweep is queued or running (atomic) */
 };
 
 struct daemon_service {

@@ -9,9 +9,9 @@
 #include "smtp/smtp.h"
 
 static const char daemon_smtp_refuse_total[] =
-	"421 4.7.0 Too many connections, try again later\r\n";
+    "421 4.7.0 Too many connections, try again later\r\n";
 static const char daemon_smtp_refuse_addr[] =
-	"421 4.7.0 Too many connections from your address, try again later\r\n";
+    "421 4.7.0 Too many connections from your address, try again later\r\n";
 
 /* Listeners exist before the server (privileges are dropped in between),
  * so they call this, which finds the server through the daemon. */
@@ -30,18 +30,18 @@ static int daemon_smtp_listen(struct daemon *d, const char **error_r)
 {
 	const struct config *cfg = d->cfg;
 	struct net_listener_settings set = {
-		.name = "smtp",
-		.hostport = cfg->smtp_listen,
-		.refuse_total_line = daemon_smtp_refuse_total,
-		.refuse_addr_line = daemon_smtp_refuse_addr,
-		.accept = daemon_smtp_accept,
-		.ctx = d,
+	    .name = "smtp",
+	    .hostport = cfg->smtp_listen,
+	    .refuse_total_line = daemon_smtp_refuse_total,
+	    .refuse_addr_line = daemon_smtp_refuse_addr,
+	    .accept = daemon_smtp_accept,
+	    .ctx = d,
 	};
 
 	if (cfg->smtp_listen == NULL || cfg->smtp_listen[0] == '\0')
 		return 0;
 	d->smtp_limits =
-		net_limits_create(cfg->smtp_max_connections, cfg->smtp_max_connections_per_ip);
+	    net_limits_create(cfg->smtp_max_connections, cfg->smtp_max_connections_per_ip);
 	set.limits = d->smtp_limits;
 	if (net_listener_create(d->base, &set, &d->smtp_listener, error_r) < 0)
 		return -1;
@@ -79,10 +79,10 @@ static void daemon_smtp_free(struct daemon *d)
 }
 
 const struct daemon_service daemon_smtp_service = {
-	.name = "smtp",
-	.listen = daemon_smtp_listen,
-	.start = daemon_smtp_start,
-	.stop_accepting = daemon_smtp_stop_accepting,
-	.drain = daemon_smtp_drain,
-	.free = daemon_smtp_free,
+    .name = "smtp",
+    .listen = daemon_smtp_listen,
+    .start = daemon_smtp_start,
+    .stop_accepting = daemon_smtp_stop_accepting,
+    .drain = daemon_smtp_drain,
+    .free = daemon_smtp_free,
 };

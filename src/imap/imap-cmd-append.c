@@ -21,7 +21,7 @@ struct imap_append {
 	uint32_t uidvalidity;
 	uint32_t flags;
 	char *keywords;
-	const char *data;  /* the literal, owned by the session's arguments */
+	const char *data; /* the literal, owned by the session's arguments */
 	size_t len;
 	uint64_t max;
 	int64_t date;
@@ -40,7 +40,8 @@ static int imap_date_time_parse(const char *s, int64_t *t_r)
 	struct tm tm;
 
 	if (sscanf(s, "%2d-%3s-%4d %2d:%2d:%2d %c%4d%n", &day, mon, &year, &hh, &mm, &ss, &sign,
-		   &zone, &n) != 8 || s[n] != '\0' || (sign != '+' && sign != '-'))
+		   &zone, &n) != 8 ||
+	    s[n] != '\0' || (sign != '+' && sign != '-'))
 		return -1;
 	m = strcasestr(months, mon);
 	if (strlen(mon) != 3 || m == NULL || (m - months) % 3 != 0 || day < 1 || day > 31 ||

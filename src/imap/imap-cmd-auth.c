@@ -169,7 +169,7 @@ static void imap_login_start(struct imap_session *s, const char *user, const cha
 	}
 	if (!acct->region->served) {
 		const struct config_region *cr =
-			config_region_find(s->server->cfg, acct->region->name);
+		    config_region_find(s->server->cfg, acct->region->name);
 		struct buf url;
 
 		buf_init(&url);

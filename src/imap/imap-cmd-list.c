@@ -11,10 +11,10 @@
 #include <strings.h>
 
 #define IMAP_LIST_RET_SUBSCRIBED (1u << 0)
-#define IMAP_LIST_RET_STATUS (1u << 1)
+#define IMAP_LIST_RET_STATUS     (1u << 1)
 #define IMAP_LIST_SEL_SUBSCRIBED (1u << 2)
-#define IMAP_LIST_SEL_SPECIAL (1u << 3)
-#define IMAP_LIST_LSUB (1u << 4)
+#define IMAP_LIST_SEL_SPECIAL    (1u << 3)
+#define IMAP_LIST_LSUB           (1u << 4)
 
 /* Glob match with '*' (anything) and '%' (anything but '/'): a row of the
  * classic dynamic programme, O(pattern x name), no backtracking. */
@@ -52,12 +52,18 @@ static int imap_match(const char *pat, const char *name)
 static const char *imap_role_attr(enum store_role role)
 {
 	switch (role) {
-	case STORE_ROLE_SENT: return " \\Sent";
-	case STORE_ROLE_DRAFTS: return " \\Drafts";
-	case STORE_ROLE_TRASH: return " \\Trash";
-	case STORE_ROLE_JUNK: return " \\Junk";
-	case STORE_ROLE_ARCHIVE: return " \\Archive";
-	default: return "";
+	case STORE_ROLE_SENT:
+		return " \\Sent";
+	case STORE_ROLE_DRAFTS:
+		return " \\Drafts";
+	case STORE_ROLE_TRASH:
+		return " \\Trash";
+	case STORE_ROLE_JUNK:
+		return " \\Junk";
+	case STORE_ROLE_ARCHIVE:
+		return " \\Archive";
+	default:
+		return "";
 	}
 }
 
@@ -103,7 +109,8 @@ int imap_status_format(struct imap_session *s, const struct imap_mbox *box,
 		const char *sep = i ? " " : "";
 
 		if ((imap_arg_is_atom(a, "UNSEEN") || imap_arg_is_atom(a, "SIZE") ||
-		     imap_arg_is_atom(a, "DELETED")) && !counted) {
+		     imap_arg_is_atom(a, "DELETED")) &&
+		    !counted) {
 			if (s->store->backend->message_scan(s->store, box->id, 1, UINT32_MAX, 0, 0,
 							    imap_status_count_cb, &c, error_r) < 0)
 				return -1;
@@ -144,8 +151,8 @@ static void imap_list_line(struct imap_session *s, const char *name, const char 
 	const char *error;
 
 	buf_init(&line);
-	if (buf_printf(&line, "* %s (%s) \"/\" ", opts & IMAP_LIST_LSUB ? "LSUB" : "LIST",
-		       attrs) < 0)
+	if (buf_printf(&line, "* %s (%s) \"/\" ", opts & IMAP_LIST_LSUB ? "LSUB" : "LIST", attrs) <
+	    0)
 		log_fatal("out of memory");
 	imap_name_out(s, name, &line);
 	imap_reply(s, "%s", buf_cstr(&line));
@@ -180,12 +187,11 @@ static void imap_list_run(struct imap_session *s, const char *pattern, unsigned 
 		if ((opts & IMAP_LIST_SEL_SPECIAL) && b->role <= STORE_ROLE_INBOX)
 			continue;
 		buf_reset(&attrs);
-		if (buf_printf(&attrs, "%s%s%s",
-			       children ? "\\HasChildren" : "\\HasNoChildren",
+		if (buf_printf(&attrs, "%s%s%s", children ? "\\HasChildren" : "\\HasNoChildren",
 			       (opts & (IMAP_LIST_RET_SUBSCRIBED | IMAP_LIST_SEL_SUBSCRIBED)) &&
-					       b->subscribed
-				       ? " \\Subscribed"
-				       : "",
+				       b->subscribed
+				   ? " \\Subscribed"
+				   : "",
 			       imap_role_attr(b->role)) < 0)
 			log_fatal("out of memory");
 		imap_list_line(s, b->name, buf_cstr(&attrs), opts, status_items, b);
@@ -259,8 +265,8 @@ static void imap_list_common(struct imap_session *s, struct imap_args *args, uns
 		return;
 	}
 	for (size_t p = 0; p < (patterns->type == IMAP_ARG_LIST ? patterns->count : 1); p++) {
-		const char *pat = imap_arg_string(patterns->type == IMAP_ARG_LIST
-							  ? &patterns->list[p] : patterns);
+		const char *pat = imap_arg_string(
+		    patterns->type == IMAP_ARG_LIST ? &patterns->list[p] : patterns);
 		struct buf full, utf8;
 
 		if (pat == NULL) {

@@ -68,7 +68,8 @@ void imap_cmd_create(struct imap_session *s, struct imap_args *args)
 		return;
 	}
 	w = imap_write_new(s, imap_create_op, imap_mailbox_done);
-	if (len > IMAP_MAILBOX_NAME_MAX || imap_box_seal_name(s, name, &w->name_sealed, &error) < 0) {
+	if (len > IMAP_MAILBOX_NAME_MAX ||
+	    imap_box_seal_name(s, name, &w->name_sealed, &error) < 0) {
 		free(name);
 		imap_write_free(&w);
 		imap_cmd_finish(s, "NO", "Cannot create the mailbox");

@@ -20,12 +20,32 @@
 #include <time.h>
 
 #define IMAP_SEARCH_DEPTH_MAX 64
-#define IMAP_SEARCH_BATCH 64
+#define IMAP_SEARCH_BATCH     64
 
 enum imap_sk {
-	SK_ALL, SK_NONE, SK_AND, SK_OR, SK_NOT, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD,
-	SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON, SK_SINCE, SK_SENTBEFORE,
-	SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY, SK_TEXT, SK_MODSEQ,
+	SK_ALL,
+	SK_NONE,
+	SK_AND,
+	SK_OR,
+	SK_NOT,
+	SK_FLAG,
+	SK_UNFLAG,
+	SK_KEYWORD,
+	SK_UNKEYWORD,
+	SK_SEQ,
+	SK_UID,
+	SK_LARGER,
+	SK_SMALLER,
+	SK_BEFORE,
+	SK_ON,
+	SK_SINCE,
+	SK_SENTBEFORE,
+	SK_SENTON,
+	SK_SENTSINCE,
+	SK_HEADER,
+	SK_BODY,
+	SK_TEXT,
+	SK_MODSEQ,
 };
 
 struct imap_skey {
@@ -140,20 +160,28 @@ static const struct {
 	enum imap_sk type;
 	uint32_t flag;
 } imap_skeys_flag[] = {
-	{"ANSWERED", SK_FLAG, STORE_FLAG_ANSWERED}, {"DELETED", SK_FLAG, STORE_FLAG_DELETED},
-	{"DRAFT", SK_FLAG, STORE_FLAG_DRAFT},       {"FLAGGED", SK_FLAG, STORE_FLAG_FLAGGED},
-	{"SEEN", SK_FLAG, STORE_FLAG_SEEN},         {"UNANSWERED", SK_UNFLAG, STORE_FLAG_ANSWERED},
-	{"UNDELETED", SK_UNFLAG, STORE_FLAG_DELETED}, {"UNDRAFT", SK_UNFLAG, STORE_FLAG_DRAFT},
-	{"UNFLAGGED", SK_UNFLAG, STORE_FLAG_FLAGGED}, {"UNSEEN", SK_UNFLAG, STORE_FLAG_SEEN},
-	{"ALL", SK_ALL, 0}, {"OLD", SK_ALL, 0}, {"NEW", SK_NONE, 0}, {"RECENT", SK_NONE, 0},
+    {"ANSWERED", SK_FLAG, STORE_FLAG_ANSWERED},
+    {"DELETED", SK_FLAG, STORE_FLAG_DELETED},
+    {"DRAFT", SK_FLAG, STORE_FLAG_DRAFT},
+    {"FLAGGED", SK_FLAG, STORE_FLAG_FLAGGED},
+    {"SEEN", SK_FLAG, STORE_FLAG_SEEN},
+    {"UNANSWERED", SK_UNFLAG, STORE_FLAG_ANSWERED},
+    {"UNDELETED", SK_UNFLAG, STORE_FLAG_DELETED},
+    {"UNDRAFT", SK_UNFLAG, STORE_FLAG_DRAFT},
+    {"UNFLAGGED", SK_UNFLAG, STORE_FLAG_FLAGGED},
+    {"UNSEEN", SK_UNFLAG, STORE_FLAG_SEEN},
+    {"ALL", SK_ALL, 0},
+    {"OLD", SK_ALL, 0},
+    {"NEW", SK_NONE, 0},
+    {"RECENT", SK_NONE, 0},
 };
 
 static const struct {
 	const char *name;
 	enum imap_sk type;
 } imap_skeys_date[] = {
-	{"BEFORE", SK_BEFORE},         {"ON", SK_ON},         {"SINCE", SK_SINCE},
-	{"SENTBEFORE", SK_SENTBEFORE}, {"SENTON", SK_SENTON}, {"SENTSINCE", SK_SENTSINCE},
+    {"BEFORE", SK_BEFORE},         {"ON", SK_ON},         {"SINCE", SK_SINCE},
+    {"SENTBEFORE", SK_SENTBEFORE}, {"SENTON", SK_SENTON}, {"SENTSINCE", SK_SENTSINCE},
 };
 
 static int imap_skey_text(struct imap_sparse *p, struct imap_skey *k, enum imap_sk type,
@@ -220,8 +248,9 @@ static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned 
 	}
 	if (strcasecmp(w, "LARGER") == 0 || strcasecmp(w, "SMALLER") == 0 ||
 	    strcasecmp(w, "MODSEQ") == 0) {
-		k->type = w[0] == 'L' || w[0] == 'l' ? SK_LARGER
-			  : w[0] == 'S' || w[0] == 's' ? SK_SMALLER : SK_MODSEQ;
+		k->type = w[0] == 'L' || w[0] == 'l'   ? SK_LARGER
+			  : w[0] == 'S' || w[0] == 's' ? SK_SMALLER
+						       : SK_MODSEQ;
 		if (k->type == SK_MODSEQ) {
 			p->modseq = 1;
 			/* Optional entry name and type (RFC 7162 3.1.5). */
@@ -244,9 +273,9 @@ static int imap_skey_parse(struct imap_sparse *p, struct imap_skey *k, unsigned 
 			imap_view_saved_set(p->s, 1, &k->set);
 			return 0;
 		}
-		return imap_seqset_parse(v, p->s->view->count
-					     ? p->s->view->msgs[p->s->view->count - 1].uid : 1,
-					 &k->set, &p->error);
+		return imap_seqset_parse(
+		    v, p->s->view->count ? p->s->view->msgs[p->s->view->count - 1].uid : 1, &k->set,
+		    &p->error);
 	}
 	if (strcasecmp(w, "FROM") == 0 || strcasecmp(w, "TO") == 0 || strcasecmp(w, "CC") == 0 ||
 	    strcasecmp(w, "BCC") == 0 || strcasecmp(w, "SUBJECT") == 0)
@@ -295,28 +324,43 @@ static int imap_skey_match(const struct imap_skey *k, struct imap_seval *e)
 	char *text;
 
 	switch (k->type) {
-	case SK_ALL: return 1;
-	case SK_NONE: return 0;
+	case SK_ALL:
+		return 1;
+	case SK_NONE:
+		return 0;
 	case SK_AND:
 		for (size_t i = 0; i < k->nkids; i++)
 			if (!imap_skey_match(&k->kids[i], e))
 				return 0;
 		return 1;
-	case SK_OR: return imap_skey_match(&k->kids[0], e) || imap_skey_match(&k->kids[1], e);
-	case SK_NOT: return !imap_skey_match(&k->kids[0], e);
-	case SK_FLAG: return (e->m->flags & k->flag) != 0;
-	case SK_UNFLAG: return (e->m->flags & k->flag) == 0;
-	case SK_KEYWORD: return store_keywords_has(e->m->keywords, k->name, strlen(k->name));
+	case SK_OR:
+		return imap_skey_match(&k->kids[0], e) || imap_skey_match(&k->kids[1], e);
+	case SK_NOT:
+		return !imap_skey_match(&k->kids[0], e);
+	case SK_FLAG:
+		return (e->m->flags & k->flag) != 0;
+	case SK_UNFLAG:
+		return (e->m->flags & k->flag) == 0;
+	case SK_KEYWORD:
+		return store_keywords_has(e->m->keywords, k->name, strlen(k->name));
 	case SK_UNKEYWORD:
 		return !store_keywords_has(e->m->keywords, k->name, strlen(k->name));
-	case SK_SEQ: return imap_seqset_contains(&k->set, e->seq);
-	case SK_UID: return imap_seqset_contains(&k->set, e->m->uid);
-	case SK_LARGER: return e->m->size > k->num;
-	case SK_SMALLER: return e->m->size < k->num;
-	case SK_MODSEQ: return e->m->modseq >= k->num;
-	case SK_BEFORE: return day < k->day;
-	case SK_ON: return day == k->day;
-	case SK_SINCE: return day >= k->day;
+	case SK_SEQ:
+		return imap_seqset_contains(&k->set, e->seq);
+	case SK_UID:
+		return imap_seqset_contains(&k->set, e->m->uid);
+	case SK_LARGER:
+		return e->m->size > k->num;
+	case SK_SMALLER:
+		return e->m->size < k->num;
+	case SK_MODSEQ:
+		return e->m->modseq >= k->num;
+	case SK_BEFORE:
+		return day < k->day;
+	case SK_ON:
+		return day == k->day;
+	case SK_SINCE:
+		return day >= k->day;
 	case SK_SENTBEFORE:
 	case SK_SENTON:
 	case SK_SENTSINCE:
@@ -324,7 +368,8 @@ static int imap_skey_match(const struct imap_skey *k, struct imap_seval *e)
 			return 0;
 		day = t / 86400;
 		return k->type == SK_SENTBEFORE ? day < k->day
-		       : k->type == SK_SENTON ? day == k->day : day >= k->day;
+		       : k->type == SK_SENTON   ? day == k->day
+						: day >= k->day;
 	case SK_HEADER:
 		text = imap_search_header_text(e->hdr, e->hdr_len, k->name, &present);
 		r = present && strstr(text, k->value) != NULL;
@@ -333,7 +378,8 @@ static int imap_skey_match(const struct imap_skey *k, struct imap_seval *e)
 		return r;
 	case SK_TEXT:
 		if (e->all_headers == NULL)
-			e->all_headers = imap_search_header_text(e->hdr, e->hdr_len, NULL, &present);
+			e->all_headers =
+			    imap_search_header_text(e->hdr, e->hdr_len, NULL, &present);
 		if (strstr(e->all_headers, k->value) != NULL)
 			return 1;
 		/* fall through */
@@ -407,8 +453,8 @@ static int imap_skey_index(const struct imap_skey *k, struct imap_seval *e)
 	}
 }
 
-static void imap_search_hit(struct imap_session *s, struct imap_search *q,
-			    const struct imap_msg *m, uint32_t seq)
+static void imap_search_hit(struct imap_session *s, struct imap_search *q, const struct imap_msg *m,
+			    uint32_t seq)
 {
 	q->hits[q->nhits++] = s->uid_cmd ? m->uid : seq;
 	if (m->modseq > q->max_modseq)
@@ -502,7 +548,6 @@ static void imap_search_job_done(struct imap_session *s, void *ctx)
 	q->error[0] = '\0';
 	imap_search_cont(s);
 }
-
 
 /* "* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 4 ALL 1:3,9 MODSEQ 7"; the
  * hits are in ascending order. MIN, MAX and ALL are left out when nothing
@@ -652,8 +697,10 @@ void imap_cmd_search(struct imap_session *s, struct imap_args *args)
 	if (args->count >= p.pos + 2 && imap_arg_is_atom(&args->list[p.pos], "CHARSET")) {
 		const char *cs = imap_arg_string(&args->list[p.pos + 1]);
 
-		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
-			imap_cmd_finish(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		if (cs == NULL ||
+		    (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
+			imap_cmd_finish(s, "NO",
+					"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return;
 		}
 		p.pos += 2;

@@ -261,8 +261,8 @@ static void imap_expunge_done(struct imap_session *s, struct imap_write *w)
 }
 
 /* The \Deleted messages (of SET when given) as a write job. */
-static struct imap_write *imap_expunge_prepare(struct imap_session *s, const size_t *idx,
-					       size_t n, imap_write_done *done)
+static struct imap_write *imap_expunge_prepare(struct imap_session *s, const size_t *idx, size_t n,
+					       imap_write_done *done)
 {
 	struct imap_write *w = imap_write_new(s, imap_expunge_op, done);
 	const struct imap_view *v = s->view;
@@ -307,8 +307,8 @@ void imap_cmd_expunge(struct imap_session *s, struct imap_args *args)
 		imap_cmd_finish(s, "NO", "[READ-ONLY] Mailbox is read-only");
 		return;
 	}
-	if (s->uid_cmd && imap_view_set(s, imap_arg_string(&args->list[0]), 1, &idx, &n,
-					&error) < 0) {
+	if (s->uid_cmd &&
+	    imap_view_set(s, imap_arg_string(&args->list[0]), 1, &idx, &n, &error) < 0) {
 		imap_cmd_finish(s, "BAD", "%s", error);
 		return;
 	}

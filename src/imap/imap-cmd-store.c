@@ -80,7 +80,8 @@ static void imap_store_done(struct imap_session *s, struct imap_write *w)
 			m->flags = w->changed[i].flags;
 			m->modseq = w->changed[i].modseq;
 			free(m->keywords);
-			m->keywords = w->changed[i].keywords ? xstrdup(w->changed[i].keywords) : NULL;
+			m->keywords =
+			    w->changed[i].keywords ? xstrdup(w->changed[i].keywords) : NULL;
 		}
 		for (size_t i = 0; i < c->count; i++) {
 			const struct imap_msg *m = &s->view->msgs[c->idx[i]];
@@ -141,8 +142,9 @@ void imap_cmd_store(struct imap_session *s, struct imap_args *args)
 		imap_cmd_finish(s, "BAD", "Usage: STORE set [+-]FLAGS[.SILENT] (flags)");
 		return;
 	}
-	mode = item[0] == '+' ? STORE_FLAGS_ADD : item[0] == '-' ? STORE_FLAGS_REMOVE
-								   : STORE_FLAGS_SET;
+	mode = item[0] == '+'   ? STORE_FLAGS_ADD
+	       : item[0] == '-' ? STORE_FLAGS_REMOVE
+				: STORE_FLAGS_SET;
 	if (mode != STORE_FLAGS_SET)
 		item++;
 	silent = strcasecmp(item, "FLAGS.SILENT") == 0;

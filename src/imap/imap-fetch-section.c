@@ -119,14 +119,14 @@ static const struct {
 	const char *name;
 	enum imap_fetch_kind kind;
 } imap_fetch_simple[] = {
-	{"FLAGS", IMAP_FETCH_FLAGS},
-	{"UID", IMAP_FETCH_UID},
-	{"INTERNALDATE", IMAP_FETCH_INTERNALDATE},
-	{"RFC822.SIZE", IMAP_FETCH_SIZE},
-	{"ENVELOPE", IMAP_FETCH_ENVELOPE},
-	{"BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE},
-	{"BODY", IMAP_FETCH_BODY},
-	{"MODSEQ", IMAP_FETCH_MODSEQ},
+    {"FLAGS", IMAP_FETCH_FLAGS},
+    {"UID", IMAP_FETCH_UID},
+    {"INTERNALDATE", IMAP_FETCH_INTERNALDATE},
+    {"RFC822.SIZE", IMAP_FETCH_SIZE},
+    {"ENVELOPE", IMAP_FETCH_ENVELOPE},
+    {"BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE},
+    {"BODY", IMAP_FETCH_BODY},
+    {"MODSEQ", IMAP_FETCH_MODSEQ},
 };
 
 static int imap_fetch_item_parse(struct imap_fetch_spec *spec, const char *s)
@@ -143,8 +143,8 @@ static int imap_fetch_item_parse(struct imap_fetch_spec *spec, const char *s)
 		if (strcasecmp(s, imap_fetch_simple[i].name) == 0) {
 			it->kind = imap_fetch_simple[i].kind;
 			spec->count++;
-			if (it->kind == IMAP_FETCH_ENVELOPE || it->kind == IMAP_FETCH_BODYSTRUCTURE ||
-			    it->kind == IMAP_FETCH_BODY)
+			if (it->kind == IMAP_FETCH_ENVELOPE ||
+			    it->kind == IMAP_FETCH_BODYSTRUCTURE || it->kind == IMAP_FETCH_BODY)
 				spec->need_meta = 1;
 			return 0;
 		}
@@ -155,7 +155,7 @@ static int imap_fetch_item_parse(struct imap_fetch_spec *spec, const char *s)
 		it->name = xstrdup(s);
 		for (char *c = it->name; *c; c++)
 			*c = (char)toupper((unsigned char)*c);
-		it->part = s[6] == '\0' ? IMAP_SECTION_ALL
+		it->part = s[6] == '\0'                          ? IMAP_SECTION_ALL
 			   : toupper((unsigned char)s[7]) == 'T' ? IMAP_SECTION_TEXT
 								 : IMAP_SECTION_HEADER;
 		it->peek = it->part == IMAP_SECTION_HEADER;
@@ -189,10 +189,13 @@ static int imap_fetch_item_parse(struct imap_fetch_spec *spec, const char *s)
 		struct buf name;
 
 		buf_init(&name);
-		if (buf_printf(&name, "%s[%.*s]", it->kind == IMAP_FETCH_BINARY_SIZE ? "BINARY.SIZE"
-						  : it->binary ? "BINARY" : "BODY",
+		if (buf_printf(&name, "%s[%.*s]",
+			       it->kind == IMAP_FETCH_BINARY_SIZE ? "BINARY.SIZE"
+			       : it->binary                       ? "BINARY"
+								  : "BODY",
 			       (int)(close - open - 1), open + 1) < 0 ||
-		    (it->partial && buf_printf(&name, "<%llu>", (unsigned long long)it->offset) < 0))
+		    (it->partial &&
+		     buf_printf(&name, "<%llu>", (unsigned long long)it->offset) < 0))
 			log_fatal("out of memory");
 		it->name = (char *)buf_cstr(&name);
 	}
@@ -200,9 +203,9 @@ done:
 	spec->count++;
 	if (!it->peek)
 		spec->sets_seen = 1;
-	if (it->depth == 0 && (it->part == IMAP_SECTION_HEADER ||
-			       it->part == IMAP_SECTION_HEADER_FIELDS ||
-			       it->part == IMAP_SECTION_HEADER_FIELDS_NOT))
+	if (it->depth == 0 &&
+	    (it->part == IMAP_SECTION_HEADER || it->part == IMAP_SECTION_HEADER_FIELDS ||
+	     it->part == IMAP_SECTION_HEADER_FIELDS_NOT))
 		spec->need_meta = 1;
 	else
 		spec->need_body = 1;
@@ -213,9 +216,9 @@ int imap_fetch_spec_parse(const struct imap_arg *arg, struct imap_fetch_spec *sp
 			  const char **error_r)
 {
 	static const char *const macros[][5] = {
-		{"ALL", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"},
-		{"FAST", "FLAGS", "INTERNALDATE", "RFC822.SIZE", NULL},
-		{"FULL", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"},
+	    {"ALL", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"},
+	    {"FAST", "FLAGS", "INTERNALDATE", "RFC822.SIZE", NULL},
+	    {"FULL", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"},
 	};
 
 	memset(spec, 0, sizeof(*spec));
@@ -266,8 +269,8 @@ static size_t imap_header_end(const uint8_t *msg, size_t len)
 static int imap_field_listed(const struct imap_fetch_item *it, const uint8_t *name, size_t len)
 {
 	for (size_t i = 0; i < it->field_count; i++)
-		if (strlen(it->fields[i]) == len && strncasecmp(it->fields[i], (const char *)name,
-								len) == 0)
+		if (strlen(it->fields[i]) == len &&
+		    strncasecmp(it->fields[i], (const char *)name, len) == 0)
 			return 1;
 	return 0;
 }
@@ -364,8 +367,10 @@ static void imap_binary_decode(const uint8_t *mimehdr, size_t hlen, const uint8_
 			    imap_hexv(body[i + 2]) >= 0) {
 				c = (uint8_t)(imap_hexv(body[i + 1]) * 16 + imap_hexv(body[i + 2]));
 				i += 2;
-			} else if (c == '=' && i + 1 < blen && (body[i + 1] == '\r' || body[i + 1] == '\n')) {
-				i += body[i + 1] == '\r' && i + 2 < blen && body[i + 2] == '\n' ? 2 : 1;
+			} else if (c == '=' && i + 1 < blen &&
+				   (body[i + 1] == '\r' || body[i + 1] == '\n')) {
+				i += body[i + 1] == '\r' && i + 2 < blen && body[i + 2] == '\n' ? 2
+												: 1;
 				continue;
 			}
 			if (buf_append(out, &c, 1) < 0)

@@ -10,7 +10,7 @@
 #include "imap/imap-private.h"
 
 #define IMAP_SECTION_DEPTH_MAX 32
-#define IMAP_FETCH_ITEMS_MAX 64
+#define IMAP_FETCH_ITEMS_MAX   64
 #define IMAP_HEADER_FIELDS_MAX 100
 
 enum imap_fetch_kind {
@@ -20,8 +20,8 @@ enum imap_fetch_kind {
 	IMAP_FETCH_SIZE,
 	IMAP_FETCH_ENVELOPE,
 	IMAP_FETCH_BODYSTRUCTURE,
-	IMAP_FETCH_BODY,      /* BODY without a section */
-	IMAP_FETCH_SECTION,   /* BODY[..], BODY.PEEK[..], BINARY[..], RFC822* */
+	IMAP_FETCH_BODY,    /* BODY without a section */
+	IMAP_FETCH_SECTION, /* BODY[..], BODY.PEEK[..], BINARY[..], RFC822* */
 	IMAP_FETCH_BINARY_SIZE,
 	IMAP_FETCH_MODSEQ,
 };
@@ -38,7 +38,7 @@ enum imap_section_part {
 struct imap_fetch_item {
 	enum imap_fetch_kind kind;
 	int peek, binary;
-	char *name;          /* as answered: "BODY[HEADER]", "RFC822.TEXT" */
+	char *name; /* as answered: "BODY[HEADER]", "RFC822.TEXT" */
 	unsigned path[IMAP_SECTION_DEPTH_MAX];
 	size_t depth;
 	enum imap_section_part part;

@@ -170,9 +170,9 @@ static const struct {
 	uint32_t bit;
 	const char *name;
 } imap_flag_names[] = {
-	{STORE_FLAG_SEEN, "\\Seen"},       {STORE_FLAG_ANSWERED, "\\Answered"},
-	{STORE_FLAG_FLAGGED, "\\Flagged"}, {STORE_FLAG_DELETED, "\\Deleted"},
-	{STORE_FLAG_DRAFT, "\\Draft"},
+    {STORE_FLAG_SEEN, "\\Seen"},       {STORE_FLAG_ANSWERED, "\\Answered"},
+    {STORE_FLAG_FLAGGED, "\\Flagged"}, {STORE_FLAG_DELETED, "\\Deleted"},
+    {STORE_FLAG_DRAFT, "\\Draft"},
 };
 
 void imap_flags_format(uint32_t flags, const char *keywords, struct buf *out)

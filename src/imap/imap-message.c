@@ -159,8 +159,8 @@ static int imap_meta_scan_cb(void *ctx, const struct store_message *m)
 }
 
 int imap_msg_scan_meta(struct imap_session *s, const size_t *idx, size_t count,
-		       int (*fn)(void *ctx, size_t index, const struct store_message *m),
-		       void *ctx, const char **error_r)
+		       int (*fn)(void *ctx, size_t index, const struct store_message *m), void *ctx,
+		       const char **error_r)
 {
 	struct imap_meta_scan c = {s, idx, count, 0, fn, ctx};
 	const struct imap_view *v = s->view;
@@ -168,6 +168,6 @@ int imap_msg_scan_meta(struct imap_session *s, const size_t *idx, size_t count,
 	if (count == 0)
 		return 0;
 	return s->store->backend->message_scan(s->store, v->id, v->msgs[idx[0]].uid,
-					       v->msgs[idx[count - 1]].uid, 0, 1,
-					       imap_meta_scan_cb, &c, error_r);
+					       v->msgs[idx[count - 1]].uid, 0, 1, imap_meta_scan_cb,
+					       &c, error_r);
 }

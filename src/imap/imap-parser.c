@@ -224,8 +224,7 @@ static int imap_parse_list(struct imap_parser *p, unsigned depth, struct imap_ar
 	return depth > 0 ? imap_fail(p, "Missing ')'") : 0;
 }
 
-int imap_args_parse(const uint8_t *data, size_t len, struct imap_args *args_r,
-		    const char **error_r)
+int imap_args_parse(const uint8_t *data, size_t len, struct imap_args *args_r, const char **error_r)
 {
 	struct imap_parser p = {data, len, 0, 0, NULL};
 
@@ -256,13 +255,13 @@ int imap_args_have_literal8(const struct imap_args *args)
 	return 0;
 }
 
-int imap_command_split(const uint8_t *line, size_t len, char tag_r[IMAP_TAG_MAX],
-		       char name_r[32], size_t *rest_r, const char **error_r)
+int imap_command_split(const uint8_t *line, size_t len, char tag_r[IMAP_TAG_MAX], char name_r[32],
+		       size_t *rest_r, const char **error_r)
 {
 	size_t i = 0, n;
 
-	while (i < len && imap_atom_char(line[i]) && line[i] < 0x80 && line[i] != '+' && line[i] != '*' &&
-	       line[i] != '%' && line[i] != ']' && line[i] != '\\')
+	while (i < len && imap_atom_char(line[i]) && line[i] < 0x80 && line[i] != '+' &&
+	       line[i] != '*' && line[i] != '%' && line[i] != ']' && line[i] != '\\')
 		i++;
 	if (i == 0 || i >= IMAP_TAG_MAX || (i < len && line[i] != ' ')) {
 		*error_r = "Invalid tag";
@@ -376,8 +375,7 @@ static int imap_range_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
-int imap_seqset_parse(const char *s, uint32_t star, struct imap_seqset *set_r,
-		      const char **error_r)
+int imap_seqset_parse(const char *s, uint32_t star, struct imap_seqset *set_r, const char **error_r)
 {
 	size_t cap = 0, n = 0;
 	struct imap_range *r = NULL;

@@ -10,9 +10,9 @@
 
 #include "lib/lib.h"
 
-#define IMAP_LIST_DEPTH_MAX 16   /* nested parenthesised lists */
-#define IMAP_ARGS_MAX 100000     /* arguments in one command */
-#define IMAP_TAG_MAX 64
+#define IMAP_LIST_DEPTH_MAX   16     /* nested parenthesised lists */
+#define IMAP_ARGS_MAX         100000 /* arguments in one command */
+#define IMAP_TAG_MAX          64
 #define IMAP_MAILBOX_NAME_MAX 1000 /* bytes of UTF-8 */
 
 enum imap_arg_type {
@@ -26,7 +26,7 @@ enum imap_arg_type {
 
 struct imap_arg {
 	enum imap_arg_type type;
-	char *str;   /* NUL-terminated (LEN is authoritative for literals) */
+	char *str; /* NUL-terminated (LEN is authoritative for literals) */
 	size_t len;
 	struct imap_arg *list; /* IMAP_ARG_LIST */
 	size_t count;
@@ -49,8 +49,8 @@ void imap_args_free(struct imap_args *args);
 /* Splits "tag SP command[ SP rest]" from LINE: TAG_R and NAME_R are
  * NUL-terminated copies, *REST_R the offset of the arguments. -1 if there is
  * no valid tag (the reply is then untagged "* BAD"). */
-int imap_command_split(const uint8_t *line, size_t len, char tag_r[IMAP_TAG_MAX],
-		       char name_r[32], size_t *rest_r, const char **error_r) WARN_UNUSED;
+int imap_command_split(const uint8_t *line, size_t len, char tag_r[IMAP_TAG_MAX], char name_r[32],
+		       size_t *rest_r, const char **error_r) WARN_UNUSED;
 
 /* 1 if a literal8 occurs anywhere in ARGS (RFC 3516 allows it in APPEND
  * only). */

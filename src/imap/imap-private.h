@@ -14,17 +14,17 @@
 
 #include <stdatomic.h>
 
-#define IMAP_ID_BYTES 13
-#define IMAP_UNAUTH_LITERAL_MAX 8192   /* literals before login (LOGIN password) */
-#define IMAP_SLICE_US 20000            /* work per loop iteration for long commands */
-#define IMAP_IDLE_POLL_SECS 1          /* changes by other processes while idling */
-#define IMAP_POOL_THREADS 2
+#define IMAP_ID_BYTES           13
+#define IMAP_UNAUTH_LITERAL_MAX 8192  /* literals before login (LOGIN password) */
+#define IMAP_SLICE_US           20000 /* work per loop iteration for long commands */
+#define IMAP_IDLE_POLL_SECS     1     /* changes by other processes while idling */
+#define IMAP_POOL_THREADS       2
 /* Long responses (FETCH, SEARCH) are prepared no further ahead of a slow
  * client than this many bytes waiting to be sent ... */
 #define IMAP_OUTPUT_HIGH_BYTES (1024 * 1024)
 /* ... and resume when the output falls to this (or at the next poll). */
 #define IMAP_OUTPUT_LOW_BYTES (256 * 1024)
-#define IMAP_OUTPUT_POLL_MS 50
+#define IMAP_OUTPUT_POLL_MS   50
 
 enum imap_state {
 	IMAP_STATE_NOAUTH,
@@ -34,15 +34,16 @@ enum imap_state {
 	IMAP_STATE_COUNT
 };
 #define IMAP_STATE_BIT(st) (1u << (st))
-#define IMAP_ANY (IMAP_STATE_BIT(IMAP_STATE_NOAUTH) | IMAP_STATE_BIT(IMAP_STATE_AUTH) |        \
-		  IMAP_STATE_BIT(IMAP_STATE_SELECTED))
-#define IMAP_AUTHED (IMAP_STATE_BIT(IMAP_STATE_AUTH) | IMAP_STATE_BIT(IMAP_STATE_SELECTED))
+#define IMAP_ANY                                                                                   \
+	(IMAP_STATE_BIT(IMAP_STATE_NOAUTH) | IMAP_STATE_BIT(IMAP_STATE_AUTH) |                     \
+	 IMAP_STATE_BIT(IMAP_STATE_SELECTED))
+#define IMAP_AUTHED   (IMAP_STATE_BIT(IMAP_STATE_AUTH) | IMAP_STATE_BIT(IMAP_STATE_SELECTED))
 #define IMAP_SELECTED IMAP_STATE_BIT(IMAP_STATE_SELECTED)
-#define IMAP_NOAUTH IMAP_STATE_BIT(IMAP_STATE_NOAUTH)
+#define IMAP_NOAUTH   IMAP_STATE_BIT(IMAP_STATE_NOAUTH)
 
-#define IMAP_CMDF_UID (1u << 0)      /* may follow "UID" */
+#define IMAP_CMDF_UID       (1u << 0) /* may follow "UID" */
 #define IMAP_CMDF_NOEXPUNGE (1u << 1) /* sequence numbers in use: no EXPUNGE */
-#define IMAP_CMDF_NOARGS (1u << 2)   /* arguments are a syntax error */
+#define IMAP_CMDF_NOARGS    (1u << 2) /* arguments are a syntax error */
 
 struct imap_session;
 typedef void imap_handler_fn(struct imap_session *s, struct imap_args *args);
@@ -107,9 +108,9 @@ struct imap_server {
 	void *drained_ctx;
 };
 
-typedef void imap_job_fn(void *ctx);                                /* pool thread */
-typedef void imap_job_done_fn(struct imap_session *s, void *ctx);   /* loop */
-typedef void imap_cont_fn(struct imap_session *s);                  /* loop */
+typedef void imap_job_fn(void *ctx);                              /* pool thread */
+typedef void imap_job_done_fn(struct imap_session *s, void *ctx); /* loop */
+typedef void imap_cont_fn(struct imap_session *s);                /* loop */
 typedef void imap_line_fn(struct imap_session *s, const char *line, size_t len);
 
 struct imap_session {
@@ -120,7 +121,7 @@ struct imap_session {
 	char peer[NET_ADDR_MAX];
 	enum imap_state state;
 	unsigned unauth_commands;
-	int64_t rate_tat_us;      /* command rate limit: theoretical arrival time */
+	int64_t rate_tat_us; /* command rate limit: theoretical arrival time */
 
 	/* Command assembly and the command in progress. */
 	struct buf line;
@@ -130,16 +131,16 @@ struct imap_session {
 	const struct imap_command *cmd_def;
 	struct imap_args args;
 	int uid_cmd;
-	imap_line_fn *line_fn;    /* IDLE / AUTHENTICATE: lines go here */
+	imap_line_fn *line_fn; /* IDLE / AUTHENTICATE: lines go here */
 
 	unsigned int in_input : 1;
-	unsigned int busy : 1;      /* a pool job is running */
+	unsigned int busy : 1; /* a pool job is running */
 	unsigned int cont_pending : 1;
-	unsigned int dead : 1;      /* connection gone; free once idle */
-	unsigned int closing : 1;   /* BYE written */
-	unsigned int shutdown : 1;  /* close after the current command */
-	unsigned int notified : 1;  /* another session or a delivery changed something */
-	unsigned int utf8 : 1;      /* UTF-8 mailbox names (ENABLE UTF8=ACCEPT / IMAP4rev2) */
+	unsigned int dead : 1;     /* connection gone; free once idle */
+	unsigned int closing : 1;  /* BYE written */
+	unsigned int shutdown : 1; /* close after the current command */
+	unsigned int notified : 1; /* another session or a delivery changed something */
+	unsigned int utf8 : 1;     /* UTF-8 mailbox names (ENABLE UTF8=ACCEPT / IMAP4rev2) */
 	unsigned int condstore : 1;
 	unsigned int qresync : 1; /* ENABLE QRESYNC: VANISHED instead of EXPUNGE */
 	unsigned int rev2 : 1;    /* ENABLE IMAP4rev2 (RFC 9051) */
@@ -176,7 +177,7 @@ void imap_write(struct imap_session *s, const void *data, size_t len);
 /* Ends the command in progress: syncs the selected mailbox (untagged
  * updates), writes the tagged STATUS reply and reads the next command. */
 void imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt, ...)
-	PRINTF_LIKE(3, 4);
+    PRINTF_LIKE(3, 4);
 /* Runs FN(CTX) on a pool thread, then DONE(S, CTX) on the loop (also when
  * the client has gone: DONE must check s->dead and only clean up). */
 void imap_session_job(struct imap_session *s, imap_job_fn *fn, imap_job_done_fn *done, void *ctx);
@@ -194,7 +195,7 @@ void imap_session_close(struct imap_session *s, const char *bye);
 void imap_session_shutdown(struct imap_session *s);
 void imap_session_free(struct imap_session **s);
 void imap_session_log(const struct imap_session *s, enum log_level level, const char *fmt, ...)
-	PRINTF_LIKE(3, 4);
+    PRINTF_LIKE(3, 4);
 void imap_session_set_state(struct imap_session *s, enum imap_state state);
 /* Writes "* CAPABILITY ..." or the text after "[CAPABILITY " into OUT. */
 void imap_capabilities(struct imap_session *s, struct buf *out);
@@ -257,8 +258,8 @@ int imap_flags_parse(const struct imap_arg *arg, uint32_t *flags_r, char **keywo
 		     const char **error_r);
 /* A sequence set argument resolved against the view: sorted view indices.
  * "$" is the saved search result (RFC 5182). */
-int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx_r,
-		  size_t *count_r, const char **error_r);
+int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx_r, size_t *count_r,
+		  const char **error_r);
 /* "$" as a sequence set of UIDs (UID != 0) or of sequence numbers: the
  * saved messages still in the view. */
 void imap_view_saved_set(struct imap_session *s, int uid, struct imap_seqset *set_r);
@@ -357,7 +358,7 @@ void imap_plain_add(struct evbuffer *ev, struct imap_plain *p, const uint8_t *da
 /* Calls FN for the messages of the view at indices IDX[0..COUNT) that lie
  * in one UID range scan, with their sealed metadata. */
 int imap_msg_scan_meta(struct imap_session *s, const size_t *idx, size_t count,
-		       int (*fn)(void *ctx, size_t index, const struct store_message *m),
-		       void *ctx, const char **error_r);
+		       int (*fn)(void *ctx, size_t index, const struct store_message *m), void *ctx,
+		       const char **error_r);
 
 #endif

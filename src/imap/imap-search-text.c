@@ -90,9 +90,8 @@ char *imap_search_header_text(const uint8_t *hdr, size_t len, const char *name, 
 		if (colon == NULL)
 			continue;
 		name_len = (size_t)(colon - (hdr + start));
-		if (name != NULL &&
-		    (strlen(name) != name_len || strncasecmp(name, (const char *)hdr + start,
-							     name_len) != 0))
+		if (name != NULL && (strlen(name) != name_len ||
+				     strncasecmp(name, (const char *)hdr + start, name_len) != 0))
 			continue;
 		*present_r = 1;
 		/* Unfold, then decode encoded words. */
@@ -103,8 +102,8 @@ char *imap_search_header_text(const uint8_t *hdr, size_t len, const char *name, 
 		{
 			char *dec = g_mime_utils_header_decode_text(NULL, buf_cstr(&field));
 
-			if (name == NULL &&
-			    (buf_append(&acc, hdr + start, name_len) < 0 || buf_append(&acc, ": ", 2) < 0))
+			if (name == NULL && (buf_append(&acc, hdr + start, name_len) < 0 ||
+					     buf_append(&acc, ": ", 2) < 0))
 				log_fatal("out of memory");
 			imap_text_add(&acc, dec != NULL ? dec : buf_cstr(&field));
 			if (dec != NULL) {

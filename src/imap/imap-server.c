@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define IMAP_FAILS_MAX 1024
+#define IMAP_FAILS_MAX       1024
 #define IMAP_FAIL_FACTOR_MAX 8
 
 struct imap_fail {

@@ -27,36 +27,36 @@
 #define IMAP_CMD_EXTRA_BYTES (1024 * 1024) /* command bytes beside its literals */
 
 static const struct imap_command imap_commands[] = {
-	{"CAPABILITY", IMAP_ANY, IMAP_CMDF_NOARGS, imap_cmd_capability},
-	{"NOOP", IMAP_ANY, IMAP_CMDF_NOARGS, imap_cmd_noop},
-	{"LOGOUT", IMAP_ANY, IMAP_CMDF_NOARGS, imap_cmd_logout},
-	{"ID", IMAP_ANY, 0, imap_cmd_id},
-	{"STARTTLS", IMAP_NOAUTH, IMAP_CMDF_NOARGS, imap_cmd_starttls},
-	{"LOGIN", IMAP_NOAUTH, 0, imap_cmd_login},
-	{"AUTHENTICATE", IMAP_NOAUTH, 0, imap_cmd_authenticate},
-	{"ENABLE", IMAP_AUTHED, 0, imap_cmd_enable},
-	{"NAMESPACE", IMAP_AUTHED, IMAP_CMDF_NOARGS, imap_cmd_namespace},
-	{"SELECT", IMAP_AUTHED, 0, imap_cmd_select},
-	{"EXAMINE", IMAP_AUTHED, 0, imap_cmd_examine},
-	{"CREATE", IMAP_AUTHED, 0, imap_cmd_create},
-	{"DELETE", IMAP_AUTHED, 0, imap_cmd_delete},
-	{"RENAME", IMAP_AUTHED, 0, imap_cmd_rename},
-	{"SUBSCRIBE", IMAP_AUTHED, 0, imap_cmd_subscribe},
-	{"UNSUBSCRIBE", IMAP_AUTHED, 0, imap_cmd_unsubscribe},
-	{"LIST", IMAP_AUTHED, 0, imap_cmd_list},
-	{"LSUB", IMAP_AUTHED, 0, imap_cmd_lsub},
-	{"STATUS", IMAP_AUTHED, 0, imap_cmd_status},
-	{"APPEND", IMAP_AUTHED, 0, imap_cmd_append},
-	{"IDLE", IMAP_AUTHED, IMAP_CMDF_NOARGS, imap_cmd_idle},
-	{"CHECK", IMAP_SELECTED, IMAP_CMDF_NOARGS, imap_cmd_check},
-	{"CLOSE", IMAP_SELECTED, IMAP_CMDF_NOARGS, imap_cmd_close},
-	{"UNSELECT", IMAP_SELECTED, IMAP_CMDF_NOARGS, imap_cmd_unselect},
-	{"EXPUNGE", IMAP_SELECTED, IMAP_CMDF_UID, imap_cmd_expunge},
-	{"SEARCH", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_search},
-	{"FETCH", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_fetch},
-	{"STORE", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_store},
-	{"COPY", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_copy},
-	{"MOVE", IMAP_SELECTED, IMAP_CMDF_UID, imap_cmd_move},
+    {"CAPABILITY", IMAP_ANY, IMAP_CMDF_NOARGS, imap_cmd_capability},
+    {"NOOP", IMAP_ANY, IMAP_CMDF_NOARGS, imap_cmd_noop},
+    {"LOGOUT", IMAP_ANY, IMAP_CMDF_NOARGS, imap_cmd_logout},
+    {"ID", IMAP_ANY, 0, imap_cmd_id},
+    {"STARTTLS", IMAP_NOAUTH, IMAP_CMDF_NOARGS, imap_cmd_starttls},
+    {"LOGIN", IMAP_NOAUTH, 0, imap_cmd_login},
+    {"AUTHENTICATE", IMAP_NOAUTH, 0, imap_cmd_authenticate},
+    {"ENABLE", IMAP_AUTHED, 0, imap_cmd_enable},
+    {"NAMESPACE", IMAP_AUTHED, IMAP_CMDF_NOARGS, imap_cmd_namespace},
+    {"SELECT", IMAP_AUTHED, 0, imap_cmd_select},
+    {"EXAMINE", IMAP_AUTHED, 0, imap_cmd_examine},
+    {"CREATE", IMAP_AUTHED, 0, imap_cmd_create},
+    {"DELETE", IMAP_AUTHED, 0, imap_cmd_delete},
+    {"RENAME", IMAP_AUTHED, 0, imap_cmd_rename},
+    {"SUBSCRIBE", IMAP_AUTHED, 0, imap_cmd_subscribe},
+    {"UNSUBSCRIBE", IMAP_AUTHED, 0, imap_cmd_unsubscribe},
+    {"LIST", IMAP_AUTHED, 0, imap_cmd_list},
+    {"LSUB", IMAP_AUTHED, 0, imap_cmd_lsub},
+    {"STATUS", IMAP_AUTHED, 0, imap_cmd_status},
+    {"APPEND", IMAP_AUTHED, 0, imap_cmd_append},
+    {"IDLE", IMAP_AUTHED, IMAP_CMDF_NOARGS, imap_cmd_idle},
+    {"CHECK", IMAP_SELECTED, IMAP_CMDF_NOARGS, imap_cmd_check},
+    {"CLOSE", IMAP_SELECTED, IMAP_CMDF_NOARGS, imap_cmd_close},
+    {"UNSELECT", IMAP_SELECTED, IMAP_CMDF_NOARGS, imap_cmd_unselect},
+    {"EXPUNGE", IMAP_SELECTED, IMAP_CMDF_UID, imap_cmd_expunge},
+    {"SEARCH", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_search},
+    {"FETCH", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_fetch},
+    {"STORE", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_store},
+    {"COPY", IMAP_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NOEXPUNGE, imap_cmd_copy},
+    {"MOVE", IMAP_SELECTED, IMAP_CMDF_UID, imap_cmd_move},
 };
 
 void imap_session_log(const struct imap_session *s, enum log_level level, const char *fmt, ...)
@@ -114,9 +114,10 @@ void imap_capabilities(struct imap_session *s, struct buf *out)
 		else
 			ret |= buf_append_str(out, " AUTH=PLAIN");
 	} else {
-		ret |= buf_append_str(out, " NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN"
-					   " LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH SEARCHRES"
-					   " BINARY STATUS=SIZE");
+		ret |= buf_append_str(out,
+				      " NAMESPACE UIDPLUS MOVE UNSELECT SPECIAL-USE CHILDREN"
+				      " LIST-STATUS CONDSTORE QRESYNC UTF8=ACCEPT ESEARCH SEARCHRES"
+				      " BINARY STATUS=SIZE");
 	}
 	if (ret != 0)
 		log_fatal("out of memory");
@@ -173,7 +174,7 @@ void imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt
 	va_end(ap);
 	if (s->view != NULL && s->state == IMAP_STATE_SELECTED && strcmp(status, "BAD") != 0)
 		imap_view_sync(s, s->uid_cmd || s->cmd_def == NULL ||
-					  !(s->cmd_def->flags & IMAP_CMDF_NOEXPUNGE));
+				      !(s->cmd_def->flags & IMAP_CMDF_NOEXPUNGE));
 	s->notified = 0;
 	imap_reply(s, "%s %s %s", s->tag, status, text);
 	imap_cmd_reset(s);
@@ -434,8 +435,8 @@ static void imap_session_dispatch(struct imap_session *s)
 static int imap_session_line(struct imap_session *s)
 {
 	const struct config *cfg = s->server->cfg;
-	uint64_t max = s->state == IMAP_STATE_NOAUTH ? IMAP_UNAUTH_LITERAL_MAX
-						     : cfg->imap_max_literal;
+	uint64_t max =
+	    s->state == IMAP_STATE_NOAUTH ? IMAP_UNAUTH_LITERAL_MAX : cfg->imap_max_literal;
 	uint64_t size;
 	int nonsync, r;
 
@@ -566,10 +567,10 @@ static void imap_session_closed(struct net_conn *conn, void *ctx, enum net_close
 void imap_session_create(struct imap_server *server, struct net_conn *conn)
 {
 	static const struct net_conn_callbacks cb = {
-		.read = imap_session_read_cb,
-		.tls_ready = imap_session_tls_ready,
-		.drained = imap_session_drained,
-		.closed = imap_session_closed,
+	    .read = imap_session_read_cb,
+	    .tls_ready = imap_session_tls_ready,
+	    .drained = imap_session_drained,
+	    .closed = imap_session_closed,
 	};
 	struct imap_session *s = xcalloc(1, sizeof(*s));
 	struct event_base *base = server->base;

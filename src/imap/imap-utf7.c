@@ -13,8 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char imap_b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+static const char imap_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int imap_b64_value(char c)
 {
@@ -90,7 +89,7 @@ int imap_utf7_to_utf8(const char *in, struct buf *out)
 				if (u < 0xdc00 || u > 0xdfff)
 					return -1;
 				if (imap_put_utf8(out, 0x10000 + ((hi - 0xd800) << 10) +
-							       (u - 0xdc00)) < 0)
+							   (u - 0xdc00)) < 0)
 					return -1;
 				hi = 0;
 			} else if (u >= 0xd800 && u <= 0xdbff) {

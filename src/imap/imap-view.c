@@ -133,8 +133,8 @@ int imap_view_open(struct imap_session *s, const struct imap_mbox *box, int read
 	v->highestmodseq = st.highestmodseq;
 	store_mailbox_clear(&st);
 	/* Index fields only: no sealed byte is read to select. */
-	if (s->store->backend->message_scan(s->store, v->id, 1, UINT32_MAX, 0, 0,
-					    imap_view_load_cb, v, error_r) < 0) {
+	if (s->store->backend->message_scan(s->store, v->id, 1, UINT32_MAX, 0, 0, imap_view_load_cb,
+					    v, error_r) < 0) {
 		s->view = v;
 		imap_view_close(s);
 		return -1;
@@ -328,7 +328,7 @@ struct imap_sync {
 	uint32_t *changed;
 	size_t changed_count, changed_cap;
 	size_t added;
-	uint8_t *seen;  /* full scan: which view entries still exist */
+	uint8_t *seen; /* full scan: which view entries still exist */
 };
 
 static int imap_sync_changed_cb(void *ctx, const struct store_message *sm)
@@ -345,10 +345,9 @@ static int imap_sync_changed_cb(void *ctx, const struct store_message *sm)
 		return 0;
 	}
 	struct imap_msg *m = &y->v->msgs[i];
-	int same = m->flags == sm->flags &&
-		   ((m->keywords == NULL && sm->keywords == NULL) ||
-		    (m->keywords != NULL && sm->keywords != NULL &&
-		     strcmp(m->keywords, sm->keywords) == 0));
+	int same = m->flags == sm->flags && ((m->keywords == NULL && sm->keywords == NULL) ||
+					     (m->keywords != NULL && sm->keywords != NULL &&
+					      strcmp(m->keywords, sm->keywords) == 0));
 
 	m->modseq = sm->modseq;
 	if (same)
@@ -453,8 +452,8 @@ out:
 	free(y.changed);
 }
 
-int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx_r,
-		  size_t *count_r, const char **error_r)
+int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx_r, size_t *count_r,
+		  const char **error_r)
 {
 	struct imap_view *v = s->view;
 	struct imap_seqset ss;
@@ -481,7 +480,8 @@ int imap_view_set(struct imap_session *s, const char *set, int uid, size_t **idx
 		return 0;
 	}
 	if (uid)
-		star = v->count > 0 ? v->msgs[v->count - 1].uid : (v->uidnext > 1 ? v->uidnext - 1 : 1);
+		star = v->count > 0 ? v->msgs[v->count - 1].uid
+				    : (v->uidnext > 1 ? v->uidnext - 1 : 1);
 	else
 		star = (uint32_t)v->count;
 	if (imap_seqset_parse(set, star, &ss, error_r) < 0)

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define BUNDLE_READ_BYTES 65536
-#define BUNDLE_DEPTH_MAX 4
+#define BUNDLE_DEPTH_MAX  4
 
 struct bundle_check {
 	const char *root;

@@ -22,24 +22,24 @@
 #include <unistd.h>
 
 static const char legal_schema[] =
-	"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
-	"CREATE TABLE IF NOT EXISTS requests(id INTEGER PRIMARY KEY, received INTEGER NOT NULL,"
-	" authority TEXT NOT NULL, jurisdiction TEXT NOT NULL, instrument TEXT NOT NULL,"
-	" scope TEXT NOT NULL, reference_sealed BLOB NOT NULL, nd_ends INTEGER NOT NULL,"
-	" status TEXT NOT NULL, decided INTEGER NOT NULL DEFAULT 0, reject_sealed BLOB);"
-	"CREATE TABLE IF NOT EXISTS accounts(request INTEGER NOT NULL, position INTEGER NOT NULL,"
-	" address_sealed BLOB NOT NULL, tag TEXT NOT NULL DEFAULT '',"
-	" region TEXT NOT NULL DEFAULT '', data_jurisdiction TEXT NOT NULL DEFAULT '',"
-	" decision TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',"
-	" channel TEXT NOT NULL DEFAULT '', explanation TEXT NOT NULL DEFAULT '',"
-	" nonce TEXT NOT NULL DEFAULT '', decided_index INTEGER NOT NULL DEFAULT -1,"
-	" notice TEXT NOT NULL DEFAULT 'none', notice_index INTEGER NOT NULL DEFAULT -1,"
-	" PRIMARY KEY(request, position));"
-	"CREATE TABLE IF NOT EXISTS exports(request INTEGER NOT NULL, log_index INTEGER NOT NULL,"
-	" created INTEGER NOT NULL, manifest_sha256 TEXT NOT NULL,"
-	" PRIMARY KEY(request, log_index));"
-	"CREATE TABLE IF NOT EXISTS releases(request INTEGER PRIMARY KEY,"
-	" log_index INTEGER NOT NULL, released INTEGER NOT NULL);";
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+    "CREATE TABLE IF NOT EXISTS requests(id INTEGER PRIMARY KEY, received INTEGER NOT NULL,"
+    " authority TEXT NOT NULL, jurisdiction TEXT NOT NULL, instrument TEXT NOT NULL,"
+    " scope TEXT NOT NULL, reference_sealed BLOB NOT NULL, nd_ends INTEGER NOT NULL,"
+    " status TEXT NOT NULL, decided INTEGER NOT NULL DEFAULT 0, reject_sealed BLOB);"
+    "CREATE TABLE IF NOT EXISTS accounts(request INTEGER NOT NULL, position INTEGER NOT NULL,"
+    " address_sealed BLOB NOT NULL, tag TEXT NOT NULL DEFAULT '',"
+    " region TEXT NOT NULL DEFAULT '', data_jurisdiction TEXT NOT NULL DEFAULT '',"
+    " decision TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',"
+    " channel TEXT NOT NULL DEFAULT '', explanation TEXT NOT NULL DEFAULT '',"
+    " nonce TEXT NOT NULL DEFAULT '', decided_index INTEGER NOT NULL DEFAULT -1,"
+    " notice TEXT NOT NULL DEFAULT 'none', notice_index INTEGER NOT NULL DEFAULT -1,"
+    " PRIMARY KEY(request, position));"
+    "CREATE TABLE IF NOT EXISTS exports(request INTEGER NOT NULL, log_index INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, manifest_sha256 TEXT NOT NULL,"
+    " PRIMARY KEY(request, log_index));"
+    "CREATE TABLE IF NOT EXISTS releases(request INTEGER PRIMARY KEY,"
+    " log_index INTEGER NOT NULL, released INTEGER NOT NULL);";
 
 int legal_db_fail(struct legal *legal, const char **error_r)
 {
@@ -102,8 +102,8 @@ int legal_open(const struct config *cfg, struct router *router, struct tlog *log
 	if (sqlite3_open_v2(db, &legal->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK) {
-		*error_r = str_tfmt("%s: %s", db,
-				    legal->db ? sqlite3_errmsg(legal->db) : "out of memory");
+		*error_r =
+		    str_tfmt("%s: %s", db, legal->db ? sqlite3_errmsg(legal->db) : "out of memory");
 		goto out;
 	}
 	chmod(db, 0600);
@@ -233,16 +233,15 @@ fail:
 	return -1;
 }
 
-int legal_db_set_decision(struct legal *legal, uint64_t index,
-			  const struct legal_account_info *a, const char *nonce_hex,
-			  const char *notice, const char **error_r)
+int legal_db_set_decision(struct legal *legal, uint64_t index, const struct legal_account_info *a,
+			  const char *nonce_hex, const char *notice, const char **error_r)
 {
 	sqlite3_stmt *st = legal_prepare(
-		legal,
-		"UPDATE accounts SET tag = ?, region = ?, data_jurisdiction = ?, decision = ?,"
-		" reason = ?, channel = ?, explanation = ?, nonce = ?, decided_index = ?,"
-		" notice = ? WHERE request = ? AND position = ?",
-		error_r);
+	    legal,
+	    "UPDATE accounts SET tag = ?, region = ?, data_jurisdiction = ?, decision = ?,"
+	    " reason = ?, channel = ?, explanation = ?, nonce = ?, decided_index = ?,"
+	    " notice = ? WHERE request = ? AND position = ?",
+	    error_r);
 
 	if (st == NULL)
 		return -1;
@@ -302,7 +301,7 @@ int legal_db_nonce(struct legal *legal, uint64_t index, int position,
 		   char out[2 * LEGAL_NONCE_BYTES + 1], const char **error_r)
 {
 	sqlite3_stmt *st = legal_prepare(
-		legal, "SELECT nonce FROM accounts WHERE request = ? AND position = ?", error_r);
+	    legal, "SELECT nonce FROM accounts WHERE request = ? AND position = ?", error_r);
 	const char *nonce;
 	int rc;
 
@@ -385,15 +384,14 @@ static void legal_column_copy(sqlite3_stmt *st, int col, char *out, size_t size)
 	snprintf(out, size, "%s", s != NULL ? s : "");
 }
 
-static int legal_load_accounts(struct legal *legal, struct legal_request *req,
-			       const char **error_r)
+static int legal_load_accounts(struct legal *legal, struct legal_request *req, const char **error_r)
 {
 	sqlite3_stmt *st = legal_prepare(
-		legal,
-		"SELECT position, address_sealed, tag, region, data_jurisdiction, decision, reason,"
-		" channel, explanation, decided_index, notice, notice_index FROM accounts"
-		" WHERE request = ? ORDER BY position",
-		error_r);
+	    legal,
+	    "SELECT position, address_sealed, tag, region, data_jurisdiction, decision, reason,"
+	    " channel, explanation, decided_index, notice, notice_index FROM accounts"
+	    " WHERE request = ? ORDER BY position",
+	    error_r);
 	int rc;
 
 	if (st == NULL)
@@ -436,7 +434,7 @@ static int legal_load_accounts(struct legal *legal, struct legal_request *req,
 
 		if (req->export_count % 8 == 0) {
 			struct legal_export_info *bigger =
-				xcalloc(req->export_count + 8, sizeof(*bigger));
+			    xcalloc(req->export_count + 8, sizeof(*bigger));
 
 			if (req->exports != NULL)
 				memcpy(bigger, req->exports, req->export_count * sizeof(*bigger));
@@ -455,7 +453,7 @@ static int legal_load_accounts(struct legal *legal, struct legal_request *req,
 }
 
 #define LEGAL_REQUEST_COLUMNS                                                                      \
-	"SELECT id, received, authority, jurisdiction, instrument, scope, reference_sealed,"      \
+	"SELECT id, received, authority, jurisdiction, instrument, scope, reference_sealed,"       \
 	" nd_ends, status, decided, reject_sealed,"                                                \
 	" (SELECT log_index FROM releases WHERE releases.request = requests.id) FROM requests"
 
@@ -476,8 +474,8 @@ static int legal_row_request(struct legal *legal, sqlite3_stmt *st, struct legal
 	legal_column_copy(st, 5, text, sizeof(text));
 	if (legal_scope_parse(text, &req->scope) < 0)
 		req->scope = LEGAL_SCOPE_CONTENT;
-	req->reference = legal_open_text(legal, sqlite3_column_blob(st, 6),
-					 (size_t)sqlite3_column_bytes(st, 6));
+	req->reference =
+	    legal_open_text(legal, sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6));
 	if (req->reference == NULL)
 		req->reference = xstrdup("(cannot be opened with this server's key)");
 	req->nondisclosure_ends = sqlite3_column_int64(st, 7);
@@ -486,9 +484,8 @@ static int legal_row_request(struct legal *legal, sqlite3_stmt *st, struct legal
 	if (sqlite3_column_type(st, 10) != SQLITE_NULL)
 		req->reject_reason = legal_open_text(legal, sqlite3_column_blob(st, 10),
 						     (size_t)sqlite3_column_bytes(st, 10));
-	req->released_index = sqlite3_column_type(st, 11) == SQLITE_NULL
-				      ? -1
-				      : sqlite3_column_int64(st, 11);
+	req->released_index =
+	    sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 11);
 	if (legal_load_accounts(legal, req, error_r) < 0) {
 		legal_request_free(&req);
 		return -1;
@@ -519,9 +516,8 @@ int legal_request_get(struct legal *legal, const char *id, struct legal_request 
 	return ret;
 }
 
-int legal_request_list(struct legal *legal,
-		       int (*fn)(void *ctx, const struct legal_request *req), void *ctx,
-		       const char **error_r)
+int legal_request_list(struct legal *legal, int (*fn)(void *ctx, const struct legal_request *req),
+		       void *ctx, const char **error_r)
 {
 	sqlite3_stmt *st = legal_prepare(legal, LEGAL_REQUEST_COLUMNS " ORDER BY id", error_r);
 	struct legal_request *req;
@@ -574,7 +570,7 @@ int legal_db_add_release(struct legal *legal, uint64_t index, uint64_t log_index
 			 const char **error_r)
 {
 	sqlite3_stmt *st = legal_prepare(
-		legal, "INSERT INTO releases(request, log_index, released) VALUES (?,?,?)", error_r);
+	    legal, "INSERT INTO releases(request, log_index, released) VALUES (?,?,?)", error_r);
 
 	if (st == NULL)
 		return -1;
@@ -587,14 +583,14 @@ int legal_db_add_release(struct legal *legal, uint64_t index, uint64_t log_index
 int legal_account_held(struct legal *legal, const struct account *acct, char id_r[LEGAL_ID_MAX],
 		       const char **error_r)
 {
-	sqlite3_stmt *st = legal_prepare(
-		legal,
-		"SELECT r.id FROM requests r JOIN accounts a ON a.request = r.id"
-		" WHERE r.instrument = 'preservation' AND r.status = 'decided'"
-		" AND a.decision = 'accepted' AND a.tag = ?"
-		" AND NOT EXISTS (SELECT 1 FROM releases WHERE releases.request = r.id)"
-		" ORDER BY r.id LIMIT 1",
-		error_r);
+	sqlite3_stmt *st =
+	    legal_prepare(legal,
+			  "SELECT r.id FROM requests r JOIN accounts a ON a.request = r.id"
+			  " WHERE r.instrument = 'preservation' AND r.status = 'decided'"
+			  " AND a.decision = 'accepted' AND a.tag = ?"
+			  " AND NOT EXISTS (SELECT 1 FROM releases WHERE releases.request = r.id)"
+			  " ORDER BY r.id LIMIT 1",
+			  error_r);
 	char tag[LEGAL_TAG_HEX_MAX];
 	int rc;
 

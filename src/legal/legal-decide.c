@@ -63,8 +63,8 @@ static int legal_addresses(const struct legal_filing *f, char ***list_r, const c
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(list[i], list[j]) == 0) {
-				*error_r = str_tfmt("accounts %zu and %zu are the same", j + 1,
-						    i + 1);
+				*error_r =
+				    str_tfmt("accounts %zu and %zu are the same", j + 1, i + 1);
 				goto fail;
 			}
 		}

@@ -119,8 +119,10 @@ static void export_flags_json(struct buf *b, uint32_t flags)
 	static const struct {
 		uint32_t bit;
 		const char *name;
-	} names[] = {{STORE_FLAG_SEEN, "\\\\Seen"},         {STORE_FLAG_ANSWERED, "\\\\Answered"},
-		     {STORE_FLAG_FLAGGED, "\\\\Flagged"},   {STORE_FLAG_DELETED, "\\\\Deleted"},
+	} names[] = {{STORE_FLAG_SEEN, "\\\\Seen"},
+		     {STORE_FLAG_ANSWERED, "\\\\Answered"},
+		     {STORE_FLAG_FLAGGED, "\\\\Flagged"},
+		     {STORE_FLAG_DELETED, "\\\\Deleted"},
 		     {STORE_FLAG_DRAFT, "\\\\Draft"}};
 	int first = 1;
 
@@ -151,8 +153,9 @@ static int export_collect(struct export_job *ex, struct export_account *ea, int 
 		if (b->message_list(ea->store, ea->boxes[i].id, 1, export_collect_msg, ea,
 				    error_r) < 0)
 			return -1;
-	legal_putf(&ea->index, "{\"format\":\"sealmail-legal-index/1\",\"account\":\"%s\","
-			       "\"scope\":\"%s\",\"mailboxes\":[",
+	legal_putf(&ea->index,
+		   "{\"format\":\"sealmail-legal-index/1\",\"account\":\"%s\","
+		   "\"scope\":\"%s\",\"mailboxes\":[",
 		   ea->info->tag, legal_scope_name(ex->req->scope));
 	for (size_t i = 0; i < ea->box_count; i++) {
 		const struct store_mailbox *box = &ea->boxes[i];
@@ -252,8 +255,7 @@ static void export_manifest_head(struct export_job *ex)
 	free(vkey);
 }
 
-static int export_write_file(const char *path, const void *data, size_t len,
-			     const char **error_r)
+static int export_write_file(const char *path, const void *data, size_t len, const char **error_r)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	struct export_hash_ctx h = {.fd = fd};
@@ -390,10 +392,12 @@ static int export_seal_bundle(struct export_job *ex, const char *dir, uint64_t i
 	root64 = seal_base64_encode(root, sizeof(root));
 	vkey = tlog_verifier_key(ex->legal->log);
 	{
-		const char *fields[] = {"checkpoint", buf_cstr(&note), "entry", buf_cstr(&entry),
-					"index", num_index, "leaf_hash", leaf64, "proof",
-					buf_cstr(&proof), "root", root64, "size", num_size,
-					"verifier_key", vkey, NULL};
+		const char *fields[] = {
+		    "checkpoint", buf_cstr(&note),  "entry",        buf_cstr(&entry),
+		    "index",      num_index,        "leaf_hash",    leaf64,
+		    "proof",      buf_cstr(&proof), "root",         root64,
+		    "size",       num_size,         "verifier_key", vkey,
+		    NULL};
 
 		buf_reset(&out);
 		if (tlog_json_encode(fields, &out, error_r) < 0 || buf_append(&out, "\n", 1) < 0)
@@ -449,10 +453,21 @@ static int export_run(struct export_job *ex, const char *out_dir, struct legal_e
 	snprintf(num_recs, sizeof(num_recs), "%llu", (unsigned long long)ex->records);
 	snprintf(num_bytes, sizeof(num_bytes), "%llu", (unsigned long long)ex->bytes);
 	{
-		const char *fields[] = {"request", req->id, "jurisdiction", req->jurisdiction,
-					"scope", legal_scope_name(req->scope), "accounts",
-					num_accts, "records", num_recs, "bytes", num_bytes,
-					"manifest_sha256", res->manifest_sha256, NULL};
+		const char *fields[] = {"request",
+					req->id,
+					"jurisdiction",
+					req->jurisdiction,
+					"scope",
+					legal_scope_name(req->scope),
+					"accounts",
+					num_accts,
+					"records",
+					num_recs,
+					"bytes",
+					num_bytes,
+					"manifest_sha256",
+					res->manifest_sha256,
+					NULL};
 
 		if (tlog_append(legal->log, "legal.exported", fields, &index, error_r) < 0)
 			goto out;
@@ -480,8 +495,8 @@ static int export_run(struct export_job *ex, const char *out_dir, struct legal_e
 		goto cleanup;
 	if (renameat2(AT_FDCWD, partial, AT_FDCWD, out_dir, RENAME_NOREPLACE) < 0 ||
 	    fs_fsync_parent(out_dir) < 0) {
-		*error_r = str_tfmt("cannot rename %s to %s: %s", partial, out_dir,
-				    strerror(errno));
+		*error_r =
+		    str_tfmt("cannot rename %s to %s: %s", partial, out_dir, strerror(errno));
 		goto cleanup;
 	}
 	res->log_index = index;

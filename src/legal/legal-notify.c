@@ -55,9 +55,10 @@ static void notice_compose(struct legal *legal, const struct legal_request *req,
 	notice_row(b, "Jurisdiction", req->jurisdiction);
 	notice_row(b, "Instrument", legal_instrument_name(req->instrument));
 	notice_row(b, "Reference", req->reference);
-	notice_row(b, "Scope", req->scope == LEGAL_SCOPE_CONTENT
-				       ? "content (your stored messages)"
-				       : "non-content (dates, sizes and flags of your messages)");
+	notice_row(b, "Scope",
+		   req->scope == LEGAL_SCOPE_CONTENT
+		       ? "content (your stored messages)"
+		       : "non-content (dates, sizes and flags of your messages)");
 	if (req->nondisclosure_ends > 0) {
 		legal_time_format(req->nondisclosure_ends, when);
 		legal_putf(b, "  %-18s ended %s; this notice was held back until then\r\n",

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #define LEGAL_POLICY_REGIONS_MAX 64
-#define LEGAL_PARTNERS_MAX 64
-#define LEGAL_POLICY_BYTES_MAX (1024 * 1024)
-#define LEGAL_CHANNEL_TEXT_MAX 200
-#define LEGAL_DEFAULT_CHANNEL "mutual legal assistance"
+#define LEGAL_PARTNERS_MAX       64
+#define LEGAL_POLICY_BYTES_MAX   (1024 * 1024)
+#define LEGAL_CHANNEL_TEXT_MAX   200
+#define LEGAL_DEFAULT_CHANNEL    "mutual legal assistance"
 
 /* Instruments that may obtain data, as bits (1u << enum legal_instrument). */
 #define LEGAL_BIT(i) (1u << (i))
@@ -51,34 +51,34 @@ struct legal_policy_parser {
 };
 
 static const char legal_policy_default_text[] =
-	"# sealmail legal policy, written by `sealmail init`; docs/legal.md has the format.\n"
-	"#\n"
-	"# A request is decided for each account it names, by the jurisdiction of the\n"
-	"# region that stores the account's data (its home region, in sealmail.conf):\n"
-	"#   - that region's own jurisdiction may obtain the data;\n"
-	"#   - so may the partner jurisdictions listed for the region (treaties,\n"
-	"#     executive agreements);\n"
-	"#   - any other jurisdiction is refused and told the channel to use, e.g.\n"
-	"#     \"IE via mutual legal assistance\".\n"
-	"# Whatever is accepted, only sealed records and index metadata can be handed\n"
-	"# over: the server cannot open stored mail.\n"
-	"\n"
-	"[policy]\n"
-	"# Instruments that may obtain message content (sealed records).\n"
-	"content = warrant, court-order\n"
-	"# Instruments that may obtain non-content (index metadata only).\n"
-	"non-content = warrant, court-order, subpoena\n"
-	"# Preservation requests disclose nothing; honour them (yes) or refuse (no).\n"
-	"preservation = yes\n"
-	"# The channel a refused authority is pointed to.\n"
-	"channel = " LEGAL_DEFAULT_CHANNEL "\n"
-	"\n"
-	"[region eu-ie]\n"
-	"# partners = GB\n"
-	"# channel = mutual legal assistance (Mutual Assistance Division, Department of Justice)\n"
-	"\n"
-	"[region us-east]\n"
-	"# partners =\n";
+    "# sealmail legal policy, written by `sealmail init`; docs/legal.md has the format.\n"
+    "#\n"
+    "# A request is decided for each account it names, by the jurisdiction of the\n"
+    "# region that stores the account's data (its home region, in sealmail.conf):\n"
+    "#   - that region's own jurisdiction may obtain the data;\n"
+    "#   - so may the partner jurisdictions listed for the region (treaties,\n"
+    "#     executive agreements);\n"
+    "#   - any other jurisdiction is refused and told the channel to use, e.g.\n"
+    "#     \"IE via mutual legal assistance\".\n"
+    "# Whatever is accepted, only sealed records and index metadata can be handed\n"
+    "# over: the server cannot open stored mail.\n"
+    "\n"
+    "[policy]\n"
+    "# Instruments that may obtain message content (sealed records).\n"
+    "content = warrant, court-order\n"
+    "# Instruments that may obtain non-content (index metadata only).\n"
+    "non-content = warrant, court-order, subpoena\n"
+    "# Preservation requests disclose nothing; honour them (yes) or refuse (no).\n"
+    "preservation = yes\n"
+    "# The channel a refused authority is pointed to.\n"
+    "channel = " LEGAL_DEFAULT_CHANNEL "\n"
+    "\n"
+    "[region eu-ie]\n"
+    "# partners = GB\n"
+    "# channel = mutual legal assistance (Mutual Assistance Division, Department of Justice)\n"
+    "\n"
+    "[region us-east]\n"
+    "# partners =\n";
 
 static int policy_fail(struct legal_policy_parser *p, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
@@ -105,13 +105,17 @@ static int policy_instruments(struct legal_policy_parser *p, const char *key, co
 	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
 	     tok = strtok_r(NULL, ", \t", &save)) {
 		if (legal_instrument_parse(tok, &i) < 0) {
-			ret = policy_fail(p, "key '%s': unknown instrument '%s' (use warrant, "
-					     "subpoena, court-order)", key, tok);
+			ret = policy_fail(p,
+					  "key '%s': unknown instrument '%s' (use warrant, "
+					  "subpoena, court-order)",
+					  key, tok);
 			break;
 		}
 		if (i == LEGAL_PRESERVATION) {
-			ret = policy_fail(p, "key '%s': preservation discloses nothing; it is set "
-					     "with 'preservation = yes|no'", key);
+			ret = policy_fail(p,
+					  "key '%s': preservation discloses nothing; it is set "
+					  "with 'preservation = yes|no'",
+					  key);
 			break;
 		}
 		*bits_r |= LEGAL_BIT(i);
@@ -141,8 +145,10 @@ static int policy_partners(struct legal_policy_parser *p, const char *value)
 	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
 	     tok = strtok_r(NULL, ", \t", &save)) {
 		if (legal_jurisdiction_parse(tok, code) < 0) {
-			ret = policy_fail(p, "key 'partners': expected ISO 3166-1 alpha-2 codes, "
-					     "got '%s'", tok);
+			ret = policy_fail(p,
+					  "key 'partners': expected ISO 3166-1 alpha-2 codes, "
+					  "got '%s'",
+					  tok);
 			break;
 		}
 		if (r->partner_count == LEGAL_PARTNERS_MAX) {
@@ -229,7 +235,7 @@ static int policy_section(struct legal_policy_parser *p, char *line)
 	name = str_trim(name + 6);
 	if (name[0] == '\0' || strlen(name) > 63 ||
 	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
-		    strlen(name))
+		strlen(name))
 		return policy_fail(p, "region name '%s' may only hold letters, digits, - and _",
 				   name);
 	for (size_t i = 0; i < pol->region_count; i++)
@@ -410,8 +416,8 @@ void legal_policy_decide(const struct legal_policy *pol, const char *region,
 		v->reason = pol->preservation ? "preservation" : "preservation-not-honoured";
 		snprintf(v->explanation, sizeof(v->explanation), "%s",
 			 pol->preservation
-				 ? "a preservation request is recorded; it discloses nothing"
-				 : "this policy does not honour preservation requests");
+			     ? "a preservation request is recorded; it discloses nothing"
+			     : "this policy does not honour preservation requests");
 		return;
 	}
 	if (!(allowed & LEGAL_BIT(instrument))) {

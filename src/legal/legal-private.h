@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 #define LEGAL_NONCE_BYTES 16
-#define LEGAL_LOCK_NAME "lock"
+#define LEGAL_LOCK_NAME   "lock"
 
 struct legal {
 	const struct config *cfg;
@@ -99,19 +99,19 @@ struct legal_strings {
 };
 
 struct legal_report_row {
-	char jur[8];                      /* ISO code, or "all" for the totals */
+	char jur[8]; /* ISO code, or "all" for the totals */
 	uint64_t v[LEGAL_REPORT_COUNTS];
-	struct legal_strings channels;    /* refusal channels ... */
-	uint64_t *channel_counts;         /* ... and the requests refused with each */
+	struct legal_strings channels; /* refusal channels ... */
+	uint64_t *channel_counts;      /* ... and the requests refused with each */
 };
 
 struct legal_report {
 	char *origin;
-	uint64_t size;                    /* entries the report covers */
-	char *root;                       /* base64 root hash at SIZE */
-	struct buf checkpoint;            /* signed checkpoint note for SIZE */
-	int64_t from, to;                 /* [from, to) */
-	struct legal_report_row *rows;    /* sorted by jurisdiction */
+	uint64_t size;                 /* entries the report covers */
+	char *root;                    /* base64 root hash at SIZE */
+	struct buf checkpoint;         /* signed checkpoint note for SIZE */
+	int64_t from, to;              /* [from, to) */
+	struct legal_report_row *rows; /* sorted by jurisdiction */
 	size_t row_count;
 	struct legal_report_row totals;
 };

@@ -12,55 +12,55 @@
 
 #define CHART_WIDTH 400
 #define CHART_LABEL 40
-#define CHART_ROW 50
+#define CHART_ROW   50
 
 static const char report_css[] =
-	":root{color-scheme:light dark;--fg:#1b1f24;--muted:#57606a;--bg:#fff;--line:#d0d7de;"
-	"--req:#8c959f;--ref:#c2410c;--prod:#15803d}"
-	"@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9da7b3;--bg:#0d1117;"
-	"--line:#30363d}}"
-	"*{box-sizing:border-box}"
-	"body{margin:0;background:var(--bg);color:var(--fg);"
-	"font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
-	"main{max-width:60rem;margin:0 auto;padding:1rem}"
-	"h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}"
-	"h2{font-size:1.15rem;margin:1.5rem 0 .5rem}"
-	".muted{color:var(--muted)}"
-	".cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5rem,1fr));gap:.5rem}"
-	".card{border:1px solid var(--line);border-radius:.5rem;padding:.5rem .75rem}"
-	".card b{display:block;font-size:1.6rem;font-variant-numeric:tabular-nums}"
-	".scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}"
-	"table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}"
-	"th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:right;"
-	"white-space:nowrap}"
-	"th:first-child,td:first-child{text-align:left;position:sticky;left:0;"
-	"background:var(--bg)}"
-	"tfoot td{font-weight:600}"
-	"svg{width:100%;max-width:32rem;height:auto;display:block}"
-	".b-req{fill:var(--req)}.b-ref{fill:var(--ref)}.b-prod{fill:var(--prod)}"
-	".key span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em;"
-	"border-radius:2px}"
-	"pre{white-space:pre-wrap;word-break:break-all;font-size:.8rem;padding:.75rem;"
-	"border:1px solid var(--line);border-radius:.5rem}"
-	"dt{font-weight:600}dd{margin:0 0 .5rem 0}";
+    ":root{color-scheme:light dark;--fg:#1b1f24;--muted:#57606a;--bg:#fff;--line:#d0d7de;"
+    "--req:#8c959f;--ref:#c2410c;--prod:#15803d}"
+    "@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9da7b3;--bg:#0d1117;"
+    "--line:#30363d}}"
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:var(--bg);color:var(--fg);"
+    "font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
+    "main{max-width:60rem;margin:0 auto;padding:1rem}"
+    "h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}"
+    "h2{font-size:1.15rem;margin:1.5rem 0 .5rem}"
+    ".muted{color:var(--muted)}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5rem,1fr));gap:.5rem}"
+    ".card{border:1px solid var(--line);border-radius:.5rem;padding:.5rem .75rem}"
+    ".card b{display:block;font-size:1.6rem;font-variant-numeric:tabular-nums}"
+    ".scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}"
+    "table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}"
+    "th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:right;"
+    "white-space:nowrap}"
+    "th:first-child,td:first-child{text-align:left;position:sticky;left:0;"
+    "background:var(--bg)}"
+    "tfoot td{font-weight:600}"
+    "svg{width:100%;max-width:32rem;height:auto;display:block}"
+    ".b-req{fill:var(--req)}.b-ref{fill:var(--ref)}.b-prod{fill:var(--prod)}"
+    ".key span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em;"
+    "border-radius:2px}"
+    "pre{white-space:pre-wrap;word-break:break-all;font-size:.8rem;padding:.75rem;"
+    "border:1px solid var(--line);border-radius:.5rem}"
+    "dt{font-weight:600}dd{margin:0 0 .5rem 0}";
 
 static const struct {
 	enum legal_report_count count;
 	const char *head;
 	const char *meaning;
 } report_columns[] = {
-	{LR_REQUESTS, "Requests", "requests received in the period (legal.received)"},
-	{LR_ACCOUNTS, "Accounts", "accounts the requests named"},
-	{LR_ACCEPTED, "Accepted", "requests accepted for at least one account"},
-	{LR_REFUSED, "Refused", "requests the policy refused for at least one account"},
-	{LR_REDIRECTED, "Redirected", "refused requests pointed to another channel"},
-	{LR_REJECTED, "Rejected", "requests the operator rejected"},
-	{LR_NO_DATA, "No data", "requests naming an account that does not exist"},
-	{LR_CONTENT, "Sealed content", "requests for which sealed records were produced"},
-	{LR_NON_CONTENT, "Non-content", "requests for which only index metadata was produced"},
-	{LR_NOTIFIED, "Owners notified", "account owners told so far"},
-	{LR_ND_ACTIVE, "Gag orders active",
-	 "non-disclosure orders still in force at the end of the period"},
+    {LR_REQUESTS, "Requests", "requests received in the period (legal.received)"},
+    {LR_ACCOUNTS, "Accounts", "accounts the requests named"},
+    {LR_ACCEPTED, "Accepted", "requests accepted for at least one account"},
+    {LR_REFUSED, "Refused", "requests the policy refused for at least one account"},
+    {LR_REDIRECTED, "Redirected", "refused requests pointed to another channel"},
+    {LR_REJECTED, "Rejected", "requests the operator rejected"},
+    {LR_NO_DATA, "No data", "requests naming an account that does not exist"},
+    {LR_CONTENT, "Sealed content", "requests for which sealed records were produced"},
+    {LR_NON_CONTENT, "Non-content", "requests for which only index metadata was produced"},
+    {LR_NOTIFIED, "Owners notified", "account owners told so far"},
+    {LR_ND_ACTIVE, "Gag orders active",
+     "non-disclosure orders still in force at the end of the period"},
 };
 
 static void html_text(struct buf *b, const char *s)
@@ -163,12 +163,14 @@ void legal_report_html(const struct legal_report *rep, struct buf *b)
 		     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 		     "<title>Transparency report: ");
 	html_text(b, rep->origin);
-	legal_putf(b, "</title>\n<style>%s</style></head>\n<body><main>\n<h1>Transparency report"
-		      "</h1>\n<p class=\"muted\">",
+	legal_putf(b,
+		   "</title>\n<style>%s</style></head>\n<body><main>\n<h1>Transparency report"
+		   "</h1>\n<p class=\"muted\">",
 		   report_css);
 	html_text(b, rep->origin);
-	legal_putf(b, " &middot; requests received from %s up to %s (exclusive) &middot; "
-		      "computed from the first %llu log entries</p>\n",
+	legal_putf(b,
+		   " &middot; requests received from %s up to %s (exclusive) &middot; "
+		   "computed from the first %llu log entries</p>\n",
 		   from, to, (unsigned long long)rep->size);
 	legal_put(b, "<div class=\"cards\">");
 	html_card(b, "requests", t->v[LR_REQUESTS]);

@@ -44,17 +44,17 @@ struct report_scan {
 };
 
 const char *const legal_report_names[LEGAL_REPORT_COUNTS] = {
-	[LR_REQUESTS] = "requests",
-	[LR_ACCOUNTS] = "accounts",
-	[LR_ACCEPTED] = "accepted",
-	[LR_REFUSED] = "refused",
-	[LR_REDIRECTED] = "redirected",
-	[LR_REJECTED] = "rejected",
-	[LR_NO_DATA] = "no_data",
-	[LR_CONTENT] = "content_produced",
-	[LR_NON_CONTENT] = "non_content_produced",
-	[LR_NOTIFIED] = "owners_notified",
-	[LR_ND_ACTIVE] = "nondisclosure_active",
+    [LR_REQUESTS] = "requests",
+    [LR_ACCOUNTS] = "accounts",
+    [LR_ACCEPTED] = "accepted",
+    [LR_REFUSED] = "refused",
+    [LR_REDIRECTED] = "redirected",
+    [LR_REJECTED] = "rejected",
+    [LR_NO_DATA] = "no_data",
+    [LR_CONTENT] = "content_produced",
+    [LR_NON_CONTENT] = "non_content_produced",
+    [LR_NOTIFIED] = "owners_notified",
+    [LR_ND_ACTIVE] = "nondisclosure_active",
 };
 
 /* Adds S unless present; returns its position. */
@@ -251,8 +251,8 @@ static int report_row_cmp(const void *a, const void *b)
 		      ((const struct legal_report_row *)b)->jur);
 }
 
-int legal_report_compute(struct tlog *log, int64_t from, int64_t to,
-			 struct legal_report **report_r, const char **error_r)
+int legal_report_compute(struct tlog *log, int64_t from, int64_t to, struct legal_report **report_r,
+			 const char **error_r)
 {
 	struct legal_report *rep = xcalloc(1, sizeof(*rep));
 	struct report_scan sc = {.size = tlog_size(log)};

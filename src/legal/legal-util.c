@@ -15,20 +15,20 @@
 #include <time.h>
 
 static const char *const legal_instruments[] = {
-	[LEGAL_WARRANT] = "warrant",
-	[LEGAL_SUBPOENA] = "subpoena",
-	[LEGAL_COURT_ORDER] = "court-order",
-	[LEGAL_PRESERVATION] = "preservation",
+    [LEGAL_WARRANT] = "warrant",
+    [LEGAL_SUBPOENA] = "subpoena",
+    [LEGAL_COURT_ORDER] = "court-order",
+    [LEGAL_PRESERVATION] = "preservation",
 };
 
 static const char *const legal_scopes[] = {
-	[LEGAL_SCOPE_CONTENT] = "content",
-	[LEGAL_SCOPE_NON_CONTENT] = "non-content",
+    [LEGAL_SCOPE_CONTENT] = "content",
+    [LEGAL_SCOPE_NON_CONTENT] = "non-content",
 };
 
 static const char *const legal_decisions[] = {
-	[LEGAL_UNDECIDED] = "",        [LEGAL_ACCEPTED] = "accepted", [LEGAL_REFUSED] = "refused",
-	[LEGAL_REJECTED] = "rejected", [LEGAL_NO_DATA] = "no-data",
+    [LEGAL_UNDECIDED] = "",        [LEGAL_ACCEPTED] = "accepted", [LEGAL_REFUSED] = "refused",
+    [LEGAL_REJECTED] = "rejected", [LEGAL_NO_DATA] = "no-data",
 };
 
 const char *legal_instrument_name(enum legal_instrument i)

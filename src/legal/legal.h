@@ -24,18 +24,18 @@ struct account;
 struct tlog;
 struct seal_keypair;
 
-#define LEGAL_ID_MAX 32
-#define LEGAL_TAG_HEX_MAX 33      /* 16-byte account tag in hex + NUL */
-#define LEGAL_HASH_HEX_MAX 65     /* SHA-256 in hex + NUL */
-#define LEGAL_TIME_MAX 24         /* "YYYY-MM-DDTHH:MM:SSZ" + NUL */
-#define LEGAL_CHANNEL_MAX 256
+#define LEGAL_ID_MAX          32
+#define LEGAL_TAG_HEX_MAX     33 /* 16-byte account tag in hex + NUL */
+#define LEGAL_HASH_HEX_MAX    65 /* SHA-256 in hex + NUL */
+#define LEGAL_TIME_MAX        24 /* "YYYY-MM-DDTHH:MM:SSZ" + NUL */
+#define LEGAL_CHANNEL_MAX     256
 #define LEGAL_EXPLANATION_MAX 512
-#define LEGAL_ACCOUNTS_MAX 100    /* accounts one request may name */
-#define LEGAL_AUTHORITY_MAX 200   /* bytes */
-#define LEGAL_TEXT_MAX 900        /* reference, reject reason: bytes */
-#define LEGAL_DIR_NAME "legal"
-#define LEGAL_DB_NAME "requests.sqlite"
-#define LEGAL_KEY_NAME "legal.key"
+#define LEGAL_ACCOUNTS_MAX    100 /* accounts one request may name */
+#define LEGAL_AUTHORITY_MAX   200 /* bytes */
+#define LEGAL_TEXT_MAX        900 /* reference, reject reason: bytes */
+#define LEGAL_DIR_NAME        "legal"
+#define LEGAL_DB_NAME         "requests.sqlite"
+#define LEGAL_KEY_NAME        "legal.key"
 
 enum legal_instrument {
 	LEGAL_WARRANT,
@@ -99,9 +99,9 @@ void legal_policy_free(struct legal_policy **policy);
 int legal_policy_write_default(const char *path, const char **error_r) WARN_UNUSED;
 
 struct legal_verdict {
-	enum legal_decision decision;           /* LEGAL_ACCEPTED or LEGAL_REFUSED */
-	const char *reason;                     /* class; static string */
-	char channel[LEGAL_CHANNEL_MAX];        /* "IE via mutual legal assistance" or "" */
+	enum legal_decision decision;            /* LEGAL_ACCEPTED or LEGAL_REFUSED */
+	const char *reason;                      /* class; static string */
+	char channel[LEGAL_CHANNEL_MAX];         /* "IE via mutual legal assistance" or "" */
 	char explanation[LEGAL_EXPLANATION_MAX]; /* one sentence for people */
 };
 
@@ -126,10 +126,10 @@ int legal_open(const struct config *cfg, struct router *router, struct tlog *log
 void legal_close(struct legal **legal);
 
 struct legal_filing {
-	const char *authority;      /* e.g. "US District Court, S.D.N.Y." */
-	const char *jurisdiction;   /* issuing jurisdiction, ISO 3166-1 alpha-2 */
+	const char *authority;    /* e.g. "US District Court, S.D.N.Y." */
+	const char *jurisdiction; /* issuing jurisdiction, ISO 3166-1 alpha-2 */
 	enum legal_instrument instrument;
-	const char *reference;      /* the instrument's reference; kept sealed */
+	const char *reference; /* the instrument's reference; kept sealed */
 	enum legal_scope scope;
 	const char *const *addresses;
 	size_t address_count;
@@ -149,10 +149,10 @@ int legal_reject(struct legal *legal, const char *id, const char *reason,
 		 const char **error_r) WARN_UNUSED;
 
 struct legal_export_result {
-	uint64_t log_index;                     /* of the legal.exported entry */
+	uint64_t log_index; /* of the legal.exported entry */
 	unsigned accounts;
-	uint64_t records;                       /* messages listed */
-	uint64_t bytes;                         /* sealed bytes written */
+	uint64_t records; /* messages listed */
+	uint64_t bytes;   /* sealed bytes written */
 	char manifest_sha256[LEGAL_HASH_HEX_MAX];
 };
 
@@ -191,18 +191,18 @@ int legal_account_held(struct legal *legal, const struct account *acct, char id_
 
 /* ---- reading requests (legal-db.c) ----------------------------------------- */
 struct legal_account_info {
-	int position;                           /* 1-based, as named */
-	char *address;                          /* opened from its sealed copy */
-	char tag[LEGAL_TAG_HEX_MAX];            /* "" until decided, or no account */
+	int position;                /* 1-based, as named */
+	char *address;               /* opened from its sealed copy */
+	char tag[LEGAL_TAG_HEX_MAX]; /* "" until decided, or no account */
 	char region[64];
 	char data_jurisdiction[3];
 	enum legal_decision decision;
 	char reason[40];
 	char *channel;
 	char *explanation;
-	int64_t decided_index;                  /* -1 if none */
-	char notice[16];                        /* none, pending, logged, delivered, gone */
-	int64_t notice_index;                   /* -1 if none */
+	int64_t decided_index; /* -1 if none */
+	char notice[16];       /* none, pending, logged, delivered, gone */
+	int64_t notice_index;  /* -1 if none */
 };
 
 struct legal_export_info {
@@ -213,18 +213,18 @@ struct legal_export_info {
 
 struct legal_request {
 	char id[LEGAL_ID_MAX];
-	uint64_t index;                         /* of legal.received */
+	uint64_t index; /* of legal.received */
 	int64_t received;
 	char *authority;
 	char jurisdiction[3];
 	enum legal_instrument instrument;
 	enum legal_scope scope;
-	char *reference;                        /* opened from its sealed copy */
-	int64_t nondisclosure_ends;             /* 0 none */
-	char status[16];                        /* received, decided, rejected */
+	char *reference;            /* opened from its sealed copy */
+	int64_t nondisclosure_ends; /* 0 none */
+	char status[16];            /* received, decided, rejected */
 	int64_t decided;
-	char *reject_reason;                    /* NULL unless rejected */
-	int64_t released_index;                 /* legal.released entry; -1 none */
+	char *reject_reason;    /* NULL unless rejected */
+	int64_t released_index; /* legal.released entry; -1 none */
 	struct legal_account_info *accounts;
 	size_t account_count;
 	struct legal_export_info *exports;
@@ -235,9 +235,8 @@ struct legal_request {
 int legal_request_get(struct legal *legal, const char *id, struct legal_request **req_r,
 		      const char **error_r) WARN_UNUSED;
 /* Calls FN for each request, oldest first; stops when FN returns non-zero. */
-int legal_request_list(struct legal *legal,
-		       int (*fn)(void *ctx, const struct legal_request *req), void *ctx,
-		       const char **error_r) WARN_UNUSED;
+int legal_request_list(struct legal *legal, int (*fn)(void *ctx, const struct legal_request *req),
+		       void *ctx, const char **error_r) WARN_UNUSED;
 void legal_request_free(struct legal_request **req);
 
 /* ---- bundles (legal-bundle.c) ----------------------------------------------
@@ -259,8 +258,8 @@ struct legal_report;
 
 /* Aggregates the log's first tlog_size() entries (fixed when called) for
  * requests received in [FROM, TO) (unix seconds). */
-int legal_report_compute(struct tlog *log, int64_t from, int64_t to,
-			 struct legal_report **report_r, const char **error_r) WARN_UNUSED;
+int legal_report_compute(struct tlog *log, int64_t from, int64_t to, struct legal_report **report_r,
+			 const char **error_r) WARN_UNUSED;
 void legal_report_json(const struct legal_report *report, struct buf *out);
 /* One self-contained page: inline CSS and SVG, no external resources. */
 void legal_report_html(const struct legal_report *report, struct buf *out);

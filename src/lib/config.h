@@ -11,43 +11,43 @@
 #define CONFIG_REGIONS_MAX 16
 
 struct config_region {
-	char *name;             /* [region NAME] */
-	char jurisdiction[3];   /* ISO 3166-1 alpha-2, upper case */
-	char *store;            /* URI with paths made absolute: "fs:/abs/path" */
-	char *referral_host;    /* imap host for LOGIN-REFERRALS, may be NULL */
+	char *name;           /* [region NAME] */
+	char jurisdiction[3]; /* ISO 3166-1 alpha-2, upper case */
+	char *store;          /* URI with paths made absolute: "fs:/abs/path" */
+	char *referral_host;  /* imap host for LOGIN-REFERRALS, may be NULL */
 };
 
 struct config {
-	char *path;             /* the file read */
-	char *dir;              /* its directory */
+	char *path; /* the file read */
+	char *dir;  /* its directory */
 
 	/* [server] */
 	char *hostname;
-	char **domains;         /* NULL-terminated */
-	char **serve_regions;   /* NULL-terminated; empty = all */
-	char *keys_dir;         /* default DIR/keys */
-	char *directory;        /* account directory, default DIR/directory.sqlite */
-	char *user;             /* drop privileges to this user when root */
+	char **domains;       /* NULL-terminated */
+	char **serve_regions; /* NULL-terminated; empty = all */
+	char *keys_dir;       /* default DIR/keys */
+	char *directory;      /* account directory, default DIR/directory.sqlite */
+	char *user;           /* drop privileges to this user when root */
 	char *log_level;
-	uint64_t core_dumps;    /* 1: leave core dumps and ptrace as the system has them */
+	uint64_t core_dumps; /* 1: leave core dumps and ptrace as the system has them */
 
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;
 
 	/* [smtp] */
-	char *smtp_listen;      /* host:port, "" to disable */
+	char *smtp_listen; /* host:port, "" to disable */
 	uint64_t smtp_max_message_size;
 	uint64_t smtp_max_recipients;
-	uint64_t smtp_max_line;          /* text line in DATA, CRLF included */
-	uint64_t smtp_max_command_line;  /* command line, CRLF included */
+	uint64_t smtp_max_line;         /* text line in DATA, CRLF included */
+	uint64_t smtp_max_command_line; /* command line, CRLF included */
 	uint64_t smtp_max_connections;
 	uint64_t smtp_max_connections_per_ip;
 	uint64_t smtp_max_errors;
-	uint64_t smtp_timeout_command;   /* seconds */
-	uint64_t smtp_timeout_data;      /* seconds */
+	uint64_t smtp_timeout_command; /* seconds */
+	uint64_t smtp_timeout_data;    /* seconds */
 	uint64_t smtp_unknown_user_delay_ms;
-	uint64_t smtp_shutdown_grace;    /* seconds */
+	uint64_t smtp_shutdown_grace; /* seconds */
 
 	/* [imap] */
 	char *imap_listen;
@@ -57,15 +57,15 @@ struct config {
 	uint64_t imap_max_connections;
 	uint64_t imap_max_connections_per_ip;
 	uint64_t imap_max_unauth_commands;
-	uint64_t imap_timeout_idle;      /* seconds, authenticated idle */
-	uint64_t imap_timeout_unauth;    /* seconds */
+	uint64_t imap_timeout_idle;   /* seconds, authenticated idle */
+	uint64_t imap_timeout_unauth; /* seconds */
 	uint64_t imap_auth_fail_delay_ms;
-	uint64_t imap_auth_fail_lockout;   /* failures in the window that lock out, 0 = never */
-	uint64_t imap_auth_fail_window;    /* seconds a failure is remembered */
+	uint64_t imap_auth_fail_lockout;       /* failures in the window that lock out, 0 = never */
+	uint64_t imap_auth_fail_window;        /* seconds a failure is remembered */
 	uint64_t imap_max_commands_per_second; /* per session, 0 = unlimited */
 
 	/* [store] */
-	uint64_t store_epoch_seconds;    /* delivery epoch length */
+	uint64_t store_epoch_seconds; /* delivery epoch length */
 
 	/* [log] (transparency log) */
 	char *tlog_dir;

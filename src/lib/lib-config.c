@@ -22,49 +22,52 @@ struct config_key {
 	const char *def;
 };
 
-#define K(sec, key, type, field, def) {sec, key, type, offsetof(struct config, field), def}
+#define K(sec, key, type, field, def)                                                              \
+	{                                                                                          \
+		sec, key, type, offsetof(struct config, field), def                                \
+	}
 static const struct config_key config_keys[] = {
-	K("server", "hostname", CT_STRING, hostname, "localhost"),
-	K("server", "domains", CT_LIST, domains, ""),
-	K("server", "serve_regions", CT_LIST, serve_regions, ""),
-	K("server", "keys_dir", CT_PATH, keys_dir, "keys"),
-	K("server", "directory", CT_PATH, directory, "directory.sqlite"),
-	K("server", "user", CT_STRING, user, ""),
-	K("server", "log_level", CT_STRING, log_level, "info"),
-	K("server", "core_dumps", CT_UINT, core_dumps, "0"),
-	K("tls", "cert", CT_PATH, tls_cert, "tls/cert.pem"),
-	K("tls", "key", CT_PATH, tls_key, "tls/key.pem"),
-	K("smtp", "listen", CT_HOSTPORT, smtp_listen, "127.0.0.1:2525"),
-	K("smtp", "max_message_size", CT_SIZE, smtp_max_message_size, "50M"),
-	K("smtp", "max_recipients", CT_UINT, smtp_max_recipients, "100"),
-	K("smtp", "max_line", CT_SIZE, smtp_max_line, "1000"),
-	K("smtp", "max_command_line", CT_SIZE, smtp_max_command_line, "512"),
-	K("smtp", "max_connections", CT_UINT, smtp_max_connections, "1000"),
-	K("smtp", "max_connections_per_ip", CT_UINT, smtp_max_connections_per_ip, "50"),
-	K("smtp", "max_errors", CT_UINT, smtp_max_errors, "10"),
-	K("smtp", "timeout_command", CT_DURATION, smtp_timeout_command, "5m"),
-	K("smtp", "timeout_data", CT_DURATION, smtp_timeout_data, "10m"),
-	K("smtp", "unknown_user_delay_ms", CT_UINT, smtp_unknown_user_delay_ms, "500"),
-	K("smtp", "shutdown_grace", CT_DURATION, smtp_shutdown_grace, "10s"),
-	K("imap", "listen", CT_HOSTPORT, imap_listen, "127.0.0.1:1143"),
-	K("imap", "listen_tls", CT_HOSTPORT, imap_listen_tls, "127.0.0.1:1993"),
-	K("imap", "max_line", CT_SIZE, imap_max_line, "64k"),
-	K("imap", "max_literal", CT_SIZE, imap_max_literal, "50M"),
-	K("imap", "max_connections", CT_UINT, imap_max_connections, "20000"),
-	K("imap", "max_connections_per_ip", CT_UINT, imap_max_connections_per_ip, "20000"),
-	K("imap", "max_unauth_commands", CT_UINT, imap_max_unauth_commands, "20"),
-	K("imap", "timeout_idle", CT_DURATION, imap_timeout_idle, "30m"),
-	K("imap", "timeout_unauth", CT_DURATION, imap_timeout_unauth, "1m"),
-	K("imap", "auth_fail_delay_ms", CT_UINT, imap_auth_fail_delay_ms, "1000"),
-	K("imap", "auth_fail_lockout", CT_UINT, imap_auth_fail_lockout, "10"),
-	K("imap", "auth_fail_window", CT_DURATION, imap_auth_fail_window, "15m"),
-	K("imap", "max_commands_per_second", CT_UINT, imap_max_commands_per_second, "200"),
-	K("store", "epoch_seconds", CT_DURATION, store_epoch_seconds, "1h"),
-	K("log", "dir", CT_PATH, tlog_dir, "tlog"),
-	K("log", "origin", CT_STRING, tlog_origin, ""),
-	K("log", "key", CT_PATH, tlog_key, "keys/log.key"),
-	K("legal", "policy", CT_PATH, legal_policy, "policy.conf"),
-	K("legal", "notify_interval", CT_DURATION, legal_notify_interval, "1m"),
+    K("server", "hostname", CT_STRING, hostname, "localhost"),
+    K("server", "domains", CT_LIST, domains, ""),
+    K("server", "serve_regions", CT_LIST, serve_regions, ""),
+    K("server", "keys_dir", CT_PATH, keys_dir, "keys"),
+    K("server", "directory", CT_PATH, directory, "directory.sqlite"),
+    K("server", "user", CT_STRING, user, ""),
+    K("server", "log_level", CT_STRING, log_level, "info"),
+    K("server", "core_dumps", CT_UINT, core_dumps, "0"),
+    K("tls", "cert", CT_PATH, tls_cert, "tls/cert.pem"),
+    K("tls", "key", CT_PATH, tls_key, "tls/key.pem"),
+    K("smtp", "listen", CT_HOSTPORT, smtp_listen, "127.0.0.1:2525"),
+    K("smtp", "max_message_size", CT_SIZE, smtp_max_message_size, "50M"),
+    K("smtp", "max_recipients", CT_UINT, smtp_max_recipients, "100"),
+    K("smtp", "max_line", CT_SIZE, smtp_max_line, "1000"),
+    K("smtp", "max_command_line", CT_SIZE, smtp_max_command_line, "512"),
+    K("smtp", "max_connections", CT_UINT, smtp_max_connections, "1000"),
+    K("smtp", "max_connections_per_ip", CT_UINT, smtp_max_connections_per_ip, "50"),
+    K("smtp", "max_errors", CT_UINT, smtp_max_errors, "10"),
+    K("smtp", "timeout_command", CT_DURATION, smtp_timeout_command, "5m"),
+    K("smtp", "timeout_data", CT_DURATION, smtp_timeout_data, "10m"),
+    K("smtp", "unknown_user_delay_ms", CT_UINT, smtp_unknown_user_delay_ms, "500"),
+    K("smtp", "shutdown_grace", CT_DURATION, smtp_shutdown_grace, "10s"),
+    K("imap", "listen", CT_HOSTPORT, imap_listen, "127.0.0.1:1143"),
+    K("imap", "listen_tls", CT_HOSTPORT, imap_listen_tls, "127.0.0.1:1993"),
+    K("imap", "max_line", CT_SIZE, imap_max_line, "64k"),
+    K("imap", "max_literal", CT_SIZE, imap_max_literal, "50M"),
+    K("imap", "max_connections", CT_UINT, imap_max_connections, "20000"),
+    K("imap", "max_connections_per_ip", CT_UINT, imap_max_connections_per_ip, "20000"),
+    K("imap", "max_unauth_commands", CT_UINT, imap_max_unauth_commands, "20"),
+    K("imap", "timeout_idle", CT_DURATION, imap_timeout_idle, "30m"),
+    K("imap", "timeout_unauth", CT_DURATION, imap_timeout_unauth, "1m"),
+    K("imap", "auth_fail_delay_ms", CT_UINT, imap_auth_fail_delay_ms, "1000"),
+    K("imap", "auth_fail_lockout", CT_UINT, imap_auth_fail_lockout, "10"),
+    K("imap", "auth_fail_window", CT_DURATION, imap_auth_fail_window, "15m"),
+    K("imap", "max_commands_per_second", CT_UINT, imap_max_commands_per_second, "200"),
+    K("store", "epoch_seconds", CT_DURATION, store_epoch_seconds, "1h"),
+    K("log", "dir", CT_PATH, tlog_dir, "tlog"),
+    K("log", "origin", CT_STRING, tlog_origin, ""),
+    K("log", "key", CT_PATH, tlog_key, "keys/log.key"),
+    K("legal", "policy", CT_PATH, legal_policy, "policy.conf"),
+    K("legal", "notify_interval", CT_DURATION, legal_notify_interval, "1m"),
 };
 #undef K
 
@@ -81,7 +84,7 @@ struct config_parser {
 };
 
 static int config_fail(struct config_parser *p, const char *key, const char *fmt, ...)
-	PRINTF_LIKE(3, 4);
+    PRINTF_LIKE(3, 4);
 static int config_fail(struct config_parser *p, const char *key, const char *fmt, ...)
 {
 	char msg[256];
@@ -145,7 +148,8 @@ static int config_set(struct config_parser *p, const struct config_key *k, const
 	case CT_HOSTPORT:
 		if (value[0] != '\0') {
 			if (str_parse_hostport(value, &host, &port) < 0)
-				return config_fail(p, k->key, "expected HOST:PORT, got '%s'", value);
+				return config_fail(p, k->key, "expected HOST:PORT, got '%s'",
+						   value);
 			free(host);
 		}
 		free(*(char **)dst);
@@ -158,11 +162,12 @@ static int config_set(struct config_parser *p, const struct config_key *k, const
 		break;
 	case CT_DURATION:
 		if (str_parse_duration(value, &n) < 0)
-			return config_fail(p, k->key, "expected a duration like 30s or 5m, got '%s'",
-					   value);
+			return config_fail(p, k->key,
+					   "expected a duration like 30s or 5m, got '%s'", value);
 		break;
 	case CT_UINT:
-		if (str_parse_size(value, &n) < 0 || !isdigit((unsigned char)value[strlen(value) - 1]))
+		if (str_parse_size(value, &n) < 0 ||
+		    !isdigit((unsigned char)value[strlen(value) - 1]))
 			return config_fail(p, k->key, "expected a number, got '%s'", value);
 		break;
 	}
@@ -188,7 +193,8 @@ static int config_region_set(struct config_parser *p, const char *key, const cha
 		size_t len;
 
 		if (colon == NULL || colon == value)
-			return config_fail(p, key, "expected fs:PATH or rados:..., got '%s'", value);
+			return config_fail(p, key, "expected fs:PATH or rados:..., got '%s'",
+					   value);
 		if (strncmp(value, "fs:", 3) == 0) {
 			char *path;
 
@@ -226,12 +232,15 @@ static int config_section(struct config_parser *p, char *name)
 			return config_fail(p, NULL, "region name must be 1-32 characters");
 		for (const char *c = arg; *c != '\0'; c++)
 			if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
-				return config_fail(p, NULL, "region name '%s' may only hold "
-							    "letters, digits, '-' and '_'", arg);
+				return config_fail(p, NULL,
+						   "region name '%s' may only hold "
+						   "letters, digits, '-' and '_'",
+						   arg);
 		if (config_region_find(p->cfg, arg) != NULL)
 			return config_fail(p, NULL, "region '%s' defined twice", arg);
 		if (p->cfg->region_count == CONFIG_REGIONS_MAX)
-			return config_fail(p, NULL, "too many regions (max %d)", CONFIG_REGIONS_MAX);
+			return config_fail(p, NULL, "too many regions (max %d)",
+					   CONFIG_REGIONS_MAX);
 		p->region = &p->cfg->regions[p->cfg->region_count++];
 		p->region->name = xstrdup(arg);
 		snprintf(p->section, sizeof(p->section), "region");

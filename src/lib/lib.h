@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define WARN_UNUSED __attribute__((warn_unused_result))
+#define WARN_UNUSED       __attribute__((warn_unused_result))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+#define N_ELEMENTS(a)     (sizeof(a) / sizeof((a)[0]))
 
 /* ---- logging (lib-log.c) ------------------------------------------------
  * One line per event on stderr (or the file set with log_open), prefixed with
@@ -24,8 +24,8 @@ void log_set_level(enum log_level level);
 void log_set_ident(const char *ident);
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 /* An unusable environment: logs and exits with status 75 (EX_TEMPFAIL). */
 void log_fatal(const char *fmt, ...) PRINTF_LIKE(1, 2) __attribute__((noreturn));

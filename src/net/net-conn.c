@@ -20,9 +20,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define NET_FLUSH_POLL_MS 10
-#define NET_CLOSE_TIMEOUT_SECS 10 /* longest wait for a last reply to drain */
-#define NET_WRITE_MAX_BYTES (256 * 1024) /* per send; libevent's default is 16 KiB */
+#define NET_FLUSH_POLL_MS      10
+#define NET_CLOSE_TIMEOUT_SECS 10           /* longest wait for a last reply to drain */
+#define NET_WRITE_MAX_BYTES    (256 * 1024) /* per send; libevent's default is 16 KiB */
 
 struct net_conn {
 	struct event_base *base;
@@ -40,11 +40,11 @@ struct net_conn {
 	char tls_version[24];
 	char tls_cipher[64];
 	unsigned int v6 : 1;
-	unsigned int tls : 1;         /* TLS is up (handshake done) */
-	unsigned int upgrading : 1;   /* STARTTLS handshake in progress */
-	unsigned int closing : 1;     /* close_after_flush called */
-	unsigned int closed : 1;      /* closed() has been called for good */
-	unsigned int skipping : 1;    /* inside an over-long line */
+	unsigned int tls : 1;       /* TLS is up (handshake done) */
+	unsigned int upgrading : 1; /* STARTTLS handshake in progress */
+	unsigned int closing : 1;   /* close_after_flush called */
+	unsigned int closed : 1;    /* closed() has been called for good */
+	unsigned int skipping : 1;  /* inside an over-long line */
 };
 
 static void net_conn_closed(struct net_conn *conn, enum net_close_reason reason)
@@ -416,9 +416,9 @@ int net_conn_starttls(struct net_conn *conn, struct net_tls *tls, const char **e
 	/* RFC 3207 section 6: anything pipelined after STARTTLS is discarded. */
 	evbuffer_drain(in, evbuffer_get_length(in));
 	conn->skipping = 0;
-	filter = bufferevent_openssl_filter_new(conn->base, conn->bev, ssl,
-						BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	filter =
+	    bufferevent_openssl_filter_new(conn->base, conn->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (filter == NULL) {
 		SSL_free(ssl);
 		*error_r = "cannot start TLS on the connection";

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NET_LIMITS_BUCKETS 4096
+#define NET_LIMITS_BUCKETS     4096
 #define NET_LISTEN_SOCKETS_MAX 8
-#define NET_LISTEN_BACKLOG 512
+#define NET_LISTEN_BACKLOG     512
 
 struct net_addr_count {
 	struct net_addr_count *next;
@@ -159,8 +159,8 @@ static void net_listener_refuse(struct net_listener *l, int fd, const char *addr
 	close(fd);
 }
 
-static void net_listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
-				struct sockaddr *sa, int salen, void *ctx)
+static void net_listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+				int salen, void *ctx)
 {
 	struct net_listener *l = ctx;
 	char addr[NET_ADDR_MAX];
@@ -179,8 +179,8 @@ static void net_listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 				    "too many connections from this address");
 		return;
 	}
-	conn = net_conn_create(evconnlistener_get_base(evl), fd, addr, v6, l->set.limits,
-			       l->set.tls);
+	conn =
+	    net_conn_create(evconnlistener_get_base(evl), fd, addr, v6, l->set.limits, l->set.tls);
 	if (conn == NULL) {
 		log_error("%s: cannot set up a connection from %s", l->name, addr);
 		return;
@@ -198,8 +198,8 @@ static void net_listener_error(struct evconnlistener *evl, void *ctx)
 }
 
 /* 0 bound, -1 error, -2 this address cannot exist here (skip it). */
-static int net_listener_bind(struct net_listener *l, struct event_base *base,
-			     const char *hostport, const struct addrinfo *ai, const char **error_r)
+static int net_listener_bind(struct net_listener *l, struct event_base *base, const char *hostport,
+			     const struct addrinfo *ai, const char **error_r)
 {
 	int fd, one = 1;
 	struct evconnlistener *evl;

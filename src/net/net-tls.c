@@ -49,7 +49,7 @@ static SSL_CTX *net_tls_ctx_new(const char *cert_path, const char *key_path, con
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
 		*error_r = net_tls_error(str_tfmt("cannot load certificate %s", cert_path));

@@ -17,7 +17,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#define NET_ADDR_MAX 64           /* textual client address, NUL included */
+#define NET_ADDR_MAX        64     /* textual client address, NUL included */
 #define NET_READ_HIGH_BYTES 262144 /* input buffered before reading pauses */
 
 struct net_tls;
@@ -48,10 +48,10 @@ void net_limits_free(struct net_limits **limits);
 typedef void net_accept_fn(void *ctx, struct net_conn *conn);
 
 struct net_listener_settings {
-	const char *name;          /* "smtp", for logs */
-	const char *hostport;      /* "host:port", "[v6]:port", "*:port" */
+	const char *name;     /* "smtp", for logs */
+	const char *hostport; /* "host:port", "[v6]:port", "*:port" */
 	struct net_limits *limits;
-	struct net_tls *tls;       /* implicit TLS when set (IMAPS); else NULL */
+	struct net_tls *tls; /* implicit TLS when set (IMAPS); else NULL */
 	/* Written in the clear before closing a refused connection (a whole
 	 * protocol line, CRLF included); NULL to just close. */
 	const char *refuse_total_line;
@@ -70,10 +70,10 @@ void net_listener_free(struct net_listener **listener);
 
 /* ---- connections (net-conn.c) --------------------------------------------- */
 enum net_close_reason {
-	NET_CLOSE_EOF,      /* the client closed */
-	NET_CLOSE_ERROR,    /* socket or TLS error */
-	NET_CLOSE_TIMEOUT,  /* no input within the read timeout (or stuck output) */
-	NET_CLOSE_FLUSHED,  /* after net_conn_close_after_flush: all output sent */
+	NET_CLOSE_EOF,     /* the client closed */
+	NET_CLOSE_ERROR,   /* socket or TLS error */
+	NET_CLOSE_TIMEOUT, /* no input within the read timeout (or stuck output) */
+	NET_CLOSE_FLUSHED, /* after net_conn_close_after_flush: all output sent */
 };
 
 struct net_conn_callbacks {
@@ -93,7 +93,7 @@ void net_conn_set_callbacks(struct net_conn *conn, const struct net_conn_callbac
 /* Frees the connection and releases its accounting slot; no callback runs. */
 void net_conn_free(struct net_conn **conn);
 
-const char *net_conn_peer(const struct net_conn *conn);  /* "192.0.2.1", "2001:db8::1" */
+const char *net_conn_peer(const struct net_conn *conn); /* "192.0.2.1", "2001:db8::1" */
 int net_conn_peer_is_v6(const struct net_conn *conn);
 struct event_base *net_conn_base(const struct net_conn *conn);
 
@@ -104,8 +104,8 @@ void net_conn_pause(struct net_conn *conn);
 void net_conn_resume(struct net_conn *conn);
 
 enum net_line_result {
-	NET_LINE_NONE = 0,  /* no complete line buffered yet */
-	NET_LINE_OK = 1,    /* *line holds the line without its LF / CRLF */
+	NET_LINE_NONE = 0,      /* no complete line buffered yet */
+	NET_LINE_OK = 1,        /* *line holds the line without its LF / CRLF */
 	NET_LINE_TOO_LONG = -1, /* a line over MAX bytes (terminator included)
 				   was discarded, up to and including its LF */
 };

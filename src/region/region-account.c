@@ -17,9 +17,8 @@ static const struct {
 	enum store_role role;
 	const char *name;
 } router_standard_mailboxes[] = {
-	{STORE_ROLE_SENT, "Sent"},   {STORE_ROLE_DRAFTS, "Drafts"},
-	{STORE_ROLE_TRASH, "Trash"}, {STORE_ROLE_JUNK, "Junk"},
-	{STORE_ROLE_ARCHIVE, "Archive"},
+    {STORE_ROLE_SENT, "Sent"}, {STORE_ROLE_DRAFTS, "Drafts"},   {STORE_ROLE_TRASH, "Trash"},
+    {STORE_ROLE_JUNK, "Junk"}, {STORE_ROLE_ARCHIVE, "Archive"},
 };
 
 static void router_tag_hex(const struct store_account *st, char hex[2 * STORE_TAG_BYTES + 1])
@@ -65,7 +64,8 @@ int router_account_find(struct router *router, const char *address, struct accou
 	ret = region->store->backend->account_get(region->store, hash, &acct->st, error_r);
 	if (ret == 0) {
 		*error_r = str_tfmt("directory lists the account in region %s, but its store has "
-				    "no such account", region->name);
+				    "no such account",
+				    region->name);
 		ret = -1;
 	}
 	if (ret < 0) {
@@ -231,8 +231,9 @@ int router_account_create(struct router *router, const char *address, const char
 		goto undo;
 	router_tag_hex(&st, tag);
 	{
-		const char *fields[] = {"account", tag, "region", region->name,
-					"jurisdiction", region->jurisdiction, NULL};
+		const char *fields[] = {
+		    "account", tag, "region", region->name, "jurisdiction", region->jurisdiction,
+		    NULL};
 
 		if (router_log_event(router, "account.created", fields, error_r) < 0)
 			goto undo;
@@ -243,13 +244,12 @@ int router_account_create(struct router *router, const char *address, const char
 	snprintf(code_r, code_size, "%s", code);
 	ret = 0;
 	goto out;
-undo:
-	{
-		const char *ignored;
+undo : {
+	const char *ignored;
 
-		if (store->backend->account_delete(store, st.id, &ignored) < 0)
-			log_warn("could not remove a half-created account: %s", ignored);
-	}
+	if (store->backend->account_delete(store, st.id, &ignored) < 0)
+		log_warn("could not remove a half-created account: %s", ignored);
+}
 out:
 	mem_wipe(code, sizeof(code));
 	seal_keypair_free(&kp);
@@ -281,9 +281,9 @@ int router_account_unlock(struct router *router, struct account *acct, const cha
 			       password, strlen(password), acct->st.pk, kp_r, error_r);
 }
 
-static int router_rewrap(struct router *router, struct account *acct,
-			 const struct seal_keypair *kp, const char *password, const char *code,
-			 const char *event, const char **error_r)
+static int router_rewrap(struct router *router, struct account *acct, const struct seal_keypair *kp,
+			 const char *password, const char *code, const char *event,
+			 const char **error_r)
 {
 	struct store *store = router_store(router, acct);
 	struct buf pw, rc;
@@ -302,8 +302,8 @@ static int router_rewrap(struct router *router, struct account *acct,
 	if (code != NULL) {
 		if (router_wrap(kp, code, &rc, error_r) < 0)
 			goto out;
-	} else if (buf_append(&rc, acct->st.wrapped_recovery.data,
-			      acct->st.wrapped_recovery.len) < 0) {
+	} else if (buf_append(&rc, acct->st.wrapped_recovery.data, acct->st.wrapped_recovery.len) <
+		   0) {
 		log_fatal("out of memory");
 	}
 	router_tag_hex(&acct->st, tag);

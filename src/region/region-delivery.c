@@ -274,8 +274,7 @@ fail:
 	delivery_free(d);
 }
 
-void delivery_commit(struct delivery **dp, int64_t internal_date, delivery_done_fn *done,
-		     void *ctx)
+void delivery_commit(struct delivery **dp, int64_t internal_date, delivery_done_fn *done, void *ctx)
 {
 	struct delivery *d = *dp;
 

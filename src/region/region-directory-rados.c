@@ -186,7 +186,8 @@ static int dir_rados_cmp(const void *a, const void *b)
 }
 
 int dir_rados_list(struct router *router,
-		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES], const char *region),
+		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES],
+			     const char *region),
 		   void *ctx, const char **error_r)
 {
 	rados_ioctx_t io = router->dir_rados->io;

@@ -54,12 +54,13 @@ int router_directory_open(struct router *router, const char *path, const char **
 	}
 	chmod(path, 0600);
 	sqlite3_busy_timeout(router->dir, 10000);
-	if (sqlite3_exec(router->dir,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
-			 "CREATE TABLE IF NOT EXISTS accounts(addr_hash BLOB PRIMARY KEY,"
-			 " region TEXT NOT NULL,"
-			 " created INTEGER NOT NULL);",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(
+		router->dir,
+		"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+		"CREATE TABLE IF NOT EXISTS accounts(addr_hash BLOB PRIMARY KEY,"
+		" region TEXT NOT NULL,"
+		" created INTEGER NOT NULL);",
+		NULL, NULL, NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
 	return 0;
 }
@@ -119,8 +120,8 @@ int router_directory_put(struct router *router, const uint8_t addr_hash[SEAL_HAS
 		return dir_rados_put(router, addr_hash, region, error_r);
 #endif
 	if (sqlite3_prepare_v2(router->dir,
-			       "INSERT INTO accounts(addr_hash, region, created) VALUES (?,?,?)", -1,
-			       &st, NULL) != SQLITE_OK)
+			       "INSERT INTO accounts(addr_hash, region, created) VALUES (?,?,?)",
+			       -1, &st, NULL) != SQLITE_OK)
 		return dir_error(router, error_r);
 	sqlite3_bind_blob(st, 1, addr_hash, SEAL_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, region->name, -1, SQLITE_STATIC);

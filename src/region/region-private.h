@@ -19,14 +19,14 @@ struct router {
 	const struct config *cfg;
 	struct region regions[CONFIG_REGIONS_MAX];
 	size_t region_count;
-	sqlite3 *dir;                      /* the account directory (SQLite), or */
+	sqlite3 *dir;                       /* the account directory (SQLite), or */
 	struct router_dir_rados *dir_rados; /* the shared one in a RADOS pool */
-	uint8_t hash_key[SEAL_KEY_BYTES];  /* keyed hashes of addresses */
-	uint8_t box_key[SEAL_KEY_BYTES];   /* sealed address list */
+	uint8_t hash_key[SEAL_KEY_BYTES];   /* keyed hashes of addresses */
+	uint8_t box_key[SEAL_KEY_BYTES];    /* sealed address list */
 	struct tlog *tlog;
-	struct pool *pool;                 /* metadata parsing off the caller */
+	struct pool *pool; /* metadata parsing off the caller */
 
-	pthread_mutex_t senders_lock;      /* delivery epochs per recipient key */
+	pthread_mutex_t senders_lock; /* delivery epochs per recipient key */
 	struct router_sender senders[ROUTER_SENDERS_MAX];
 	size_t sender_count;
 };
@@ -62,7 +62,8 @@ int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES
 int dir_rados_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 		     const char **error_r);
 int dir_rados_list(struct router *router,
-		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES], const char *region),
+		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES],
+			     const char *region),
 		   void *ctx, const char **error_r);
 
 #endif

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define ROUTER_KEYS_FILE "directory.key"
+#define ROUTER_KEYS_FILE          "directory.key"
 #define ROUTER_EPOCH_MESSAGES_MAX 100000
 
 /* Reads (or creates, 0600) the 64-byte directory key file. */

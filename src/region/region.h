@@ -25,13 +25,14 @@ struct region {
 };
 
 struct account {
-	char *address;             /* normalised (lower-case domain) */
+	char *address; /* normalised (lower-case domain) */
 	const struct region *region;
 	struct store_account st;
 };
 
 /* Opens every region's store, the account directory and the address key. */
-int router_open(const struct config *cfg, struct router **router_r, const char **error_r) WARN_UNUSED;
+int router_open(const struct config *cfg, struct router **router_r,
+		const char **error_r) WARN_UNUSED;
 void router_close(struct router **router);
 /* Optional: the transparency log that account events are appended to. */
 void router_set_tlog(struct router *router, struct tlog *log);
@@ -58,7 +59,8 @@ int router_account_list(struct router *router,
 			int (*fn)(void *ctx, const char *address, const struct region *region),
 			void *ctx, const char **error_r) WARN_UNUSED;
 /* Removes the account, every byte of its mail and its directory entry. */
-int router_account_delete(struct router *router, struct account *acct, const char **error_r) WARN_UNUSED;
+int router_account_delete(struct router *router, struct account *acct,
+			  const char **error_r) WARN_UNUSED;
 /* Unlocks the account key with the password (Argon2id: slow by design; do not
  * call on an event loop). -1 with "wrong password" on mismatch. */
 int router_account_unlock(struct router *router, struct account *acct, const char *password,
@@ -88,14 +90,17 @@ int delivery_begin(struct router *router, uint64_t max_size, struct delivery **d
 /* Adds a recipient (found with router_account_find; the delivery takes a
  * reference on nothing: ACCT must outlive the delivery). Duplicates of one
  * account are delivered once. Must precede the first delivery_write. */
-int delivery_add_recipient(struct delivery *d, const struct account *acct, const char **error_r) WARN_UNUSED;
+int delivery_add_recipient(struct delivery *d, const struct account *acct,
+			   const char **error_r) WARN_UNUSED;
 /* Seals the next plaintext bytes. -1 with "message too large" past MAX_SIZE. */
-int delivery_write(struct delivery *d, const void *data, size_t len, const char **error_r) WARN_UNUSED;
+int delivery_write(struct delivery *d, const void *data, size_t len,
+		   const char **error_r) WARN_UNUSED;
 /* Finishes sealing and commits every copy into its home region's store
  * (INBOX, internal date INTERNAL_DATE). DONE runs once. Consumes the delivery. */
 void delivery_commit(struct delivery **d, int64_t internal_date, delivery_done_fn *done, void *ctx);
 /* delivery_commit and wait for it. */
-int delivery_commit_wait(struct delivery **d, int64_t internal_date, const char **error_r) WARN_UNUSED;
+int delivery_commit_wait(struct delivery **d, int64_t internal_date,
+			 const char **error_r) WARN_UNUSED;
 void delivery_abort(struct delivery **d);
 /* Puts the copy for the recipient added last into MAILBOX_ID (of that
  * account) with FLAGS (enum store_flag) and KEYWORDS (space separated, may

@@ -19,7 +19,7 @@
 enum smtp_dot_state { DOT_BOL, DOT_TEXT, DOT_CR, DOT_DOT, DOT_DOT_CR };
 
 static const char *const smtp_reply_too_big =
-	"552 5.3.4 Message size exceeds fixed maximum message size";
+    "552 5.3.4 Message size exceeds fixed maximum message size";
 static const char *const smtp_reply_tempfail = "451 4.3.0 Temporary failure, try again later";
 static const char *const smtp_reply_no_space = "452 4.3.1 Insufficient system storage";
 
@@ -27,9 +27,9 @@ static const char *const smtp_reply_no_space = "452 4.3.1 Insufficient system st
  * anything else the generic temporary failure. Both make the client retry. */
 static const char *smtp_reply_store_error(const char *error)
 {
-	if (error != NULL && (strstr(error, "No space left") != NULL ||
-			      strstr(error, "disk is full") != NULL ||
-			      strstr(error, "quota") != NULL))
+	if (error != NULL &&
+	    (strstr(error, "No space left") != NULL || strstr(error, "disk is full") != NULL ||
+	     strstr(error, "quota") != NULL))
 		return smtp_reply_no_space;
 	return smtp_reply_tempfail;
 }

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define SMTP_LABEL_MAX 63
+#define SMTP_LABEL_MAX       63
 #define SMTP_PARAM_VALUE_MAX 128
 
 static const char *const smtp_err_mail_syntax = "501 5.5.4 Syntax: MAIL FROM:<address>";
@@ -56,8 +56,8 @@ static size_t smtp_utf8_len(const unsigned char *s)
 	return 0;
 }
 
-int smtp_parse_line(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1],
-		    const char **args_r, const char **error_r)
+int smtp_parse_line(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1], const char **args_r,
+		    const char **error_r)
 {
 	size_t i, n = 0;
 
@@ -157,8 +157,8 @@ static size_t smtp_scan_address_literal(const char *s)
 int smtp_parse_helo(const char *args, char *domain_r, size_t size, const char **error_r)
 {
 	int utf8 = 0;
-	size_t n = args[0] == '[' ? smtp_scan_address_literal(args)
-				  : smtp_scan_domain(args, 1, 1, &utf8);
+	size_t n =
+	    args[0] == '[' ? smtp_scan_address_literal(args) : smtp_scan_domain(args, 1, 1, &utf8);
 
 	/* Trailing text after the name is tolerated (some clients add it). */
 	if (n == 0 || (args[n] != '\0' && args[n] != ' ') || n >= size) {
@@ -384,7 +384,8 @@ int smtp_parse_mail(const char *args, int esmtp, struct smtp_mail_params *mail,
 		*error_r = smtp_err_sender;
 		return -1;
 	}
-	while ((r = smtp_next_param(&args, key, sizeof(key), value, sizeof(value), &has_value)) > 0) {
+	while ((r = smtp_next_param(&args, key, sizeof(key), value, sizeof(value), &has_value)) >
+	       0) {
 		if (!esmtp) {
 			*error_r = smtp_err_param;
 			return -1;

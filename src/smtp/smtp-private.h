@@ -10,23 +10,23 @@
 #include "region/region.h"
 #include "smtp/smtp.h"
 
-#define SMTP_ID_BYTES 13          /* 12 hex digits + NUL */
-#define SMTP_BODY_FLUSH_BYTES 65536
-#define SMTP_HEADER_ROOM_BYTES 4096 /* Return-Path + Received, on top of SIZE */
+#define SMTP_ID_BYTES          13 /* 12 hex digits + NUL */
+#define SMTP_BODY_FLUSH_BYTES  65536
+#define SMTP_HEADER_ROOM_BYTES 4096  /* Return-Path + Received, on top of SIZE */
 #define SMTP_OUTPUT_HIGH_BYTES 65536 /* unsent replies before commands wait */
 
 /* Every transition goes through smtp_session_enter_state(). */
 enum smtp_state {
-	SMTP_STATE_INIT,    /* greeted (or after STARTTLS); waiting for EHLO/HELO */
-	SMTP_STATE_HELO,    /* identified; no transaction */
-	SMTP_STATE_MAIL,    /* MAIL accepted; waiting for RCPT */
-	SMTP_STATE_RCPT,    /* at least one recipient accepted */
-	SMTP_STATE_DATA,    /* receiving a DATA body */
-	SMTP_STATE_BDAT,    /* receiving the bytes of a BDAT chunk */
-	SMTP_STATE_CHUNK,   /* between BDAT chunks (after one without LAST) */
-	SMTP_STATE_COMMIT,  /* message complete; waiting until it is durable */
-	SMTP_STATE_TLS,     /* STARTTLS handshake in progress */
-	SMTP_STATE_QUIT,    /* last reply written; closing */
+	SMTP_STATE_INIT,   /* greeted (or after STARTTLS); waiting for EHLO/HELO */
+	SMTP_STATE_HELO,   /* identified; no transaction */
+	SMTP_STATE_MAIL,   /* MAIL accepted; waiting for RCPT */
+	SMTP_STATE_RCPT,   /* at least one recipient accepted */
+	SMTP_STATE_DATA,   /* receiving a DATA body */
+	SMTP_STATE_BDAT,   /* receiving the bytes of a BDAT chunk */
+	SMTP_STATE_CHUNK,  /* between BDAT chunks (after one without LAST) */
+	SMTP_STATE_COMMIT, /* message complete; waiting until it is durable */
+	SMTP_STATE_TLS,    /* STARTTLS handshake in progress */
+	SMTP_STATE_QUIT,   /* last reply written; closing */
 	SMTP_STATE_COUNT
 };
 
@@ -41,7 +41,7 @@ struct smtp_lookup {
 	struct router *router;
 	struct smtp_path path;
 	struct account *acct;
-	int result;         /* router_account_find: 1 found, 0 unknown, -1 error */
+	int result; /* router_account_find: 1 found, 0 unknown, -1 error */
 	char error[160];
 };
 
@@ -57,7 +57,7 @@ struct smtp_server {
 	const struct config *cfg;
 	struct router *router;
 	struct net_tls *tls;
-	struct pool *lookups;      /* workers for recipient lookups */
+	struct pool *lookups; /* workers for recipient lookups */
 	struct smtp_session *sessions;
 	unsigned session_count;
 	uint8_t id_prefix[2];
@@ -83,11 +83,11 @@ struct smtp_session {
 	unsigned transactions;
 	char helo[SMTP_DOMAIN_MAX + 1];
 	unsigned int esmtp : 1;
-	unsigned int waiting : 1;     /* input suspended (lookup, delay) */
+	unsigned int waiting : 1;        /* input suspended (lookup, delay) */
 	unsigned int lookup_pending : 1; /* a worker holds s->lookup */
-	unsigned int conn_lost : 1;   /* client gone while a lookup or commit runs */
-	unsigned int in_input : 1;    /* inside smtp_session_input */
-	unsigned int output_full : 1; /* replies pile up: wait for them to drain */
+	unsigned int conn_lost : 1;      /* client gone while a lookup or commit runs */
+	unsigned int in_input : 1;       /* inside smtp_session_input */
+	unsigned int output_full : 1;    /* replies pile up: wait for them to drain */
 
 	/* Recipient lookup and unknown-recipient delay (made on first use). */
 	struct smtp_lookup *lookup;
@@ -98,16 +98,16 @@ struct smtp_session {
 	struct smtp_mail_params mail;
 	struct account **rcpts;
 	size_t rcpt_count;
-	struct smtp_path first_rcpt;   /* for "for <...>" in Received */
+	struct smtp_path first_rcpt; /* for "for <...>" in Received */
 	struct delivery *delivery;
-	uint64_t received;             /* message bytes so far (after unstuffing) */
+	uint64_t received; /* message bytes so far (after unstuffing) */
 	struct smtp_dot_decoder dot;
-	struct buf body;               /* staged bytes not yet sealed */
-	const char *fail_reply;        /* set: the message will be refused */
-	uint64_t chunk_left;           /* BDAT bytes still to read */
+	struct buf body;        /* staged bytes not yet sealed */
+	const char *fail_reply; /* set: the message will be refused */
+	uint64_t chunk_left;    /* BDAT bytes still to read */
 	int chunk_last;
-	int chunk_discard;             /* BDAT chunk is read only to be dropped */
-	const char *chunk_reply;       /* reply after a discarded chunk */
+	int chunk_discard;       /* BDAT chunk is read only to be dropped */
+	const char *chunk_reply; /* reply after a discarded chunk */
 	struct smtp_commit *commit;
 };
 
@@ -131,7 +131,7 @@ void smtp_session_reset(struct smtp_session *s);
 /* Ends the transaction and returns to HELO (or closes when draining). */
 void smtp_session_transaction_done(struct smtp_session *s);
 void smtp_session_log(const struct smtp_session *s, enum log_level level, const char *fmt, ...)
-	PRINTF_LIKE(3, 4);
+    PRINTF_LIKE(3, 4);
 const char *smtp_state_name(enum smtp_state state);
 /* The lookup event fired on the loop. */
 void smtp_session_lookup_done(evutil_socket_t fd, short what, void *arg);

@@ -70,10 +70,10 @@ static void smtp_session_closed_cb(struct net_conn *conn, void *ctx, enum net_cl
 void smtp_session_create(struct smtp_server *server, struct net_conn *conn)
 {
 	static const struct net_conn_callbacks cbs = {
-		.read = smtp_session_read_cb,
-		.tls_ready = smtp_session_tls_ready_cb,
-		.drained = smtp_session_drained_cb,
-		.closed = smtp_session_closed_cb,
+	    .read = smtp_session_read_cb,
+	    .tls_ready = smtp_session_tls_ready_cb,
+	    .drained = smtp_session_drained_cb,
+	    .closed = smtp_session_closed_cb,
 	};
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 
@@ -108,7 +108,8 @@ void smtp_session_shutdown(struct smtp_session *s, int tempfail)
 	case SMTP_STATE_INIT:
 	case SMTP_STATE_HELO:
 		if (!s->waiting)
-			smtp_session_close(s, "421 4.3.2 Service shutting down, closing connection");
+			smtp_session_close(s,
+					   "421 4.3.2 Service shutting down, closing connection");
 		break;
 	case SMTP_STATE_TLS:
 		if (tempfail)

@@ -21,28 +21,28 @@
 #include <string.h>
 #include <strings.h>
 
-#define SMTP_CMDF_NOARGS (1u << 0)   /* arguments are a syntax error */
+#define SMTP_CMDF_NOARGS   (1u << 0) /* arguments are a syntax error */
 #define SMTP_CMDF_NEEDARGS (1u << 1) /* no argument is a syntax error */
-#define SMTP_CMDF_HELO (1u << 2)     /* needs EHLO/HELO first */
+#define SMTP_CMDF_HELO     (1u << 2) /* needs EHLO/HELO first */
 
 #define SMTP_CMD_STATES                                                                            \
-	(SMTP_STATE_BIT(SMTP_STATE_INIT) | SMTP_STATE_BIT(SMTP_STATE_HELO) |                         \
-	 SMTP_STATE_BIT(SMTP_STATE_MAIL) | SMTP_STATE_BIT(SMTP_STATE_RCPT) |                         \
+	(SMTP_STATE_BIT(SMTP_STATE_INIT) | SMTP_STATE_BIT(SMTP_STATE_HELO) |                       \
+	 SMTP_STATE_BIT(SMTP_STATE_MAIL) | SMTP_STATE_BIT(SMTP_STATE_RCPT) |                       \
 	 SMTP_STATE_BIT(SMTP_STATE_CHUNK))
 
 struct smtp_cmd {
 	const char *name;
-	unsigned states;           /* SMTP_STATE_BIT()s where it is allowed */
-	unsigned flags;            /* SMTP_CMDF_* */
+	unsigned states; /* SMTP_STATE_BIT()s where it is allowed */
+	unsigned flags;  /* SMTP_CMDF_* */
 	const char *out_of_sequence;
 	void (*handler)(struct smtp_session *s, const char *args);
 };
 
 static const char *const smtp_state_names[SMTP_STATE_COUNT] = {
-	[SMTP_STATE_INIT] = "INIT",   [SMTP_STATE_HELO] = "HELO",     [SMTP_STATE_MAIL] = "MAIL",
-	[SMTP_STATE_RCPT] = "RCPT",   [SMTP_STATE_DATA] = "DATA",     [SMTP_STATE_BDAT] = "BDAT",
-	[SMTP_STATE_CHUNK] = "CHUNK", [SMTP_STATE_COMMIT] = "COMMIT", [SMTP_STATE_TLS] = "TLS",
-	[SMTP_STATE_QUIT] = "QUIT",
+    [SMTP_STATE_INIT] = "INIT",   [SMTP_STATE_HELO] = "HELO",     [SMTP_STATE_MAIL] = "MAIL",
+    [SMTP_STATE_RCPT] = "RCPT",   [SMTP_STATE_DATA] = "DATA",     [SMTP_STATE_BDAT] = "BDAT",
+    [SMTP_STATE_CHUNK] = "CHUNK", [SMTP_STATE_COMMIT] = "COMMIT", [SMTP_STATE_TLS] = "TLS",
+    [SMTP_STATE_QUIT] = "QUIT",
 };
 
 const char *smtp_state_name(enum smtp_state state)
@@ -464,27 +464,27 @@ static void smtp_cmd_starttls(struct smtp_session *s, const char *args)
 }
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{"EHLO", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_ehlo},
-	{"HELO", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_helo},
-	{"MAIL", SMTP_STATE_BIT(SMTP_STATE_HELO), SMTP_CMDF_NEEDARGS | SMTP_CMDF_HELO,
-	 "503 5.5.1 Nested MAIL command", smtp_cmd_mail},
-	{"RCPT", SMTP_STATE_BIT(SMTP_STATE_MAIL) | SMTP_STATE_BIT(SMTP_STATE_RCPT),
-	 SMTP_CMDF_NEEDARGS | SMTP_CMDF_HELO, "503 5.5.1 Need MAIL before RCPT", smtp_cmd_rcpt},
-	{"DATA", SMTP_STATE_BIT(SMTP_STATE_MAIL) | SMTP_STATE_BIT(SMTP_STATE_RCPT),
-	 SMTP_CMDF_NOARGS | SMTP_CMDF_HELO, "503 5.5.1 Need RCPT before DATA (or BDAT already used)",
-	 smtp_cmd_data},
-	{"BDAT", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_bdat},
-	{"RSET", SMTP_CMD_STATES, SMTP_CMDF_NOARGS, NULL, smtp_cmd_rset},
-	{"NOOP", SMTP_CMD_STATES, 0, NULL, smtp_cmd_noop},
-	{"QUIT", SMTP_CMD_STATES, SMTP_CMDF_NOARGS, NULL, smtp_cmd_quit},
-	{"HELP", SMTP_CMD_STATES, 0, NULL, smtp_cmd_help},
-	{"VRFY", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_vrfy},
-	{"STARTTLS", SMTP_STATE_BIT(SMTP_STATE_HELO), SMTP_CMDF_NOARGS | SMTP_CMDF_HELO,
-	 "503 5.5.1 STARTTLS not allowed during a transaction", smtp_cmd_starttls},
-	{"EXPN", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
-	{"AUTH", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
-	{"ETRN", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
-	{"TURN", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
+    {"EHLO", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_ehlo},
+    {"HELO", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_helo},
+    {"MAIL", SMTP_STATE_BIT(SMTP_STATE_HELO), SMTP_CMDF_NEEDARGS | SMTP_CMDF_HELO,
+     "503 5.5.1 Nested MAIL command", smtp_cmd_mail},
+    {"RCPT", SMTP_STATE_BIT(SMTP_STATE_MAIL) | SMTP_STATE_BIT(SMTP_STATE_RCPT),
+     SMTP_CMDF_NEEDARGS | SMTP_CMDF_HELO, "503 5.5.1 Need MAIL before RCPT", smtp_cmd_rcpt},
+    {"DATA", SMTP_STATE_BIT(SMTP_STATE_MAIL) | SMTP_STATE_BIT(SMTP_STATE_RCPT),
+     SMTP_CMDF_NOARGS | SMTP_CMDF_HELO, "503 5.5.1 Need RCPT before DATA (or BDAT already used)",
+     smtp_cmd_data},
+    {"BDAT", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_bdat},
+    {"RSET", SMTP_CMD_STATES, SMTP_CMDF_NOARGS, NULL, smtp_cmd_rset},
+    {"NOOP", SMTP_CMD_STATES, 0, NULL, smtp_cmd_noop},
+    {"QUIT", SMTP_CMD_STATES, SMTP_CMDF_NOARGS, NULL, smtp_cmd_quit},
+    {"HELP", SMTP_CMD_STATES, 0, NULL, smtp_cmd_help},
+    {"VRFY", SMTP_CMD_STATES, SMTP_CMDF_NEEDARGS, NULL, smtp_cmd_vrfy},
+    {"STARTTLS", SMTP_STATE_BIT(SMTP_STATE_HELO), SMTP_CMDF_NOARGS | SMTP_CMDF_HELO,
+     "503 5.5.1 STARTTLS not allowed during a transaction", smtp_cmd_starttls},
+    {"EXPN", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
+    {"AUTH", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
+    {"ETRN", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
+    {"TURN", SMTP_CMD_STATES, 0, NULL, smtp_cmd_not_implemented},
 };
 
 static void smtp_session_command(struct smtp_session *s)
@@ -509,8 +509,9 @@ static void smtp_session_command(struct smtp_session *s)
 		return;
 	}
 	if (!(cmd->states & SMTP_STATE_BIT(s->state))) {
-		smtp_session_reply_error(s, cmd->out_of_sequence ? cmd->out_of_sequence
-								 : "503 5.5.1 Bad sequence of commands");
+		smtp_session_reply_error(s, cmd->out_of_sequence
+						? cmd->out_of_sequence
+						: "503 5.5.1 Bad sequence of commands");
 		return;
 	}
 	if ((cmd->flags & SMTP_CMDF_NOARGS) && args[0] != '\0') {

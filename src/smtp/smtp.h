@@ -42,10 +42,10 @@ void smtp_server_free(struct smtp_server **server);
 /* ---- parser (smtp-parse.c) ---------------------------------------------------
  * On error these return -1 and set *error_r to the complete reply to send
  * ("501 5.1.7 Bad sender address syntax"), without CRLF. */
-#define SMTP_VERB_MAX 16
-#define SMTP_PATH_MAX 256        /* RFC 5321 4.5.3.1.3, brackets included */
-#define SMTP_LOCAL_PART_MAX 64   /* RFC 5321 4.5.3.1.1 */
-#define SMTP_DOMAIN_MAX 255      /* RFC 5321 4.5.3.1.2 */
+#define SMTP_VERB_MAX       16
+#define SMTP_PATH_MAX       256 /* RFC 5321 4.5.3.1.3, brackets included */
+#define SMTP_LOCAL_PART_MAX 64  /* RFC 5321 4.5.3.1.1 */
+#define SMTP_DOMAIN_MAX     255 /* RFC 5321 4.5.3.1.2 */
 
 enum smtp_body { SMTP_BODY_7BIT = 0, SMTP_BODY_8BITMIME };
 
@@ -54,14 +54,14 @@ enum smtp_body { SMTP_BODY_7BIT = 0, SMTP_BODY_8BITMIME };
  * ("\"abc\"@x" is "abc@x"); other quoted local parts keep their quotes. */
 struct smtp_path {
 	char address[SMTP_PATH_MAX + 1];
-	size_t local_len;        /* bytes of the local part in ADDRESS */
-	unsigned int utf8 : 1;   /* holds non-ASCII (needs SMTPUTF8) */
+	size_t local_len;            /* bytes of the local part in ADDRESS */
+	unsigned int utf8 : 1;       /* holds non-ASCII (needs SMTPUTF8) */
 	unsigned int postmaster : 1; /* RCPT TO:<Postmaster>, no domain */
 };
 
 struct smtp_mail_params {
 	struct smtp_path path;
-	uint64_t size;           /* SIZE=, 0 when not given */
+	uint64_t size; /* SIZE=, 0 when not given */
 	int size_given;
 	enum smtp_body body;
 	int smtputf8;
@@ -70,8 +70,8 @@ struct smtp_mail_params {
 /* Splits a command line (no CRLF; LEN bytes, may hold NULs) into an
  * upper-cased VERB and *ARGS_R (a pointer into LINE past the separating
  * space, "" when none). Refuses NUL and control bytes other than TAB. */
-int smtp_parse_line(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1],
-		    const char **args_r, const char **error_r) WARN_UNUSED;
+int smtp_parse_line(const char *line, size_t len, char verb[SMTP_VERB_MAX + 1], const char **args_r,
+		    const char **error_r) WARN_UNUSED;
 /* The argument of EHLO/HELO: a domain or an address literal. */
 int smtp_parse_helo(const char *args, char *domain_r, size_t size,
 		    const char **error_r) WARN_UNUSED;
@@ -101,9 +101,9 @@ enum smtp_dot_flag {
 
 struct smtp_dot_decoder {
 	int state;
-	size_t line_len;  /* bytes of the current line so far */
-	size_t max_line;  /* limit incl. CR LF; 0 for none */
-	unsigned flags;   /* enum smtp_dot_flag */
+	size_t line_len; /* bytes of the current line so far */
+	size_t max_line; /* limit incl. CR LF; 0 for none */
+	unsigned flags;  /* enum smtp_dot_flag */
 };
 
 void smtp_dot_init(struct smtp_dot_decoder *d, size_t max_line);

@@ -101,9 +101,9 @@ static int fs_message_remove(struct fs_store *fs, sqlite3 *db, uint64_t mailbox_
 	int64_t record_id;
 	int rc;
 
-	if (fs_sql_prepare(db,
-			   "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING record_id",
-			   &st, error_r) < 0)
+	if (fs_sql_prepare(
+		db, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING record_id",
+		&st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)mailbox_id);
 	sqlite3_bind_int64(st, 2, uid);
@@ -263,15 +263,15 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 	int rc;
 
 #define FS_SCAN_COLUMNS "SELECT id, uid, flags, keywords, modseq, internal_date, size, record_size"
-#define FS_SCAN_WHERE " WHERE mailbox_id = ? AND uid >= ? AND uid <= ? AND modseq > ? ORDER BY uid"
+#define FS_SCAN_WHERE   " WHERE mailbox_id = ? AND uid >= ? AND uid <= ? AND modseq > ? ORDER BY uid"
 	/* With a modseq, only the changed rows are visited (the planner would
 	   rather walk the uid index for the ORDER BY, which is the whole
 	   mailbox); the few rows found are sorted. */
 	static const char *const sql[2][2] = {
-		{FS_SCAN_COLUMNS " FROM messages" FS_SCAN_WHERE,
-		 FS_SCAN_COLUMNS ", meta FROM messages" FS_SCAN_WHERE},
-		{FS_SCAN_COLUMNS " FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE,
-		 FS_SCAN_COLUMNS ", meta FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE},
+	    {FS_SCAN_COLUMNS " FROM messages" FS_SCAN_WHERE,
+	     FS_SCAN_COLUMNS ", meta FROM messages" FS_SCAN_WHERE},
+	    {FS_SCAN_COLUMNS " FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE,
+	     FS_SCAN_COLUMNS ", meta FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE},
 	};
 
 	if (fs_sql_prepare(db, sql[modseq_min > 0][with_meta != 0], &st, error_r) < 0)
@@ -355,7 +355,7 @@ static int fs_set_flags_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char 
 		old_modseq = (uint64_t)sqlite3_column_int64(get, 2);
 		if (u->unchanged_since != 0 && old_modseq > u->unchanged_since)
 			continue;
-		flags = u->mode == STORE_FLAGS_SET ? u->flags
+		flags = u->mode == STORE_FLAGS_SET   ? u->flags
 			: u->mode == STORE_FLAGS_ADD ? old | u->flags
 						     : old & ~u->flags;
 		kw = store_keywords_apply(oldkw, u->keywords, u->mode);
@@ -365,7 +365,8 @@ static int fs_set_flags_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char 
 			free(kw);
 			continue;
 		}
-		if (modseq == 0 && fs_mailbox_bump(db, c->mailbox_id, 0, NULL, &modseq, error_r) < 0) {
+		if (modseq == 0 &&
+		    fs_mailbox_bump(db, c->mailbox_id, 0, NULL, &modseq, error_r) < 0) {
 			free(kw);
 			goto out;
 		}
@@ -523,13 +524,15 @@ static int fs_copy_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **err
 	sqlite3_stmt *ins = NULL, *ref = NULL;
 	int ret = -1;
 
-	if (fs_sql_prepare(db,
-			   "INSERT INTO messages(mailbox_id, uid, record_id, flags, keywords, modseq,"
-			   " internal_date, size, record_size, meta) SELECT ?, ?, record_id, flags,"
-			   " keywords, ?, internal_date, size, record_size, meta FROM messages"
-			   " WHERE mailbox_id = ? AND uid = ? RETURNING record_id",
-			   &ins, error_r) < 0 ||
-	    fs_sql_prepare(db, "UPDATE records SET refs = refs + 1 WHERE id = ?", &ref, error_r) < 0)
+	if (fs_sql_prepare(
+		db,
+		"INSERT INTO messages(mailbox_id, uid, record_id, flags, keywords, modseq,"
+		" internal_date, size, record_size, meta) SELECT ?, ?, record_id, flags,"
+		" keywords, ?, internal_date, size, record_size, meta FROM messages"
+		" WHERE mailbox_id = ? AND uid = ? RETURNING record_id",
+		&ins, error_r) < 0 ||
+	    fs_sql_prepare(db, "UPDATE records SET refs = refs + 1 WHERE id = ?", &ref, error_r) <
+		0)
 		goto out;
 	for (size_t i = 0; i < c->count; i++) {
 		uint32_t uid;
@@ -580,8 +583,8 @@ out:
 int fs_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids, size_t count,
 		    uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r, const char **error_r)
 {
-	struct fs_move_ctx c = {FS(s), src_mailbox_id, dst_mailbox_id, uids, count, move,
-				dst_uids_r};
+	struct fs_move_ctx c = {FS(s), src_mailbox_id, dst_mailbox_id, uids,
+				count, move,           dst_uids_r};
 
 	if (count == 0)
 		return 0;

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FS_SPILL_BYTES (1024 * 1024)
+#define FS_SPILL_BYTES     (1024 * 1024)
 #define FS_CHUNK_ROW_BYTES (256 * 1024)
 
 struct store_record_writer {
@@ -164,18 +164,18 @@ struct fs_delete_ctx {
 static int fs_account_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r)
 {
 	static const char *const sql[] = {
-		"SELECT m.record_id FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"
-		" JOIN extents e ON e.record_id = m.record_id WHERE b.account_id = ?1",
-		"DELETE FROM chunks WHERE record_id IN (SELECT m.record_id FROM messages m"
-		" JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
-		"DELETE FROM records WHERE id IN (SELECT m.record_id FROM messages m"
-		" JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
-		"DELETE FROM messages WHERE mailbox_id IN"
-		" (SELECT id FROM mailboxes WHERE account_id = ?1)",
-		"DELETE FROM expunged WHERE mailbox_id IN"
-		" (SELECT id FROM mailboxes WHERE account_id = ?1)",
-		"DELETE FROM mailboxes WHERE account_id = ?1",
-		"DELETE FROM accounts WHERE id = ?1",
+	    "SELECT m.record_id FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"
+	    " JOIN extents e ON e.record_id = m.record_id WHERE b.account_id = ?1",
+	    "DELETE FROM chunks WHERE record_id IN (SELECT m.record_id FROM messages m"
+	    " JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
+	    "DELETE FROM records WHERE id IN (SELECT m.record_id FROM messages m"
+	    " JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
+	    "DELETE FROM messages WHERE mailbox_id IN"
+	    " (SELECT id FROM mailboxes WHERE account_id = ?1)",
+	    "DELETE FROM expunged WHERE mailbox_id IN"
+	    " (SELECT id FROM mailboxes WHERE account_id = ?1)",
+	    "DELETE FROM mailboxes WHERE account_id = ?1",
+	    "DELETE FROM accounts WHERE id = ?1",
 	};
 	struct fs_delete_ctx *c = ctx;
 
@@ -347,8 +347,8 @@ int fs_mailbox_get_role(struct store *s, uint64_t account_id, enum store_role ro
 	int rc, ret = -1;
 
 	if (fs_sql_prepare(FS(s)->rdb,
-			   FS_MAILBOX_COLS "WHERE b.account_id = ? AND b.role = ? ORDER BY b.id", &st,
-			   error_r) < 0)
+			   FS_MAILBOX_COLS "WHERE b.account_id = ? AND b.role = ? ORDER BY b.id",
+			   &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)account_id);
 	sqlite3_bind_int(st, 2, (int)role);
@@ -699,10 +699,11 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 
-	if (fs_sql_prepare(FS(s)->rdb,
-			   "SELECT c.data FROM messages m JOIN chunks c ON c.record_id = m.record_id"
-			   " WHERE m.id = ? ORDER BY c.seq",
-			   &st, error_r) < 0)
+	if (fs_sql_prepare(
+		FS(s)->rdb,
+		"SELECT c.data FROM messages m JOIN chunks c ON c.record_id = m.record_id"
+		" WHERE m.id = ? ORDER BY c.seq",
+		&st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)message_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

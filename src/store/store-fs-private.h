@@ -42,7 +42,7 @@ struct fs_store {
 	pthread_cond_t cond;
 	struct fs_job *queue_head, *queue_tail;
 	int stopping;
-	uint64_t batches, jobs; /* statistics */
+	uint64_t batches, jobs;  /* statistics */
 	int checkpoint_truncate; /* set by deletes: truncate the WAL after the batch */
 
 	/* Records of FS_FILE_MIN_BYTES or more: appended to records.dat by the

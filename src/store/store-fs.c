@@ -25,10 +25,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FS_DB_NAME "store.sqlite"
-#define FS_DATA_NAME "records.dat"
+#define FS_DB_NAME        "store.sqlite"
+#define FS_DATA_NAME      "records.dat"
 #define FS_SCHEMA_VERSION 2
-#define FS_BATCH_MAX 256
+#define FS_BATCH_MAX      256
 
 /* Version 2: where records of 32 KiB and more lie in records.dat
  * (extents); tombstones of expunged messages (UID and modseq only) for
@@ -44,7 +44,7 @@
 	" WITHOUT ROWID;"                                                                          \
 	"CREATE INDEX IF NOT EXISTS messages_modseq ON messages(mailbox_id, modseq);"              \
 	"CREATE INDEX IF NOT EXISTS messages_view ON messages(mailbox_id, uid, flags, modseq,"     \
-	" internal_date, size, record_size, keywords);"                                           \
+	" internal_date, size, record_size, keywords);"                                            \
 	"CREATE TABLE IF NOT EXISTS extents(record_id INTEGER PRIMARY KEY,"                        \
 	" off INTEGER NOT NULL, len INTEGER NOT NULL);"                                            \
 	"CREATE TRIGGER IF NOT EXISTS messages_added AFTER INSERT ON messages BEGIN"               \
@@ -53,36 +53,33 @@
 	" UPDATE mailboxes SET messages = messages - 1 WHERE id = OLD.mailbox_id; END;"
 
 static const char fs_schema[] =
-	"CREATE TABLE IF NOT EXISTS accounts("
-	" id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
-	" pk BLOB NOT NULL, wrapped_password BLOB NOT NULL, wrapped_recovery BLOB NOT NULL,"
-	" address_sealed BLOB,"
-	" created INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS mailboxes("
-	" id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	" role INTEGER NOT NULL, name_sealed BLOB, uidvalidity INTEGER NOT NULL,"
-	" uidnext INTEGER NOT NULL, highestmodseq INTEGER NOT NULL,"
-	" subscribed INTEGER NOT NULL DEFAULT 1, messages INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX IF NOT EXISTS mailboxes_account ON mailboxes(account_id);"
-	"CREATE TABLE IF NOT EXISTS records(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL,"
-	" size INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS chunks(record_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
-	" data BLOB NOT NULL, PRIMARY KEY(record_id, seq));"
-	"CREATE TABLE IF NOT EXISTS messages("
-	" id INTEGER PRIMARY KEY, mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
-	" uid INTEGER NOT NULL, record_id INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
-	" size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
-	" UNIQUE(mailbox_id, uid));"
-	FS_SCHEMA_V2
-	"PRAGMA user_version = 2;";
+    "CREATE TABLE IF NOT EXISTS accounts("
+    " id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
+    " pk BLOB NOT NULL, wrapped_password BLOB NOT NULL, wrapped_recovery BLOB NOT NULL,"
+    " address_sealed BLOB,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS mailboxes("
+    " id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " role INTEGER NOT NULL, name_sealed BLOB, uidvalidity INTEGER NOT NULL,"
+    " uidnext INTEGER NOT NULL, highestmodseq INTEGER NOT NULL,"
+    " subscribed INTEGER NOT NULL DEFAULT 1, messages INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS mailboxes_account ON mailboxes(account_id);"
+    "CREATE TABLE IF NOT EXISTS records(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL,"
+    " size INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS chunks(record_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " data BLOB NOT NULL, PRIMARY KEY(record_id, seq));"
+    "CREATE TABLE IF NOT EXISTS messages("
+    " id INTEGER PRIMARY KEY, mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+    " uid INTEGER NOT NULL, record_id INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    " keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
+    " UNIQUE(mailbox_id, uid));" FS_SCHEMA_V2 "PRAGMA user_version = 2;";
 
 /* Version 1 kept every record in chunks rows; those stay readable. */
 static const char fs_schema_1to2[] =
-	"ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;"
-	"UPDATE mailboxes SET messages = (SELECT count(*) FROM messages m"
-	" WHERE m.mailbox_id = mailboxes.id);" FS_SCHEMA_V2
-	"PRAGMA user_version = 2;";
+    "ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE mailboxes SET messages = (SELECT count(*) FROM messages m"
+    " WHERE m.mailbox_id = mailboxes.id);" FS_SCHEMA_V2 "PRAGMA user_version = 2;";
 
 int fs_sql_error(sqlite3 *db, const char **error_r)
 {
@@ -399,7 +396,8 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 		batch = job->next;
 		if (failed) {
 			job->result = -1;
-			snprintf(job->error, sizeof(job->error), "%s", error ? error : "store error");
+			snprintf(job->error, sizeof(job->error), "%s",
+				 error ? error : "store error");
 		}
 		job->done(job->done_ctx, job->result, job->uid,
 			  job->result < 0 ? job->error : NULL);
@@ -470,8 +468,9 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 	fs->store.backend = &store_backend_fs;
 	fs->dir = xstrdup(location);
 	fs->db_path = fs_path_join(location, FS_DB_NAME);
-	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-		       &fs->wdb, error_r) < 0)
+	if (fs_db_open(fs->db_path,
+		       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, &fs->wdb,
+		       error_r) < 0)
 		goto fail;
 	if (fs_schema_ensure(fs->wdb, error_r) < 0)
 		goto fail;
@@ -531,29 +530,29 @@ static void fs_close(struct store **store)
 }
 
 const struct store_backend store_backend_fs = {
-	.scheme = "fs",
-	.open = fs_open,
-	.close = fs_close,
-	.account_create = fs_account_create,
-	.account_get = fs_account_get,
-	.account_set_wrapped = fs_account_set_wrapped,
-	.account_delete = fs_account_delete,
-	.account_usage = fs_account_usage,
-	.mailbox_create = fs_mailbox_create,
-	.mailbox_list = fs_mailbox_list,
-	.mailbox_get_role = fs_mailbox_get_role,
-	.record_begin = fs_record_begin,
-	.record_write = fs_record_write,
-	.record_commit = fs_record_commit,
-	.record_abort = fs_record_abort,
-	.message_list = fs_message_list,
-	.record_read = fs_record_read,
-	.mailbox_get = fs_mailbox_get,
-	.mailbox_delete = fs_mailbox_delete,
-	.mailbox_update = fs_mailbox_update,
-	.message_scan = fs_message_scan,
-	.message_set_flags = fs_message_set_flags,
-	.message_expunge = fs_message_expunge,
-	.expunged_scan = fs_expunged_scan,
-	.message_copy = fs_message_copy,
+    .scheme = "fs",
+    .open = fs_open,
+    .close = fs_close,
+    .account_create = fs_account_create,
+    .account_get = fs_account_get,
+    .account_set_wrapped = fs_account_set_wrapped,
+    .account_delete = fs_account_delete,
+    .account_usage = fs_account_usage,
+    .mailbox_create = fs_mailbox_create,
+    .mailbox_list = fs_mailbox_list,
+    .mailbox_get_role = fs_mailbox_get_role,
+    .record_begin = fs_record_begin,
+    .record_write = fs_record_write,
+    .record_commit = fs_record_commit,
+    .record_abort = fs_record_abort,
+    .message_list = fs_message_list,
+    .record_read = fs_record_read,
+    .mailbox_get = fs_mailbox_get,
+    .mailbox_delete = fs_mailbox_delete,
+    .mailbox_update = fs_mailbox_update,
+    .message_scan = fs_message_scan,
+    .message_set_flags = fs_message_set_flags,
+    .message_expunge = fs_message_expunge,
+    .expunged_scan = fs_expunged_scan,
+    .message_copy = fs_message_copy,
 };

@@ -37,9 +37,8 @@ static int rados_guarded(struct rados_store *rs, uint64_t mailbox_id, rados_writ
 	return r < 0 ? rados_fail(r, "update mailbox", error_r) : 0;
 }
 
-int rados_message_set_flags(struct store *s, uint64_t mailbox_id,
-			    const struct store_flag_update *u, store_message_fn *fn, void *ctx,
-			    const char **error_r)
+int rados_message_set_flags(struct store *s, uint64_t mailbox_id, const struct store_flag_update *u,
+			    store_message_fn *fn, void *ctx, const char **error_r)
 {
 	struct rados_store *rs = RS(s);
 
@@ -72,7 +71,7 @@ int rados_message_set_flags(struct store *s, uint64_t mailbox_id,
 
 			if (u->unchanged_since != 0 && e->modseq > u->unchanged_since)
 				continue;
-			flags = u->mode == STORE_FLAGS_SET ? u->flags
+			flags = u->mode == STORE_FLAGS_SET   ? u->flags
 				: u->mode == STORE_FLAGS_ADD ? e->flags | u->flags
 							     : e->flags & ~u->flags;
 			kw = store_keywords_apply(e->keywords, u->keywords, u->mode);
@@ -163,7 +162,8 @@ static int rados_expunge_entries(struct rados_store *rs, uint64_t mailbox_id, co
 			keys[2 * i] = kb[2 * i];
 			keys[2 * i + 1] = kb[2 * i + 1];
 			h.messages = h.messages > 0 ? h.messages - 1 : 0;
-			h.bytes = h.bytes >= c->e[i].record_size ? h.bytes - c->e[i].record_size : 0;
+			h.bytes =
+			    h.bytes >= c->e[i].record_size ? h.bytes - c->e[i].record_size : 0;
 		}
 		/* RFC 7162: an expunge changes the mailbox's HIGHESTMODSEQ; the
 		 * tombstones ("x.<uid>": the modseq in decimal) keep it for
@@ -202,8 +202,8 @@ static int rados_expunge_entries(struct rados_store *rs, uint64_t mailbox_id, co
 	return -1;
 }
 
-int rados_message_expunge(struct store *s, uint64_t mailbox_id, const uint32_t *uids,
-			  size_t count, const char **error_r)
+int rados_message_expunge(struct store *s, uint64_t mailbox_id, const uint32_t *uids, size_t count,
+			  const char **error_r)
 {
 	struct rados_entries c;
 	int ret = 0;
@@ -278,8 +278,8 @@ static int rados_copy_into(struct rados_store *rs, uint64_t dst, struct rados_en
 	return -1;
 }
 
-int rados_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids,
-		       size_t count, uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
+int rados_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids, size_t count,
+		       uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
 		       const char **error_r)
 {
 	struct rados_store *rs = RS(s);

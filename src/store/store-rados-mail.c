@@ -183,8 +183,8 @@ int rados_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, u
 	return ret;
 }
 
-int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min,
-		       store_message_fn *fn, void *ctx, const char **error_r)
+int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, store_message_fn *fn,
+		       void *ctx, const char **error_r)
 {
 	return rados_message_scan(s, mailbox_id, uid_min, UINT32_MAX, 0, 1, fn, ctx, error_r);
 }

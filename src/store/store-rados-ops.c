@@ -100,9 +100,9 @@ int rados_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_B
 			memcpy(a->tag, val, STORE_TAG_BYTES);
 			memcpy(a->pk, val + STORE_TAG_BYTES, STORE_PK_BYTES);
 			for (int i = 0; i < 8; i++)
-				created |= (uint64_t)(uint8_t)val[STORE_TAG_BYTES + STORE_PK_BYTES +
-								 i]
-					   << (8 * i);
+				created |=
+				    (uint64_t)(uint8_t)val[STORE_TAG_BYTES + STORE_PK_BYTES + i]
+				    << (8 * i);
 			a->created = (int64_t)created;
 			ok = 1;
 		} else if (strcmp(name, "wp") == 0) {
@@ -300,7 +300,8 @@ int rados_mailbox_create(struct store *s, uint64_t account_id, enum store_role r
 			box_r->subscribed = 1;
 			buf_reset(&box_r->name_sealed);
 			if (name_sealed != NULL && name_sealed->len > 0 &&
-			    buf_append(&box_r->name_sealed, name_sealed->data, name_sealed->len) < 0)
+			    buf_append(&box_r->name_sealed, name_sealed->data, name_sealed->len) <
+				0)
 				log_fatal("out of memory");
 		}
 		return 0;

@@ -91,8 +91,8 @@ int rados_entries_read(struct rados_store *rs, uint64_t mailbox_id, uint32_t uid
 		       const char **error_r);
 void rados_entries_free(struct rados_entry *entries, size_t count);
 /* The tombstones of MAILBOX_ID with modseq > MODSEQ_MIN, in UID order. */
-int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min,
-			store_uid_fn *fn, void *ctx, const char **error_r);
+int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min, store_uid_fn *fn,
+			void *ctx, const char **error_r);
 /* Adds DELTA to the references of RECORD; removes it when none are left. */
 int rados_record_ref(struct rados_store *rs, uint64_t record, int delta, const char **error_r);
 /* The mailboxes of ACCOUNT_ID (ids). */
@@ -143,8 +143,8 @@ int rados_entries_get(struct rados_store *rs, uint64_t mailbox_id, const uint32_
 int rados_metas_get(struct rados_store *rs, uint64_t mailbox_id, struct rados_entries *c,
 		    const char **error_r);
 void rados_entries_clear(struct rados_entries *c);
-int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min,
-		       store_message_fn *fn, void *ctx, const char **error_r);
+int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, store_message_fn *fn,
+		       void *ctx, const char **error_r);
 int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_id,
 			 const char **error_r);
 int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
@@ -154,13 +154,12 @@ int rados_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, u
 		       const char **error_r);
 
 /* store-rados-flags.c */
-int rados_message_set_flags(struct store *s, uint64_t mailbox_id,
-			    const struct store_flag_update *u, store_message_fn *fn, void *ctx,
-			    const char **error_r);
-int rados_message_expunge(struct store *s, uint64_t mailbox_id, const uint32_t *uids,
-			  size_t count, const char **error_r);
-int rados_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids,
-		       size_t count, uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
+int rados_message_set_flags(struct store *s, uint64_t mailbox_id, const struct store_flag_update *u,
+			    store_message_fn *fn, void *ctx, const char **error_r);
+int rados_message_expunge(struct store *s, uint64_t mailbox_id, const uint32_t *uids, size_t count,
+			  const char **error_r);
+int rados_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids, size_t count,
+		       uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
 		       const char **error_r);
 
 /* store-rados-watch.c */

@@ -20,8 +20,8 @@
 #include <string.h>
 
 #define RADOS_FLUSH_BYTES (4 * 1024 * 1024)
-#define RADOS_BATCH_MAX 64
-#define RADOS_READ_BYTES (4 * 1024 * 1024)
+#define RADOS_BATCH_MAX   64
+#define RADOS_READ_BYTES  (4 * 1024 * 1024)
 
 struct store_record_writer {
 	struct rados_store *rs;
@@ -151,8 +151,8 @@ static void rados_batch_records(struct rados_store *rs, struct store_record_writ
 		rados_aio_release(comps[i]);
 		rados_release_write_op(ops[i]);
 		if (r < 0)
-			rados_commit_fail(batch[i], str_tfmt("store: rados write record: %s",
-							     strerror(-r)));
+			rados_commit_fail(batch[i],
+					  str_tfmt("store: rados write record: %s", strerror(-r)));
 		buf_free(&batch[i]->pending);
 	}
 }
@@ -192,14 +192,14 @@ static void rados_batch_index(struct rados_store *rs, uint64_t mailbox_id,
 		for (size_t i = 0; i < n; i++) {
 			struct store_record_writer *w = batch[i];
 			struct rados_entry e = {
-				.uid = h.uidnext,
-				.flags = w->msg.flags,
-				.modseq = ++h.modseq,
-				.internal_date = w->msg.internal_date,
-				.size = w->msg.size,
-				.record_size = w->size,
-				.record = w->record,
-				.keywords = w->msg.keywords,
+			    .uid = h.uidnext,
+			    .flags = w->msg.flags,
+			    .modseq = ++h.modseq,
+			    .internal_date = w->msg.internal_date,
+			    .size = w->msg.size,
+			    .record_size = w->size,
+			    .record = w->record,
+			    .keywords = w->msg.keywords,
 			};
 
 			w->uid = h.uidnext++;

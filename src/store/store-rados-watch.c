@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RADOS_NOTIFY_BYTES 24
+#define RADOS_NOTIFY_BYTES      24
 #define RADOS_NOTIFY_TIMEOUT_MS 2000
 
 struct store_watch {

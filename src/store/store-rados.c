@@ -61,8 +61,8 @@ uint64_t rados_random_u64(void)
 
 void rados_hdr_format(const struct rados_hdr *h, char *out, size_t size)
 {
-	snprintf(out, size, "%" PRIu64 " %d %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu32
-		 " %" PRIu64 " %d",
+	snprintf(out, size,
+		 "%" PRIu64 " %d %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu32 " %" PRIu64 " %d",
 		 h->account_id, h->role, h->uidvalidity, h->uidnext, h->modseq, h->messages,
 		 h->bytes, h->subscribed);
 }
@@ -81,10 +81,10 @@ int rados_hdr_read(struct rados_store *rs, uint64_t mailbox_id, struct rados_hdr
 		return rados_fail(n, "read mailbox", error_r);
 	text[n] = '\0';
 	memset(h, 0, sizeof(*h));
-	if (sscanf(text, "%" SCNu64 " %d %" SCNu32 " %" SCNu32 " %" SCNu64 " %" SCNu32 " %" SCNu64
-		   " %d",
-		   &h->account_id, &h->role, &h->uidvalidity, &h->uidnext, &h->modseq,
-		   &h->messages, &h->bytes, &h->subscribed) != 8) {
+	if (sscanf(text,
+		   "%" SCNu64 " %d %" SCNu32 " %" SCNu32 " %" SCNu64 " %" SCNu32 " %" SCNu64 " %d",
+		   &h->account_id, &h->role, &h->uidvalidity, &h->uidnext, &h->modseq, &h->messages,
+		   &h->bytes, &h->subscribed) != 8) {
 		*error_r = "store: malformed mailbox header";
 		return -1;
 	}
@@ -173,8 +173,8 @@ void rados_entries_free(struct rados_entry *entries, size_t count)
 }
 
 /* The tombstones "x.<uid>" (value: the modseq of the expunge, decimal). */
-int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min,
-			store_uid_fn *fn, void *ctx, const char **error_r)
+int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min, store_uid_fn *fn,
+			void *ctx, const char **error_r)
 {
 	struct rados_store *rs = RS(s);
 	char oid[RADOS_OID_MAX], after[16] = "x.";
@@ -486,32 +486,32 @@ static void rados_close(struct store **store)
 }
 
 const struct store_backend store_backend_rados = {
-	.scheme = "rados",
-	.open = rados_open,
-	.close = rados_close,
-	.account_create = rados_account_create,
-	.account_get = rados_account_get,
-	.account_set_wrapped = rados_account_set_wrapped,
-	.account_delete = rados_account_delete,
-	.account_usage = rados_account_usage,
-	.mailbox_create = rados_mailbox_create,
-	.mailbox_list = rados_mailbox_list,
-	.mailbox_get_role = rados_mailbox_get_role,
-	.record_begin = rados_record_begin,
-	.record_write = rados_record_write,
-	.record_commit = rados_record_commit,
-	.record_abort = rados_record_abort,
-	.message_list = rados_message_list,
-	.record_read = rados_record_read,
-	.mailbox_get = rados_mailbox_get,
-	.mailbox_delete = rados_mailbox_delete,
-	.mailbox_update = rados_mailbox_update,
-	.message_scan = rados_message_scan,
-	.message_set_flags = rados_message_set_flags,
-	.message_expunge = rados_message_expunge,
-	.expunged_scan = rados_expunged_scan,
-	.message_copy = rados_message_copy,
-	.change_watch = rados_change_watch,
-	.change_unwatch = rados_change_unwatch,
-	.change_notify = rados_change_notify,
+    .scheme = "rados",
+    .open = rados_open,
+    .close = rados_close,
+    .account_create = rados_account_create,
+    .account_get = rados_account_get,
+    .account_set_wrapped = rados_account_set_wrapped,
+    .account_delete = rados_account_delete,
+    .account_usage = rados_account_usage,
+    .mailbox_create = rados_mailbox_create,
+    .mailbox_list = rados_mailbox_list,
+    .mailbox_get_role = rados_mailbox_get_role,
+    .record_begin = rados_record_begin,
+    .record_write = rados_record_write,
+    .record_commit = rados_record_commit,
+    .record_abort = rados_record_abort,
+    .message_list = rados_message_list,
+    .record_read = rados_record_read,
+    .mailbox_get = rados_mailbox_get,
+    .mailbox_delete = rados_mailbox_delete,
+    .mailbox_update = rados_mailbox_update,
+    .message_scan = rados_message_scan,
+    .message_set_flags = rados_message_set_flags,
+    .message_expunge = rados_message_expunge,
+    .expunged_scan = rados_expunged_scan,
+    .message_copy = rados_message_copy,
+    .change_watch = rados_change_watch,
+    .change_unwatch = rados_change_unwatch,
+    .change_notify = rados_change_notify,
 };

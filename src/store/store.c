@@ -10,9 +10,9 @@
 #include <strings.h>
 
 static const struct store_backend *const store_backends[] = {
-	&store_backend_fs,
+    &store_backend_fs,
 #ifdef HAVE_RADOS
-	&store_backend_rados,
+    &store_backend_rados,
 #endif
 };
 
@@ -31,8 +31,8 @@ int store_open(const char *uri, struct store **store_r, const char **error_r)
 		    strncmp(b->scheme, uri, (size_t)(colon - uri)) == 0)
 			return b->open(colon + 1, store_r, error_r);
 	}
-	*error_r = str_tfmt("store type '%.*s' is not built into this sealmail", (int)(colon - uri),
-			    uri);
+	*error_r =
+	    str_tfmt("store type '%.*s' is not built into this sealmail", (int)(colon - uri), uri);
 	return -1;
 }
 

@@ -18,8 +18,8 @@
 #include "lib/lib.h"
 
 #define STORE_ADDR_HASH_BYTES 32
-#define STORE_TAG_BYTES 16
-#define STORE_PK_BYTES 32
+#define STORE_TAG_BYTES       16
+#define STORE_PK_BYTES        32
 
 enum store_role {
 	STORE_ROLE_NONE = 0,
@@ -70,8 +70,8 @@ struct store_message {
 	uint64_t id;
 	uint64_t mailbox_id;
 	uint32_t uid;
-	uint32_t flags;       /* enum store_flag */
-	char *keywords;       /* space separated, may be NULL */
+	uint32_t flags; /* enum store_flag */
+	char *keywords; /* space separated, may be NULL */
 	uint64_t modseq;
 	int64_t internal_date; /* unix seconds */
 	uint64_t size;         /* plaintext RFC822.SIZE */
@@ -145,7 +145,8 @@ struct store_backend {
 	int (*mailbox_get_role)(struct store *s, uint64_t account_id, enum store_role role,
 				struct store_mailbox *box_r, const char **error_r);
 
-	int (*record_begin)(struct store *s, struct store_record_writer **w_r, const char **error_r);
+	int (*record_begin)(struct store *s, struct store_record_writer **w_r,
+			    const char **error_r);
 	int (*record_write)(struct store_record_writer *w, const void *data, size_t len,
 			    const char **error_r);
 	/* Commits the record as a new message of MSG->mailbox_id (flags,
@@ -176,9 +177,9 @@ struct store_backend {
 	/* Calls FN for the messages of MAILBOX_ID with UID in [UID_MIN, UID_MAX]
 	 * and modseq > MODSEQ_MIN, in UID order; META is filled only with
 	 * WITH_META (an index walk without it reads no sealed data). */
-	int (*message_scan)(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
-			    uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
-			    const char **error_r);
+	int (*message_scan)(struct store *s, uint64_t mailbox_id, uint32_t uid_min,
+			    uint32_t uid_max, uint64_t modseq_min, int with_meta,
+			    store_message_fn *fn, void *ctx, const char **error_r);
 	/* Changes flags and keywords of U->uids; FN sees each changed message
 	 * (new flags, keywords, modseq) after the change is durable. */
 	int (*message_set_flags)(struct store *s, uint64_t mailbox_id,

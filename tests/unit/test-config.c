@@ -33,9 +33,8 @@ static void test_config_good(void **state)
 	char *error = NULL;
 
 	(void)state;
-	assert_int_equal(config_parse("/etc/sealmail/sealmail.conf", good, strlen(good), &cfg,
-				      &error),
-			 0);
+	assert_int_equal(
+	    config_parse("/etc/sealmail/sealmail.conf", good, strlen(good), &cfg, &error), 0);
 	assert_string_equal(cfg->hostname, "mx.example.org");
 	assert_string_equal(cfg->domains[0], "example.org");
 	assert_string_equal(cfg->domains[1], "example.net");
@@ -63,29 +62,29 @@ static const struct {
 	const char *text;
 	const char *error;
 } bad[] = {
-	{"[server]\nhostname = a\n[smtp]\nmax_message_size = lots\n[region r]\n",
-	 "/x/s.conf:4: key 'max_message_size': expected a size"},
-	{"[server]\nnope = 1\n", "/x/s.conf:2: key 'nope': unknown key in [server]"},
-	{"hostname = a\n", "/x/s.conf:1: key 'hostname': key outside of any section"},
-	{"[server]\nhostname = a\nhostname = b\n", "/x/s.conf:3: key 'hostname': set twice"},
-	{"[wat]\n", "/x/s.conf:1: unknown section [wat]"},
-	{"[server\n", "/x/s.conf:1: malformed section header"},
-	{"[server]\njust words\n", "/x/s.conf:2: expected 'key = value'"},
-	{"[region eu]\njurisdiction = IRL\n", "/x/s.conf:2: key 'jurisdiction': expected an ISO"},
-	{"[region eu]\njurisdiction = IE\nstore = s3:bucket\n",
-	 "/x/s.conf:3: key 'store': unknown store type"},
-	{"[region eu]\ncolour = red\n", "/x/s.conf:2: key 'colour': unknown key in [region eu]"},
-	{"[region eu]\njurisdiction = IE\nstore = fs:a\n[region eu]\n",
-	 "/x/s.conf:4: region 'eu' defined twice"},
-	{"[region e/u]\n", "/x/s.conf:1: region name 'e/u' may only hold"},
-	{"[imap]\nlisten = nowhere\n", "/x/s.conf:2: key 'listen': expected HOST:PORT"},
-	{"[imap]\nlisten = 127.0.0.1:99999\n", "/x/s.conf:2: key 'listen': expected HOST:PORT"},
-	{"[smtp]\nmax_recipients = 5k\n", "/x/s.conf:2: key 'max_recipients': expected a number"},
-	{"[smtp]\ntimeout_data = soon\n", "/x/s.conf:2: key 'timeout_data': expected a duration"},
-	{"[server]\n", "/x/s.conf:0: no [region NAME] section"},
-	{"[region eu]\nstore = fs:a\n", "/x/s.conf:0: key 'jurisdiction': missing in [region eu]"},
-	{"[server]\nserve_regions = mars\n[region eu]\njurisdiction = IE\nstore = fs:a\n",
-	 "/x/s.conf:0: key 'serve_regions': no [region mars]"},
+    {"[server]\nhostname = a\n[smtp]\nmax_message_size = lots\n[region r]\n",
+     "/x/s.conf:4: key 'max_message_size': expected a size"},
+    {"[server]\nnope = 1\n", "/x/s.conf:2: key 'nope': unknown key in [server]"},
+    {"hostname = a\n", "/x/s.conf:1: key 'hostname': key outside of any section"},
+    {"[server]\nhostname = a\nhostname = b\n", "/x/s.conf:3: key 'hostname': set twice"},
+    {"[wat]\n", "/x/s.conf:1: unknown section [wat]"},
+    {"[server\n", "/x/s.conf:1: malformed section header"},
+    {"[server]\njust words\n", "/x/s.conf:2: expected 'key = value'"},
+    {"[region eu]\njurisdiction = IRL\n", "/x/s.conf:2: key 'jurisdiction': expected an ISO"},
+    {"[region eu]\njurisdiction = IE\nstore = s3:bucket\n",
+     "/x/s.conf:3: key 'store': unknown store type"},
+    {"[region eu]\ncolour = red\n", "/x/s.conf:2: key 'colour': unknown key in [region eu]"},
+    {"[region eu]\njurisdiction = IE\nstore = fs:a\n[region eu]\n",
+     "/x/s.conf:4: region 'eu' defined twice"},
+    {"[region e/u]\n", "/x/s.conf:1: region name 'e/u' may only hold"},
+    {"[imap]\nlisten = nowhere\n", "/x/s.conf:2: key 'listen': expected HOST:PORT"},
+    {"[imap]\nlisten = 127.0.0.1:99999\n", "/x/s.conf:2: key 'listen': expected HOST:PORT"},
+    {"[smtp]\nmax_recipients = 5k\n", "/x/s.conf:2: key 'max_recipients': expected a number"},
+    {"[smtp]\ntimeout_data = soon\n", "/x/s.conf:2: key 'timeout_data': expected a duration"},
+    {"[server]\n", "/x/s.conf:0: no [region NAME] section"},
+    {"[region eu]\nstore = fs:a\n", "/x/s.conf:0: key 'jurisdiction': missing in [region eu]"},
+    {"[server]\nserve_regions = mars\n[region eu]\njurisdiction = IE\nstore = fs:a\n",
+     "/x/s.conf:0: key 'serve_regions': no [region mars]"},
 };
 
 static void test_config_errors(void **state)
@@ -95,9 +94,8 @@ static void test_config_errors(void **state)
 		struct config *cfg = NULL;
 		char *error = NULL;
 
-		assert_int_equal(config_parse("/x/s.conf", bad[i].text, strlen(bad[i].text), &cfg,
-					      &error),
-				 -1);
+		assert_int_equal(
+		    config_parse("/x/s.conf", bad[i].text, strlen(bad[i].text), &cfg, &error), -1);
 		assert_null(cfg);
 		assert_non_null(error);
 		if (strncmp(error, bad[i].error, strlen(bad[i].error)) != 0)
@@ -133,10 +131,10 @@ static void test_config_missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_good),
-		cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_config_nul_byte),
-		cmocka_unit_test(test_config_missing_file),
+	    cmocka_unit_test(test_config_good),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_config_nul_byte),
+	    cmocka_unit_test(test_config_missing_file),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -131,8 +131,8 @@ static void test_args_literal8(void **state)
 static void test_args_broken(void **state)
 {
 	static const char *const bad[] = {
-		"(a", "a)", "((a)", "\"abc", "\"a\\b\"", "\"a\rb\"", "a\"b", "(a)(b)",
-		"BODY[HEADER", "BODY[a[b]]", "\"x\"y",
+	    "(a",   "a)",     "((a)",        "\"abc",      "\"a\\b\"", "\"a\rb\"",
+	    "a\"b", "(a)(b)", "BODY[HEADER", "BODY[a[b]]", "\"x\"y",
 	};
 	struct imap_args a;
 
@@ -170,13 +170,14 @@ static void test_command_split(void **state)
 	const char *error;
 	size_t rest;
 
-	assert_int_equal(imap_command_split((const uint8_t *)"a1 FETCH 1 FLAGS", 16, tag, name,
-					    &rest, &error), 0);
+	assert_int_equal(
+	    imap_command_split((const uint8_t *)"a1 FETCH 1 FLAGS", 16, tag, name, &rest, &error),
+	    0);
 	assert_string_equal(tag, "a1");
 	assert_string_equal(name, "FETCH");
 	assert_int_equal(rest, 9);
-	assert_int_equal(imap_command_split((const uint8_t *)"a1 NOOP", 7, tag, name, &rest,
-					    &error), 0);
+	assert_int_equal(
+	    imap_command_split((const uint8_t *)"a1 NOOP", 7, tag, name, &rest, &error), 0);
 	assert_int_equal(rest, 7);
 	assert_int_equal(imap_command_split((const uint8_t *)"+ x", 3, tag, name, &rest, &error),
 			 -1);
@@ -184,8 +185,8 @@ static void test_command_split(void **state)
 			 -1);
 	assert_int_equal(imap_command_split((const uint8_t *)"a1", 2, tag, name, &rest, &error),
 			 -2);
-	assert_int_equal(imap_command_split((const uint8_t *)"a1 F(X", 6, tag, name, &rest,
-					    &error), -2);
+	assert_int_equal(imap_command_split((const uint8_t *)"a1 F(X", 6, tag, name, &rest, &error),
+			 -2);
 }
 
 static void test_literal_tail(void **state)
@@ -238,8 +239,8 @@ static void test_seqset(void **state)
 	assert_int_equal(imap_seqset_parse("4294967295", 1, &set, &error), 0);
 	imap_seqset_free(&set);
 
-	static const char *const bad[] = {"", "0", "1,", ",1", "1::2", "a", "1:b", "-1",
-					  "4294967296", "1 2", "*", "1:*:3"};
+	static const char *const bad[] = {"",    "0",  "1,",         ",1",  "1::2", "a",
+					  "1:b", "-1", "4294967296", "1 2", "*",    "1:*:3"};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++)
 		assert_int_equal(imap_seqset_parse(bad[i], i == 10 ? 0 : 5, &set, &error), -1);
 
@@ -254,17 +255,18 @@ static void test_utf7(void **state)
 	static const struct {
 		const char *utf7, *utf8;
 	} ok[] = {
-		{"INBOX", "INBOX"},
-		{"Reisef&APw-hrer", "Reiseführer"},
-		{"&-", "&"},
-		{"a&-b", "a&b"},
-		{"&ZeVnLIqe-", "日本語"},
-		{"&2D3eAA-", "\xf0\x9f\x98\x80"}, /* surrogate pair */
-		{"~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/台北/日本語"},
+	    {"INBOX", "INBOX"},
+	    {"Reisef&APw-hrer", "Reiseführer"},
+	    {"&-", "&"},
+	    {"a&-b", "a&b"},
+	    {"&ZeVnLIqe-", "日本語"},
+	    {"&2D3eAA-", "\xf0\x9f\x98\x80"}, /* surrogate pair */
+	    {"~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/台北/日本語"},
 	};
 	static const char *const bad[] = {
-		"&", "&Jjo", "&AGE-", "&Jjo!-", "&2D0-", "&3gA-", "a\x80", "&ZeVnLIqe-&ZeVnLIqe-",
-		"&AGEAYgBj-", "\t",
+	    "&",          "&Jjo",  "&AGE-", "&Jjo!-",
+	    "&2D0-",      "&3gA-", "a\x80", "&ZeVnLIqe-&ZeVnLIqe-",
+	    "&AGEAYgBj-", "\t",
 	};
 	struct buf b;
 
@@ -290,8 +292,8 @@ static void test_utf7(void **state)
 
 static void test_mailbox_names(void **state)
 {
-	static const char *const bad[] = {"", "a/../b", "..", "a/./b", "/abs", "a/", "a//b",
-					  "a\tb", "a*", "b%", "\xc3\x28"};
+	static const char *const bad[] = {"",     "a/../b", "..", "a/./b", "/abs",    "a/",
+					  "a//b", "a\tb",   "a*", "b%",    "\xc3\x28"};
 	const char *error;
 	char *canon;
 

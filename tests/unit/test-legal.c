@@ -45,58 +45,58 @@ static const struct {
 	const char *reason;
 	const char *channel;
 } decisions[] = {
-	/* the region's own jurisdiction */
-	{P_TEST, "eu-ie", "IE", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
-	 "same-jurisdiction", ""},
-	{P_TEST, "us-east", "US", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
-	 "same-jurisdiction", ""},
-	/* foreign: refused and pointed to the channel (region's, else the default) */
-	{P_TEST, "eu-ie", "IE", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "IE via MLAT (Department of Justice)"},
-	{P_TEST, "us-east", "US", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_NON_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "US via mutual legal assistance"},
-	{P_EMPTY, "eu-ie", "IE", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "IE via mutual legal assistance"},
-	/* a region the policy does not list follows the default rules */
-	{P_TEST, "ap-sg", "SG", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "SG via mutual legal assistance"},
-	{P_TEST, "ap-sg", "SG", "SG", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
-	 "same-jurisdiction", ""},
-	/* partners of one region only */
-	{P_TEST, "eu-ie", "IE", "GB", LEGAL_COURT_ORDER, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
-	 "partner", ""},
-	{P_TEST, "eu-ie", "IE", "CA", LEGAL_WARRANT, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
-	 "partner", ""},
-	{P_TEST, "us-east", "US", "GB", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "US via mutual legal assistance"},
-	/* content needs a warrant or a court order */
-	{P_TEST, "eu-ie", "IE", "IE", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "instrument", ""},
-	{P_TEST, "eu-ie", "IE", "GB", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "instrument", ""},
-	{P_TEST, "eu-ie", "IE", "IE", LEGAL_SUBPOENA, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
-	 "same-jurisdiction", ""},
-	{P_EMPTY, "eu-ie", "IE", "IE", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "instrument", ""},
-	/* jurisdiction first: a foreign subpoena is redirected, not just refused */
-	{P_TEST, "eu-ie", "IE", "US", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "IE via MLAT (Department of Justice)"},
-	/* preservation discloses nothing: accepted if the issuer may ask at all */
-	{P_TEST, "eu-ie", "IE", "IE", LEGAL_PRESERVATION, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
-	 "preservation", ""},
-	{P_TEST, "eu-ie", "IE", "GB", LEGAL_PRESERVATION, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
-	 "preservation", ""},
-	{P_TEST, "eu-ie", "IE", "US", LEGAL_PRESERVATION, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "foreign-jurisdiction", "IE via MLAT (Department of Justice)"},
-	{P_STRICT, "eu-ie", "IE", "IE", LEGAL_PRESERVATION, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "preservation-not-honoured", ""},
-	/* a strict policy: no content at all, non-content by court order only */
-	{P_STRICT, "eu-ie", "IE", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
-	 "instrument", ""},
-	{P_STRICT, "eu-ie", "IE", "IE", LEGAL_WARRANT, LEGAL_SCOPE_NON_CONTENT, LEGAL_REFUSED,
-	 "instrument", ""},
-	{P_STRICT, "eu-ie", "IE", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
-	 "same-jurisdiction", ""},
+    /* the region's own jurisdiction */
+    {P_TEST, "eu-ie", "IE", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
+     "same-jurisdiction", ""},
+    {P_TEST, "us-east", "US", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
+     "same-jurisdiction", ""},
+    /* foreign: refused and pointed to the channel (region's, else the default) */
+    {P_TEST, "eu-ie", "IE", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "IE via MLAT (Department of Justice)"},
+    {P_TEST, "us-east", "US", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_NON_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "US via mutual legal assistance"},
+    {P_EMPTY, "eu-ie", "IE", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "IE via mutual legal assistance"},
+    /* a region the policy does not list follows the default rules */
+    {P_TEST, "ap-sg", "SG", "US", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "SG via mutual legal assistance"},
+    {P_TEST, "ap-sg", "SG", "SG", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
+     "same-jurisdiction", ""},
+    /* partners of one region only */
+    {P_TEST, "eu-ie", "IE", "GB", LEGAL_COURT_ORDER, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED, "partner",
+     ""},
+    {P_TEST, "eu-ie", "IE", "CA", LEGAL_WARRANT, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED, "partner",
+     ""},
+    {P_TEST, "us-east", "US", "GB", LEGAL_WARRANT, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "US via mutual legal assistance"},
+    /* content needs a warrant or a court order */
+    {P_TEST, "eu-ie", "IE", "IE", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED, "instrument",
+     ""},
+    {P_TEST, "eu-ie", "IE", "GB", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED, "instrument",
+     ""},
+    {P_TEST, "eu-ie", "IE", "IE", LEGAL_SUBPOENA, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
+     "same-jurisdiction", ""},
+    {P_EMPTY, "eu-ie", "IE", "IE", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED, "instrument",
+     ""},
+    /* jurisdiction first: a foreign subpoena is redirected, not just refused */
+    {P_TEST, "eu-ie", "IE", "US", LEGAL_SUBPOENA, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "IE via MLAT (Department of Justice)"},
+    /* preservation discloses nothing: accepted if the issuer may ask at all */
+    {P_TEST, "eu-ie", "IE", "IE", LEGAL_PRESERVATION, LEGAL_SCOPE_CONTENT, LEGAL_ACCEPTED,
+     "preservation", ""},
+    {P_TEST, "eu-ie", "IE", "GB", LEGAL_PRESERVATION, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
+     "preservation", ""},
+    {P_TEST, "eu-ie", "IE", "US", LEGAL_PRESERVATION, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "foreign-jurisdiction", "IE via MLAT (Department of Justice)"},
+    {P_STRICT, "eu-ie", "IE", "IE", LEGAL_PRESERVATION, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "preservation-not-honoured", ""},
+    /* a strict policy: no content at all, non-content by court order only */
+    {P_STRICT, "eu-ie", "IE", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_CONTENT, LEGAL_REFUSED,
+     "instrument", ""},
+    {P_STRICT, "eu-ie", "IE", "IE", LEGAL_WARRANT, LEGAL_SCOPE_NON_CONTENT, LEGAL_REFUSED,
+     "instrument", ""},
+    {P_STRICT, "eu-ie", "IE", "IE", LEGAL_COURT_ORDER, LEGAL_SCOPE_NON_CONTENT, LEGAL_ACCEPTED,
+     "same-jurisdiction", ""},
 };
 
 static struct legal_policy *parse(const char *text)
@@ -136,33 +136,31 @@ static const struct {
 	const char *text;
 	const char *error;
 } bad[] = {
-	{"[policy]\ncontent = warrant, letter\n",
-	 "/x/policy.conf:2: key 'content': unknown instrument 'letter'"},
-	{"[policy]\nnon-content = preservation\n",
-	 "/x/policy.conf:2: key 'non-content': preservation discloses nothing"},
-	{"[policy]\nfoo = 1\n", "/x/policy.conf:2: unknown key 'foo' in [policy]"},
-	{"content = warrant\n", "/x/policy.conf:1: key 'content' outside of any section"},
-	{"# c\n[policy]\nchannel = a\n\nchannel = b\n",
-	 "/x/policy.conf:5: key 'channel' set twice"},
-	{"[policy]\ncontent = warrant\n[policy]\ncontent = warrant\n",
-	 "/x/policy.conf:4: key 'content' set twice"},
-	{"[wat]\n", "/x/policy.conf:1: unknown section [wat]"},
-	{"[region eu-ie\n", "/x/policy.conf:1: malformed section header"},
-	{"[region]\n", "/x/policy.conf:1: unknown section [region]"},
-	{"[region eu-ie]\npartners = GB, USA\n",
-	 "/x/policy.conf:2: key 'partners': expected ISO 3166-1 alpha-2 codes, got 'USA'"},
-	{"[region eu-ie]\n[region us]\n[region eu-ie]\n",
-	 "/x/policy.conf:3: region 'eu-ie' defined twice"},
-	{"[region e/u]\n", "/x/policy.conf:1: region name 'e/u' may only hold"},
-	{"[policy]\njust words\n", "/x/policy.conf:2: expected 'key = value'"},
-	{"[policy]\n= value\n", "/x/policy.conf:2: expected 'key = value'"},
-	{"[policy]\npreservation = maybe\n",
-	 "/x/policy.conf:2: key 'preservation': expected yes or no, got 'maybe'"},
-	{"[region eu-ie]\ncolour = red\n",
-	 "/x/policy.conf:2: unknown key 'colour' in [region eu-ie]"},
-	{"[region eu-ie]\npartners = GB\ncontent = warrant\n",
-	 "/x/policy.conf:3: unknown key 'content' in [region eu-ie]"},
-	{"[policy]\nchannel =\n", "/x/policy.conf:2: key 'channel': expected text"},
+    {"[policy]\ncontent = warrant, letter\n",
+     "/x/policy.conf:2: key 'content': unknown instrument 'letter'"},
+    {"[policy]\nnon-content = preservation\n",
+     "/x/policy.conf:2: key 'non-content': preservation discloses nothing"},
+    {"[policy]\nfoo = 1\n", "/x/policy.conf:2: unknown key 'foo' in [policy]"},
+    {"content = warrant\n", "/x/policy.conf:1: key 'content' outside of any section"},
+    {"# c\n[policy]\nchannel = a\n\nchannel = b\n", "/x/policy.conf:5: key 'channel' set twice"},
+    {"[policy]\ncontent = warrant\n[policy]\ncontent = warrant\n",
+     "/x/policy.conf:4: key 'content' set twice"},
+    {"[wat]\n", "/x/policy.conf:1: unknown section [wat]"},
+    {"[region eu-ie\n", "/x/policy.conf:1: malformed section header"},
+    {"[region]\n", "/x/policy.conf:1: unknown section [region]"},
+    {"[region eu-ie]\npartners = GB, USA\n",
+     "/x/policy.conf:2: key 'partners': expected ISO 3166-1 alpha-2 codes, got 'USA'"},
+    {"[region eu-ie]\n[region us]\n[region eu-ie]\n",
+     "/x/policy.conf:3: region 'eu-ie' defined twice"},
+    {"[region e/u]\n", "/x/policy.conf:1: region name 'e/u' may only hold"},
+    {"[policy]\njust words\n", "/x/policy.conf:2: expected 'key = value'"},
+    {"[policy]\n= value\n", "/x/policy.conf:2: expected 'key = value'"},
+    {"[policy]\npreservation = maybe\n",
+     "/x/policy.conf:2: key 'preservation': expected yes or no, got 'maybe'"},
+    {"[region eu-ie]\ncolour = red\n", "/x/policy.conf:2: unknown key 'colour' in [region eu-ie]"},
+    {"[region eu-ie]\npartners = GB\ncontent = warrant\n",
+     "/x/policy.conf:3: unknown key 'content' in [region eu-ie]"},
+    {"[policy]\nchannel =\n", "/x/policy.conf:2: key 'channel': expected text"},
 };
 
 static void test_bad_policies(void **state)
@@ -228,17 +226,17 @@ static const struct {
 	int end_of_day;
 	int64_t want; /* -1: rejected */
 } dates[] = {
-	{"2030-06-30", 1, 1909094400},
-	{"2030-07-01", 0, 1909094400},
-	{"2028-02-29T12:30:00Z", 1, 1835440200},
-	{"1970-01-01", 0, 0},
-	{"2030-02-29", 0, -1},
-	{"2030-6-30", 0, -1},
-	{"2030-06-31", 0, -1},
-	{"2030-06-30T24:00:00Z", 0, -1},
-	{"2030-06-30T12:00:00", 0, -1},
-	{"30-06-2030", 0, -1},
-	{"", 0, -1},
+    {"2030-06-30", 1, 1909094400},
+    {"2030-07-01", 0, 1909094400},
+    {"2028-02-29T12:30:00Z", 1, 1835440200},
+    {"1970-01-01", 0, 0},
+    {"2030-02-29", 0, -1},
+    {"2030-6-30", 0, -1},
+    {"2030-06-31", 0, -1},
+    {"2030-06-30T24:00:00Z", 0, -1},
+    {"2030-06-30T12:00:00", 0, -1},
+    {"30-06-2030", 0, -1},
+    {"", 0, -1},
 };
 
 static void test_dates(void **state)
@@ -296,10 +294,10 @@ static void test_commitment(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decisions),      cmocka_unit_test(test_bad_policies),
-		cmocka_unit_test(test_policy_check),   cmocka_unit_test(test_default_policy),
-		cmocka_unit_test(test_dates),          cmocka_unit_test(test_ids_and_names),
-		cmocka_unit_test(test_commitment),
+	    cmocka_unit_test(test_decisions),    cmocka_unit_test(test_bad_policies),
+	    cmocka_unit_test(test_policy_check), cmocka_unit_test(test_default_policy),
+	    cmocka_unit_test(test_dates),        cmocka_unit_test(test_ids_and_names),
+	    cmocka_unit_test(test_commitment),
 	};
 
 	if (seal_init() < 0)

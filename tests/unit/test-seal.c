@@ -16,9 +16,9 @@
 
 #include "crypto/seal.h"
 
-#define CHUNK SEAL_CHUNK_BYTES
-#define CCHUNK (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
-#define PREFIX (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
+#define CHUNK         SEAL_CHUNK_BYTES
+#define CCHUNK        (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
+#define PREFIX        (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
 #define BLOB_OVERHEAD (SEAL_HEADER_BYTES + 24 + SEAL_TAG_BYTES)
 
 static struct seal_keypair *kp_a, *kp_b;
@@ -149,11 +149,11 @@ static int open_fails(struct seal_opener *o, const uint8_t *sealed, size_t len)
 /* ---- round trips ----------------------------------------------------------- */
 
 static const size_t roundtrip_sizes[] = {
-	0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 10 * 1000 * 1000,
+    0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 10 * 1000 * 1000,
 };
 /* Piece sizes for the writer and the reader: one byte, odd sizes around
  * and across the chunk size, everything at once. */
-static const size_t feed_pieces[] = { 1, 7, 4093, CCHUNK - 1, CCHUNK + 3, 100003, 0 };
+static const size_t feed_pieces[] = {1, 7, 4093, CCHUNK - 1, CCHUNK + 3, 100003, 0};
 
 static void test_roundtrip_sizes(void **state)
 {
@@ -177,7 +177,7 @@ static void test_roundtrip_sizes(void **state)
 			seal_pieces(s, plain, len, piece, &sealed);
 			assert_int_equal(sealed.len, sealed_len(len));
 			assert_int_equal(
-				open_pieces(o, sealed.data, sealed.len, piece, &out, &error), 0);
+			    open_pieces(o, sealed.data, sealed.len, piece, &out, &error), 0);
 			assert_int_equal(out.len, len);
 			if (len > 0)
 				assert_memory_equal(out.data, plain, len);
@@ -271,7 +271,7 @@ static void test_flip_sampled_multichunk(void **state)
 /* Truncation at every chunk boundary and inside every part of the record. */
 static void test_truncation(void **state)
 {
-	static const size_t sizes[] = { 0, 100, 2 * CHUNK, 3 * CHUNK + 100 };
+	static const size_t sizes[] = {0, 100, 2 * CHUNK, 3 * CHUNK + 100};
 	struct seal_opener *o;
 
 	assert_int_equal(seal_opener_new(kp_a, &o), 0);
@@ -284,18 +284,15 @@ static void test_truncation(void **state)
 		seal_to(kp_a, plain, len, &sealed);
 		nchunks = len / CHUNK + 1;
 		/* Inside the header, the stream header and at their ends. */
-		static const size_t prefix_cuts[] = { 0, 1, 3, 4, 39, 40, 111, 112, 113, 135, 136 };
+		static const size_t prefix_cuts[] = {0, 1, 3, 4, 39, 40, 111, 112, 113, 135, 136};
 		for (size_t j = 0; j < N_ELEMENTS(prefix_cuts); j++)
 			assert_true(open_fails(o, sealed.data, prefix_cuts[j]));
 		for (size_t c = 0; c < nchunks; c++) {
 			size_t start = PREFIX + c * CCHUNK;
 			size_t end = c + 1 < nchunks ? start + CCHUNK : sealed.len;
-			size_t cuts[] = { start,
-					  start + 1,
-					  start + 16,
-					  start + 17,
-					  start + (end - start) / 2,
-					  end - 1 };
+			size_t cuts[] = {
+			    start,  start + 1, start + 16, start + 17, start + (end - start) / 2,
+			    end - 1};
 
 			for (size_t k = 0; k < N_ELEMENTS(cuts); k++)
 				if (cuts[k] < sealed.len)
@@ -307,7 +304,7 @@ static void test_truncation(void **state)
 			struct buf out;
 
 			assert_int_equal(
-				open_pieces(o, sealed.data, sealed.len - 1, 1, &out, &error), -1);
+			    open_pieces(o, sealed.data, sealed.len - 1, 1, &out, &error), -1);
 			assert_non_null(error);
 			buf_free(&out);
 		}
@@ -331,7 +328,7 @@ static void swap_chunks(uint8_t *sealed, size_t a, size_t b)
 
 static void test_reorder(void **state)
 {
-	static const size_t swaps[][2] = { { 0, 1 }, { 1, 2 }, { 0, 2 } };
+	static const size_t swaps[][2] = {{0, 1}, {1, 2}, {0, 2}};
 	size_t len = 3 * CHUNK + 100;
 	uint8_t *plain = random_bytes(len);
 	struct seal_opener *o;
@@ -363,8 +360,8 @@ static void test_reorder(void **state)
 
 static void test_append(void **state)
 {
-	static const size_t sizes[] = { 0, 100, CHUNK, 2 * CHUNK + 5 };
-	static const size_t extra[] = { 1, 16, 17, 100, CCHUNK, CCHUNK + 1 };
+	static const size_t sizes[] = {0, 100, CHUNK, 2 * CHUNK + 5};
+	static const size_t extra[] = {1, 16, 17, 100, CCHUNK, CCHUNK + 1};
 	struct seal_opener *o;
 
 	assert_int_equal(seal_opener_new(kp_a, &o), 0);
@@ -380,8 +377,7 @@ static void test_append(void **state)
 			buf_init(&longer);
 			assert_int_equal(buf_append(&longer, sealed.data, sealed.len), 0);
 			for (size_t k = 0; k < extra[j]; k++)
-				assert_int_equal(buf_append(&longer, &(uint8_t){ (uint8_t)k }, 1),
-						 0);
+				assert_int_equal(buf_append(&longer, &(uint8_t){(uint8_t)k}, 1), 0);
 			assert_true(open_fails(o, longer.data, longer.len));
 			buf_free(&longer);
 		}
@@ -447,12 +443,12 @@ static void test_unknown_version_and_magic(void **state)
 		uint8_t value;
 		const char *error;
 	} cases[] = {
-		{ 0, 'X', "not a sealed record" },
-		{ 2, 'K', "not a sealed record" },
-		{ 3, 0x02, "unsupported sealed record version" },
-		{ 3, 0x00, "unsupported sealed record version" },
-		{ 4, 0x01, "unsupported sealed record flags" },
-		{ 7, 0x01, "unsupported sealed record flags" },
+	    {0, 'X', "not a sealed record"},
+	    {2, 'K', "not a sealed record"},
+	    {3, 0x02, "unsupported sealed record version"},
+	    {3, 0x00, "unsupported sealed record version"},
+	    {4, 0x01, "unsupported sealed record flags"},
+	    {7, 0x01, "unsupported sealed record flags"},
 	};
 	static const char text[] = "versioned";
 	struct buf sealed;
@@ -584,7 +580,7 @@ static void test_meta_roundtrip_and_tamper(void **state)
 
 static void test_blob_roundtrip(void **state)
 {
-	static const size_t sizes[] = { 0, 1, 31, 4096, 3 * CHUNK };
+	static const size_t sizes[] = {0, 1, 31, 4096, 3 * CHUNK};
 	struct seal_sender *s;
 	struct seal_opener *o;
 
@@ -634,8 +630,7 @@ static void test_many_messages_one_epoch(void **state)
 		assert_int_equal(seal_writer_write(w, text, (size_t)n, &error), 0);
 		assert_int_equal(seal_writer_finish(w, &error), 0);
 		assert_int_equal(
-			seal_writer_seal_meta(w, text, (size_t)n, &metas[i], &meta_lens[i], &error),
-			0);
+		    seal_writer_seal_meta(w, text, (size_t)n, &metas[i], &meta_lens[i], &error), 0);
 		seal_writer_free(&w);
 		/* All records of the epoch share its public key. */
 		assert_memory_equal(sealed[i].data + 8, sealed[0].data + 8, SEAL_PK_BYTES);
@@ -659,13 +654,13 @@ static void test_many_messages_one_epoch(void **state)
 			struct buf out;
 
 			assert_int_equal(
-				open_pieces(o, sealed[i].data, sealed[i].len, 0, &out, &error), 0);
+			    open_pieces(o, sealed[i].data, sealed[i].len, 0, &out, &error), 0);
 			assert_int_equal(out.len, (size_t)n);
 			assert_memory_equal(out.data, text, (size_t)n);
 			buf_free(&out);
-			assert_int_equal(seal_blob_open(o, metas[i], meta_lens[i], &plain,
-							&plain_len, &error),
-					 0);
+			assert_int_equal(
+			    seal_blob_open(o, metas[i], meta_lens[i], &plain, &plain_len, &error),
+			    0);
 			assert_memory_equal(plain, text, (size_t)n);
 			free(plain);
 		}
@@ -694,7 +689,7 @@ static void test_opener_cache_eviction(void **state)
 			struct buf out;
 
 			assert_int_equal(
-				open_pieces(o, sealed[i].data, sealed[i].len, 0, &out, &error), 0);
+			    open_pieces(o, sealed[i].data, sealed[i].len, 0, &out, &error), 0);
 			assert_int_equal(out.len, sizeof(i));
 			assert_memory_equal(out.data, &i, sizeof(i));
 			buf_free(&out);
@@ -707,7 +702,7 @@ static void test_opener_cache_eviction(void **state)
 
 static void test_sender_rejects_bad_public_key(void **state)
 {
-	uint8_t zero[SEAL_PK_BYTES] = { 0 };
+	uint8_t zero[SEAL_PK_BYTES] = {0};
 	struct seal_sender *s = NULL;
 
 	/* A low-order point gives no shared secret. */
@@ -731,16 +726,16 @@ static void test_key_wrap_password(void **state)
 	assert_int_equal(params.memlimit, 8192);
 	assert_int_equal(seal_key_wrap(kp_a, pw, strlen(pw), &params, &blob, &blob_len, &error), 0);
 	assert_memory_equal(blob, "SMK\x01\x01", 5);
-	assert_int_equal(seal_key_unwrap(blob, blob_len, pw, strlen(pw), seal_keypair_public(kp_a),
-					 &kp, &error),
-			 0);
+	assert_int_equal(
+	    seal_key_unwrap(blob, blob_len, pw, strlen(pw), seal_keypair_public(kp_a), &kp, &error),
+	    0);
 	assert_memory_equal(seal_keypair_public(kp), seal_keypair_public(kp_a), SEAL_PK_BYTES);
 	seal_keypair_free(&kp);
 	assert_null(kp);
 
-	static const char *const wrong[] = { "correct horse battery stapl", "",
-					     "Correct horse battery staple",
-					     "correct horse battery staple " };
+	static const char *const wrong[] = {"correct horse battery stapl", "",
+					    "Correct horse battery staple",
+					    "correct horse battery staple "};
 	for (size_t i = 0; i < N_ELEMENTS(wrong); i++) {
 		error = NULL;
 		assert_int_equal(seal_key_unwrap(blob, blob_len, wrong[i], strlen(wrong[i]),
@@ -750,9 +745,9 @@ static void test_key_wrap_password(void **state)
 		assert_null(kp);
 	}
 	/* The right password against another account's public key. */
-	assert_int_equal(seal_key_unwrap(blob, blob_len, pw, strlen(pw), seal_keypair_public(kp_b),
-					 &kp, &error),
-			 -1);
+	assert_int_equal(
+	    seal_key_unwrap(blob, blob_len, pw, strlen(pw), seal_keypair_public(kp_b), &kp, &error),
+	    -1);
 	assert_string_not_equal(error, "wrong password");
 	assert_null(kp);
 	free(blob);
@@ -774,25 +769,24 @@ static void test_key_blob_tamper(void **state)
 		 * changed parameters (authenticated) make the unwrap fail. */
 		blob[pos] ^= 0x01;
 		error = NULL;
-		assert_int_equal(seal_key_unwrap(blob, blob_len, pw, 2, seal_keypair_public(kp_a),
-						 &kp, &error),
-				 -1);
+		assert_int_equal(
+		    seal_key_unwrap(blob, blob_len, pw, 2, seal_keypair_public(kp_a), &kp, &error),
+		    -1);
 		assert_non_null(error);
 		assert_null(kp);
 		blob[pos] ^= 0x01;
 	}
 	blob[3] = 2;
 	assert_int_equal(
-		seal_key_unwrap(blob, blob_len, pw, 2, seal_keypair_public(kp_a), &kp, &error), -1);
+	    seal_key_unwrap(blob, blob_len, pw, 2, seal_keypair_public(kp_a), &kp, &error), -1);
 	assert_string_equal(error, "unsupported wrapped key version");
 	blob[3] = 1;
 	assert_int_equal(
-		seal_key_unwrap(blob, blob_len - 1, pw, 2, seal_keypair_public(kp_a), &kp, &error),
-		-1);
+	    seal_key_unwrap(blob, blob_len - 1, pw, 2, seal_keypair_public(kp_a), &kp, &error), -1);
 	/* A stored cost beyond the accepted bound is refused before any work. */
 	memset(blob + 13, 0xff, 8);
 	assert_int_equal(
-		seal_key_unwrap(blob, blob_len, pw, 2, seal_keypair_public(kp_a), &kp, &error), -1);
+	    seal_key_unwrap(blob, blob_len, pw, 2, seal_keypair_public(kp_a), &kp, &error), -1);
 	assert_string_equal(error, "wrapped key has Argon2id parameters out of range");
 	free(blob);
 }
@@ -829,7 +823,7 @@ static void test_recovery_code(void **state)
 			continue;
 		}
 		typed[t++] =
-			(char)(code[i] >= 'A' && code[i] <= 'Z' ? code[i] - 'A' + 'a' : code[i]);
+		    (char)(code[i] >= 'A' && code[i] <= 'Z' ? code[i] - 'A' + 'a' : code[i]);
 		if (i == 1)
 			typed[t++] = '-';
 	}
@@ -849,18 +843,18 @@ static void test_recovery_code(void **state)
 	free(blob);
 
 	static const char *const bad[] = {
-		"",
-		"ABCD-EFGH",
-		"ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-456",   /* 31 characters */
-		"ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-45677", /* 33 */
-		"ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4560",  /* '0' */
-		"ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4518",  /* '1', '8' */
-		"ABCD_EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567",
+	    "",
+	    "ABCD-EFGH",
+	    "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-456",   /* 31 characters */
+	    "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-45677", /* 33 */
+	    "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4560",  /* '0' */
+	    "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4518",  /* '1', '8' */
+	    "ABCD_EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567",
 	};
 	for (size_t i = 0; i < N_ELEMENTS(bad); i++)
 		assert_int_equal(seal_recovery_code_normalize(bad[i], norm), -1);
 	assert_int_equal(
-		seal_recovery_code_normalize(" abcd efgh ijkl mnop qrst uvwx yz23 4567 ", norm), 0);
+	    seal_recovery_code_normalize(" abcd efgh ijkl mnop qrst uvwx yz23 4567 ", norm), 0);
 	assert_string_equal(norm, "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567");
 }
 
@@ -882,8 +876,7 @@ static void test_password_change_keeps_old_mail(void **state)
 	memcpy(pk, seal_keypair_public(acct), sizeof(pk));
 	seal_kdf_params_default(&params);
 	assert_int_equal(
-		seal_key_wrap(acct, old_pw, strlen(old_pw), &params, &old_blob, &old_len, &error),
-		0);
+	    seal_key_wrap(acct, old_pw, strlen(old_pw), &params, &old_blob, &old_len, &error), 0);
 	seal_keypair_free(&acct);
 
 	/* Mail arrives: sealed with the public key only. */
@@ -897,14 +890,14 @@ static void test_password_change_keeps_old_mail(void **state)
 
 	/* Password change: unwrap with the old, re-wrap the same key. */
 	assert_int_equal(
-		seal_key_unwrap(old_blob, old_len, old_pw, strlen(old_pw), pk, &kp, &error), 0);
+	    seal_key_unwrap(old_blob, old_len, old_pw, strlen(old_pw), pk, &kp, &error), 0);
 	assert_int_equal(
-		seal_key_wrap(kp, new_pw, strlen(new_pw), &params, &new_blob, &new_len, &error), 0);
+	    seal_key_wrap(kp, new_pw, strlen(new_pw), &params, &new_blob, &new_len, &error), 0);
 	seal_keypair_free(&kp);
 
 	/* Next login: the new password unwraps and opens the old record. */
 	assert_int_equal(
-		seal_key_unwrap(new_blob, new_len, new_pw, strlen(new_pw), pk, &kp, &error), 0);
+	    seal_key_unwrap(new_blob, new_len, new_pw, strlen(new_pw), pk, &kp, &error), 0);
 	assert_int_equal(seal_opener_new(kp, &o), 0);
 	seal_keypair_free(&kp);
 	assert_int_equal(open_pieces(o, sealed.data, sealed.len, 5, &out, &error), 0);
@@ -915,7 +908,7 @@ static void test_password_change_keeps_old_mail(void **state)
 
 	/* The old password no longer opens the new blob. */
 	assert_int_equal(
-		seal_key_unwrap(new_blob, new_len, old_pw, strlen(old_pw), pk, &kp, &error), -1);
+	    seal_key_unwrap(new_blob, new_len, old_pw, strlen(old_pw), pk, &kp, &error), -1);
 	assert_string_equal(error, "wrong password");
 	assert_null(kp);
 	free(old_blob);
@@ -929,10 +922,10 @@ static void test_kdf_params_bounds(void **state)
 		const char *ops, *mem;
 		uint64_t want_ops, want_mem;
 	} cases[] = {
-		{ "1", "8192", 1, 8192 },
-		{ "0", "1", 1, 8192 }, /* clamped up to the minimum */
-		{ "3", "16777216", 3, 16777216 },
-		{ "x", "12k", 2, 67108864 }, /* not numbers: the defaults */
+	    {"1", "8192", 1, 8192},
+	    {"0", "1", 1, 8192}, /* clamped up to the minimum */
+	    {"3", "16777216", 3, 16777216},
+	    {"x", "12k", 2, 67108864}, /* not numbers: the defaults */
 	};
 	struct seal_kdf_params p;
 	const char *error = NULL;
@@ -992,7 +985,7 @@ static void test_secretbox(void **state)
 
 static void test_keyed_hash_and_memcmp(void **state)
 {
-	uint8_t key[SEAL_KEY_BYTES] = { 1 }, key2[SEAL_KEY_BYTES] = { 2 };
+	uint8_t key[SEAL_KEY_BYTES] = {1}, key2[SEAL_KEY_BYTES] = {2};
 	uint8_t h1[SEAL_HASH_BYTES], h2[SEAL_HASH_BYTES], h3[SEAL_HASH_BYTES];
 
 	seal_keyed_hash(key, "alice@example.org", 17, h1);
@@ -1028,29 +1021,29 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_sizes),
-		cmocka_unit_test(test_records_are_randomised),
-		cmocka_unit_test(test_flip_every_byte_small),
-		cmocka_unit_test(test_flip_sampled_multichunk),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_reorder),
-		cmocka_unit_test(test_append),
-		cmocka_unit_test(test_append_fails_early),
-		cmocka_unit_test(test_unknown_version_and_magic),
-		cmocka_unit_test(test_other_account_fails),
-		cmocka_unit_test(test_sink_failure),
-		cmocka_unit_test(test_meta_roundtrip_and_tamper),
-		cmocka_unit_test(test_blob_roundtrip),
-		cmocka_unit_test(test_many_messages_one_epoch),
-		cmocka_unit_test(test_opener_cache_eviction),
-		cmocka_unit_test(test_sender_rejects_bad_public_key),
-		cmocka_unit_test(test_key_wrap_password),
-		cmocka_unit_test(test_key_blob_tamper),
-		cmocka_unit_test(test_recovery_code),
-		cmocka_unit_test(test_password_change_keeps_old_mail),
-		cmocka_unit_test(test_kdf_params_bounds),
-		cmocka_unit_test(test_secretbox),
-		cmocka_unit_test(test_keyed_hash_and_memcmp),
+	    cmocka_unit_test(test_roundtrip_sizes),
+	    cmocka_unit_test(test_records_are_randomised),
+	    cmocka_unit_test(test_flip_every_byte_small),
+	    cmocka_unit_test(test_flip_sampled_multichunk),
+	    cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_reorder),
+	    cmocka_unit_test(test_append),
+	    cmocka_unit_test(test_append_fails_early),
+	    cmocka_unit_test(test_unknown_version_and_magic),
+	    cmocka_unit_test(test_other_account_fails),
+	    cmocka_unit_test(test_sink_failure),
+	    cmocka_unit_test(test_meta_roundtrip_and_tamper),
+	    cmocka_unit_test(test_blob_roundtrip),
+	    cmocka_unit_test(test_many_messages_one_epoch),
+	    cmocka_unit_test(test_opener_cache_eviction),
+	    cmocka_unit_test(test_sender_rejects_bad_public_key),
+	    cmocka_unit_test(test_key_wrap_password),
+	    cmocka_unit_test(test_key_blob_tamper),
+	    cmocka_unit_test(test_recovery_code),
+	    cmocka_unit_test(test_password_change_keeps_old_mail),
+	    cmocka_unit_test(test_kdf_params_bounds),
+	    cmocka_unit_test(test_secretbox),
+	    cmocka_unit_test(test_keyed_hash_and_memcmp),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -22,23 +22,23 @@ struct line_case {
 };
 
 static const struct line_case line_cases[] = {
-	{"EHLO mail.example.org", 0, "EHLO", "mail.example.org", NULL},
-	{"ehlo x", 0, "EHLO", "x", NULL},
-	{"QUIT", 0, "QUIT", "", NULL},
-	{"MAIL FROM:<a@b.example>", 0, "MAIL", "FROM:<a@b.example>", NULL},
-	{"rCpT TO:<a@b>", 0, "RCPT", "TO:<a@b>", NULL},
-	{"NOOP   ", 0, "NOOP", "  ", NULL},
-	{"STARTTLS", 0, "STARTTLS", "", NULL},
-	{"", 0, NULL, NULL, "500 5.5.2"},
-	{" EHLO x", 0, NULL, NULL, "500 5.5.2"},
-	{"EHLO\tx", 0, NULL, NULL, "500 5.5.2"},
-	{"MAIL\rFROM:<>", 0, NULL, NULL, "500 5.5.2"},
-	{"EHLO x\0y", 8, NULL, NULL, "500 5.5.2"},
-	{"\x01\x02\x03", 0, NULL, NULL, "500 5.5.2"},
-	{"\xff\xfe garbage", 0, NULL, NULL, "500 5.5.2"},
-	{"12345 x", 0, NULL, NULL, "500 5.5.2"},
-	{"AVERYLONGCOMMANDNAMEXX x", 0, NULL, NULL, "500 5.5.2"},
-	{"GET / HTTP/1.1", 0, "GET", "/ HTTP/1.1", NULL},
+    {"EHLO mail.example.org", 0, "EHLO", "mail.example.org", NULL},
+    {"ehlo x", 0, "EHLO", "x", NULL},
+    {"QUIT", 0, "QUIT", "", NULL},
+    {"MAIL FROM:<a@b.example>", 0, "MAIL", "FROM:<a@b.example>", NULL},
+    {"rCpT TO:<a@b>", 0, "RCPT", "TO:<a@b>", NULL},
+    {"NOOP   ", 0, "NOOP", "  ", NULL},
+    {"STARTTLS", 0, "STARTTLS", "", NULL},
+    {"", 0, NULL, NULL, "500 5.5.2"},
+    {" EHLO x", 0, NULL, NULL, "500 5.5.2"},
+    {"EHLO\tx", 0, NULL, NULL, "500 5.5.2"},
+    {"MAIL\rFROM:<>", 0, NULL, NULL, "500 5.5.2"},
+    {"EHLO x\0y", 8, NULL, NULL, "500 5.5.2"},
+    {"\x01\x02\x03", 0, NULL, NULL, "500 5.5.2"},
+    {"\xff\xfe garbage", 0, NULL, NULL, "500 5.5.2"},
+    {"12345 x", 0, NULL, NULL, "500 5.5.2"},
+    {"AVERYLONGCOMMANDNAMEXX x", 0, NULL, NULL, "500 5.5.2"},
+    {"GET / HTTP/1.1", 0, "GET", "/ HTTP/1.1", NULL},
 };
 
 static void test_parse_line(void **state)
@@ -73,54 +73,62 @@ struct mail_case {
 };
 
 static const struct mail_case mail_cases[] = {
-	{"FROM:<alice@example.org>", 1, "alice@example.org", 0, SMTP_BODY_7BIT, 0, NULL},
-	{"from:<Alice@Example.ORG>", 1, "Alice@Example.ORG", 0, 0, 0, NULL},
-	{"FROM:<>", 1, "", 0, 0, 0, NULL},
-	{"FROM: <a@b.example>", 1, "a@b.example", 0, 0, 0, NULL},
-	{"FROM:<a@b.example> SIZE=12345", 1, "a@b.example", 12345, 0, 0, NULL},
-	{"FROM:<a@b.example> size=0 body=8bitmime", 1, "a@b.example", 0, SMTP_BODY_8BITMIME, 0,
-	 NULL},
-	{"FROM:<a@b.example> BODY=7BIT", 1, "a@b.example", 0, SMTP_BODY_7BIT, 0, NULL},
-	{"FROM:<\"john doe\"@example.org>", 1, "\"john doe\"@example.org", 0, 0, 0, NULL},
-	{"FROM:<\"john.doe\"@example.org>", 1, "john.doe@example.org", 0, 0, 0, NULL},
-	{"FROM:<\"a\\\"b\"@example.org>", 1, "\"a\\\"b\"@example.org", 0, 0, 0, NULL},
-	{"FROM:<\"a\\\\b\"@example.org>", 1, "\"a\\\\b\"@example.org", 0, 0, 0, NULL},
-	{"FROM:<@relay.example,@r2.example:a@b.example>", 1, "a@b.example", 0, 0, 0, NULL},
-	{"FROM:<a+tag@[192.0.2.1]>", 1, "a+tag@[192.0.2.1]", 0, 0, 0, NULL},
-	{"FROM:<a@[IPv6:2001:db8::1]>", 1, "a@[IPv6:2001:db8::1]", 0, 0, 0, NULL},
-	{"FROM:<j\xc3\xb6" "rg@b\xc3\xbc" "cher.example> SMTPUTF8", 1,
-	 "j\xc3\xb6" "rg@b\xc3\xbc" "cher.example", 0, 0, 1, NULL},
-	{"FROM:<a@b.example> SIZE=99999999999999999999", 1, "a@b.example", UINT64_MAX, 0, 0,
-	 NULL},
-	/* errors */
-	{"FROM:a@b.example", 1, NULL, 0, 0, 0, "501 5.5.4"},
-	{"TO:<a@b.example>", 1, NULL, 0, 0, 0, "501 5.5.4"},
-	{"FROM:<a@b.example", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<xampITMIMITMIME", 1, NULL, 0, 0, 0, "501 5.1.7"}, /* ran off the end once */
-	{"FROM:<a@@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a.@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<.a@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a..b@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a@-b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a@b-.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a@b..example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a b@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<\"unterminated@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a@[300.1.1.1]>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a@b.example>junk", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<postmaster>", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a@b.example> SIZE=", 1, NULL, 0, 0, 0, "501 5.5.4"},
-	{"FROM:<a@b.example> SIZE=12x", 1, NULL, 0, 0, 0, "501 5.5.4"},
-	{"FROM:<a@b.example> SIZE=1 SIZE=2", 1, NULL, 0, 0, 0, "501 5.5.4"},
-	{"FROM:<a@b.example> SMTPUTF8=yes", 1, NULL, 0, 0, 0, "501 5.5.4"},
-	{"FROM:<a@b.example> BODY=BINARYMIME", 1, NULL, 0, 0, 0, "555 5.5.4"},
-	{"FROM:<a@b.example> RET=FULL", 1, NULL, 0, 0, 0, "555 5.5.4"},
-	{"FROM:<a@b.example> SIZE=10", 0, NULL, 0, 0, 0, "555 5.5.4"},
-	{"FROM:<j\xc3\xb6" "rg@b.example>", 1, NULL, 0, 0, 0, "553 5.6.7"},
-	{"FROM:<j\xc3\x28rg@b.example> SMTPUTF8", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<a\xc0\xaf" "@b.example> SMTPUTF8", 1, NULL, 0, 0, 0, "501 5.1.7"},
-	{"FROM:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@b.example>", 1,
-	 NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<alice@example.org>", 1, "alice@example.org", 0, SMTP_BODY_7BIT, 0, NULL},
+    {"from:<Alice@Example.ORG>", 1, "Alice@Example.ORG", 0, 0, 0, NULL},
+    {"FROM:<>", 1, "", 0, 0, 0, NULL},
+    {"FROM: <a@b.example>", 1, "a@b.example", 0, 0, 0, NULL},
+    {"FROM:<a@b.example> SIZE=12345", 1, "a@b.example", 12345, 0, 0, NULL},
+    {"FROM:<a@b.example> size=0 body=8bitmime", 1, "a@b.example", 0, SMTP_BODY_8BITMIME, 0, NULL},
+    {"FROM:<a@b.example> BODY=7BIT", 1, "a@b.example", 0, SMTP_BODY_7BIT, 0, NULL},
+    {"FROM:<\"john doe\"@example.org>", 1, "\"john doe\"@example.org", 0, 0, 0, NULL},
+    {"FROM:<\"john.doe\"@example.org>", 1, "john.doe@example.org", 0, 0, 0, NULL},
+    {"FROM:<\"a\\\"b\"@example.org>", 1, "\"a\\\"b\"@example.org", 0, 0, 0, NULL},
+    {"FROM:<\"a\\\\b\"@example.org>", 1, "\"a\\\\b\"@example.org", 0, 0, 0, NULL},
+    {"FROM:<@relay.example,@r2.example:a@b.example>", 1, "a@b.example", 0, 0, 0, NULL},
+    {"FROM:<a+tag@[192.0.2.1]>", 1, "a+tag@[192.0.2.1]", 0, 0, 0, NULL},
+    {"FROM:<a@[IPv6:2001:db8::1]>", 1, "a@[IPv6:2001:db8::1]", 0, 0, 0, NULL},
+    {"FROM:<j\xc3\xb6"
+     "rg@b\xc3\xbc"
+     "cher.example> SMTPUTF8",
+     1,
+     "j\xc3\xb6"
+     "rg@b\xc3\xbc"
+     "cher.example",
+     0, 0, 1, NULL},
+    {"FROM:<a@b.example> SIZE=99999999999999999999", 1, "a@b.example", UINT64_MAX, 0, 0, NULL},
+    /* errors */
+    {"FROM:a@b.example", 1, NULL, 0, 0, 0, "501 5.5.4"},
+    {"TO:<a@b.example>", 1, NULL, 0, 0, 0, "501 5.5.4"},
+    {"FROM:<a@b.example", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<xampITMIMITMIME", 1, NULL, 0, 0, 0, "501 5.1.7"}, /* ran off the end once */
+    {"FROM:<a@@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a.@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<.a@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a..b@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a@-b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a@b-.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a@b..example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a b@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<\"unterminated@b.example>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a@[300.1.1.1]>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a@b.example>junk", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<postmaster>", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a@b.example> SIZE=", 1, NULL, 0, 0, 0, "501 5.5.4"},
+    {"FROM:<a@b.example> SIZE=12x", 1, NULL, 0, 0, 0, "501 5.5.4"},
+    {"FROM:<a@b.example> SIZE=1 SIZE=2", 1, NULL, 0, 0, 0, "501 5.5.4"},
+    {"FROM:<a@b.example> SMTPUTF8=yes", 1, NULL, 0, 0, 0, "501 5.5.4"},
+    {"FROM:<a@b.example> BODY=BINARYMIME", 1, NULL, 0, 0, 0, "555 5.5.4"},
+    {"FROM:<a@b.example> RET=FULL", 1, NULL, 0, 0, 0, "555 5.5.4"},
+    {"FROM:<a@b.example> SIZE=10", 0, NULL, 0, 0, 0, "555 5.5.4"},
+    {"FROM:<j\xc3\xb6"
+     "rg@b.example>",
+     1, NULL, 0, 0, 0, "553 5.6.7"},
+    {"FROM:<j\xc3\x28rg@b.example> SMTPUTF8", 1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<a\xc0\xaf"
+     "@b.example> SMTPUTF8",
+     1, NULL, 0, 0, 0, "501 5.1.7"},
+    {"FROM:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@b.example>", 1, NULL,
+     0, 0, 0, "501 5.1.7"},
 };
 
 static void test_parse_mail(void **state)
@@ -156,21 +164,28 @@ struct rcpt_case {
 };
 
 static const struct rcpt_case rcpt_cases[] = {
-	{"TO:<bob@example.org>", 0, "bob@example.org", 0, NULL},
-	{"to:<BOB@EXAMPLE.ORG>", 0, "BOB@EXAMPLE.ORG", 0, NULL},
-	{"TO:<Postmaster>", 0, "Postmaster", 1, NULL},
-	{"TO:<postmaster@example.org>", 0, "postmaster@example.org", 0, NULL},
-	{"TO:<\"bob\"@example.org>", 0, "bob@example.org", 0, NULL},
-	{"TO:<\"b o b\"@example.org>", 0, "\"b o b\"@example.org", 0, NULL},
-	{"TO:<b\xc3\xb6" "b@example.org>", 1, "b\xc3\xb6" "b@example.org", 0, NULL},
-	{"TO:<>", 0, NULL, 0, "501 5.1.3"},
-	{"TO:<bob>", 0, NULL, 0, "501 5.1.3"},
-	{"TO:bob@example.org", 0, NULL, 0, "501 5.5.4"},
-	{"FROM:<bob@example.org>", 0, NULL, 0, "501 5.5.4"},
-	{"TO:<bob@example.org> NOTIFY=NEVER", 0, NULL, 0, "555 5.5.4"},
-	{"TO:<bob@example.org> =x", 0, NULL, 0, "501 5.5.4"},
-	{"TO:<b\xc3\xb6" "b@example.org>", 0, NULL, 0, "553 5.6.7"},
-	{"TO:<bob@exa_mple.org>", 0, NULL, 0, "501 5.1.3"},
+    {"TO:<bob@example.org>", 0, "bob@example.org", 0, NULL},
+    {"to:<BOB@EXAMPLE.ORG>", 0, "BOB@EXAMPLE.ORG", 0, NULL},
+    {"TO:<Postmaster>", 0, "Postmaster", 1, NULL},
+    {"TO:<postmaster@example.org>", 0, "postmaster@example.org", 0, NULL},
+    {"TO:<\"bob\"@example.org>", 0, "bob@example.org", 0, NULL},
+    {"TO:<\"b o b\"@example.org>", 0, "\"b o b\"@example.org", 0, NULL},
+    {"TO:<b\xc3\xb6"
+     "b@example.org>",
+     1,
+     "b\xc3\xb6"
+     "b@example.org",
+     0, NULL},
+    {"TO:<>", 0, NULL, 0, "501 5.1.3"},
+    {"TO:<bob>", 0, NULL, 0, "501 5.1.3"},
+    {"TO:bob@example.org", 0, NULL, 0, "501 5.5.4"},
+    {"FROM:<bob@example.org>", 0, NULL, 0, "501 5.5.4"},
+    {"TO:<bob@example.org> NOTIFY=NEVER", 0, NULL, 0, "555 5.5.4"},
+    {"TO:<bob@example.org> =x", 0, NULL, 0, "501 5.5.4"},
+    {"TO:<b\xc3\xb6"
+     "b@example.org>",
+     0, NULL, 0, "553 5.6.7"},
+    {"TO:<bob@exa_mple.org>", 0, NULL, 0, "501 5.1.3"},
 };
 
 static void test_parse_rcpt(void **state)
@@ -201,17 +216,17 @@ static void test_parse_helo(void **state)
 		const char *args;
 		const char *domain; /* NULL: error */
 	} cases[] = {
-		{"mail.example.org", "mail.example.org"},
-		{"localhost", "localhost"},
-		{"[127.0.0.1]", "[127.0.0.1]"},
-		{"[IPv6:::1]", "[IPv6:::1]"},
-		{"host_name.example", "host_name.example"},
-		{"client.example some trailing words", "client.example"},
-		{"", NULL},
-		{"-bad.example", NULL},
-		{"[not-an-ip]", NULL},
-		{"bad!name", NULL},
-		{"a..b", NULL},
+	    {"mail.example.org", "mail.example.org"},
+	    {"localhost", "localhost"},
+	    {"[127.0.0.1]", "[127.0.0.1]"},
+	    {"[IPv6:::1]", "[IPv6:::1]"},
+	    {"host_name.example", "host_name.example"},
+	    {"client.example some trailing words", "client.example"},
+	    {"", NULL},
+	    {"-bad.example", NULL},
+	    {"[not-an-ip]", NULL},
+	    {"bad!name", NULL},
+	    {"a..b", NULL},
 	};
 	char domain[SMTP_DOMAIN_MAX + 1];
 
@@ -237,10 +252,11 @@ static void test_parse_bdat(void **state)
 		uint64_t size;
 		int last;
 	} cases[] = {
-		{"0", 1, 0, 0},          {"100", 1, 100, 0},   {"100 LAST", 1, 100, 1},
-		{"0 last", 1, 0, 1},     {"", 0, 0, 0},        {"x", 0, 0, 0},
-		{"10 LASTX", 0, 0, 0},   {"10  LAST", 0, 0, 0}, {"-1", 0, 0, 0},
-		{"99999999999999999999", 0, 0, 0},
+	    {"0", 1, 0, 0},          {"100", 1, 100, 0},
+	    {"100 LAST", 1, 100, 1}, {"0 last", 1, 0, 1},
+	    {"", 0, 0, 0},           {"x", 0, 0, 0},
+	    {"10 LASTX", 0, 0, 0},   {"10  LAST", 0, 0, 0},
+	    {"-1", 0, 0, 0},         {"99999999999999999999", 0, 0, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -262,34 +278,38 @@ static void test_parse_bdat(void **state)
 
 struct dot_case {
 	const char *in;
-	const char *out;  /* message bytes up to the terminator */
+	const char *out; /* message bytes up to the terminator */
 	int done;
-	size_t rest;      /* bytes left after the terminator */
+	size_t rest; /* bytes left after the terminator */
 	unsigned flags;
 	size_t max_line;
-	size_t in_len;    /* 0: strlen (set for inputs holding a NUL) */
+	size_t in_len; /* 0: strlen (set for inputs holding a NUL) */
 	size_t out_len;
 };
 
 static const struct dot_case dot_cases[] = {
-	{"hello\r\n.\r\n", "hello\r\n", 1, 0, 0, 1000, 0, 0},
-	{".\r\n", "", 1, 0, 0, 1000, 0, 0},
-	{"a\r\n..b\r\n.\r\nQUIT\r\n", "a\r\n.b\r\n", 1, 6, 0, 1000, 0, 0},
-	{"...\r\n.\r\n", "..\r\n", 1, 0, 0, 1000, 0, 0},
-	{".x\r\n.\r\n", "x\r\n", 1, 0, 0, 1000, 0, 0},
-	{"a\r\n. \r\n.\r\n", "a\r\n \r\n", 1, 0, 0, 1000, 0, 0},
-	{"no end\r\n", "no end\r\n", 0, 0, 0, 1000, 0, 0},
-	/* smuggling attempts: none of these end the message */
-	{"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
-	{"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
-	{"a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
-	{"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", 1, 0, SMTP_DOT_BARE_CR, 1000, 0, 0},
-	{"a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", 1, 0, SMTP_DOT_BARE_CR, 1000, 0, 0},
-	{"nul\0byte\r\n.\r\n", "nul\0byte\r\n", 1, 0, SMTP_DOT_NUL, 1000, 13, 10},
-	{"1234567\r\n.\r\n", "1234567\r\n", 1, 0, SMTP_DOT_LINE_TOO_LONG, 8, 0, 0},
-	{"123456\r\n.\r\n", "123456\r\n", 1, 0, 0, 8, 0, 0},
-	{"..23456\r\n.\r\n", ".23456\r\n", 1, 0, 0, 8, 0, 0},
-	{"\xff\xfe\x80" " 8bit\r\n.\r\n", "\xff\xfe\x80" " 8bit\r\n", 1, 0, 0, 1000, 0, 0},
+    {"hello\r\n.\r\n", "hello\r\n", 1, 0, 0, 1000, 0, 0},
+    {".\r\n", "", 1, 0, 0, 1000, 0, 0},
+    {"a\r\n..b\r\n.\r\nQUIT\r\n", "a\r\n.b\r\n", 1, 6, 0, 1000, 0, 0},
+    {"...\r\n.\r\n", "..\r\n", 1, 0, 0, 1000, 0, 0},
+    {".x\r\n.\r\n", "x\r\n", 1, 0, 0, 1000, 0, 0},
+    {"a\r\n. \r\n.\r\n", "a\r\n \r\n", 1, 0, 0, 1000, 0, 0},
+    {"no end\r\n", "no end\r\n", 0, 0, 0, 1000, 0, 0},
+    /* smuggling attempts: none of these end the message */
+    {"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
+    {"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
+    {"a\n.\r\nb\r\n.\r\n", "a\n.\r\nb\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
+    {"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n", 1, 0, SMTP_DOT_BARE_CR, 1000, 0, 0},
+    {"a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", 1, 0, SMTP_DOT_BARE_CR, 1000, 0, 0},
+    {"nul\0byte\r\n.\r\n", "nul\0byte\r\n", 1, 0, SMTP_DOT_NUL, 1000, 13, 10},
+    {"1234567\r\n.\r\n", "1234567\r\n", 1, 0, SMTP_DOT_LINE_TOO_LONG, 8, 0, 0},
+    {"123456\r\n.\r\n", "123456\r\n", 1, 0, 0, 8, 0, 0},
+    {"..23456\r\n.\r\n", ".23456\r\n", 1, 0, 0, 8, 0, 0},
+    {"\xff\xfe\x80"
+     " 8bit\r\n.\r\n",
+     "\xff\xfe\x80"
+     " 8bit\r\n",
+     1, 0, 0, 1000, 0, 0},
 };
 
 static void run_dot_case(const struct dot_case *c, size_t step)
@@ -318,7 +338,8 @@ static void run_dot_case(const struct dot_case *c, size_t step)
 		fail_msg("'%s' (step %zu): %zu bytes left, expected %zu", c->in, step, len - pos,
 			 c->rest);
 	if (d.flags != c->flags)
-		fail_msg("'%s' (step %zu): flags %#x, expected %#x", c->in, step, d.flags, c->flags);
+		fail_msg("'%s' (step %zu): flags %#x, expected %#x", c->in, step, d.flags,
+			 c->flags);
 	buf_free(&out);
 }
 
@@ -347,10 +368,10 @@ static void test_dot_decode_discard(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_line),   cmocka_unit_test(test_parse_mail),
-		cmocka_unit_test(test_parse_rcpt),   cmocka_unit_test(test_parse_helo),
-		cmocka_unit_test(test_parse_bdat),   cmocka_unit_test(test_dot_decode),
-		cmocka_unit_test(test_dot_decode_discard),
+	    cmocka_unit_test(test_parse_line),         cmocka_unit_test(test_parse_mail),
+	    cmocka_unit_test(test_parse_rcpt),         cmocka_unit_test(test_parse_helo),
+	    cmocka_unit_test(test_parse_bdat),         cmocka_unit_test(test_dot_decode),
+	    cmocka_unit_test(test_dot_decode_discard),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,9 +53,8 @@ static int setup(void **state)
 	assert_int_equal(buf_append(&f->acct.wrapped_password, "wp", 2), 0);
 	assert_int_equal(buf_append(&f->acct.wrapped_recovery, "wr", 2), 0);
 	assert_int_equal(f->b->account_create(f->s, &f->acct, &error), 0);
-	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_INBOX, NULL, &f->inbox,
-					      &error),
-			 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_INBOX, NULL, &f->inbox, &error), 0);
 	*state = f;
 	return 0;
 }
@@ -157,9 +156,8 @@ static void test_mailboxes(void **state)
 	buf_init(&name);
 	memset(&sent, 0, sizeof(sent));
 	assert_int_equal(buf_append(&name, "sealed-name", 11), 0);
-	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, &name, &sent,
-					      &error),
-			 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, &name, &sent, &error), 0);
 	assert_int_not_equal(sent.uidvalidity, f->inbox.uidvalidity);
 	assert_int_equal(f->b->mailbox_list(f->s, f->acct.id, &boxes, &n, &error), 0);
 	assert_int_equal(n, 2);
@@ -306,16 +304,15 @@ static void test_mail_ops(void **state)
 
 	/* Index walk without metadata, then with. */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(f->b->message_scan(f->s, f->inbox.id, 2, 3, 0, 0, collect_meta, &c,
-					    &error),
-			 0);
+	assert_int_equal(
+	    f->b->message_scan(f->s, f->inbox.id, 2, 3, 0, 0, collect_meta, &c, &error), 0);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.bytes.len, 0);
 	buf_free(&c.bytes);
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(f->b->message_scan(f->s, f->inbox.id, 1, UINT32_MAX, 0, 1, collect_meta,
-					    &c, &error),
-			 0);
+	assert_int_equal(
+	    f->b->message_scan(f->s, f->inbox.id, 1, UINT32_MAX, 0, 1, collect_meta, &c, &error),
+	    0);
 	assert_int_equal(c.n, 3);
 	assert_memory_equal(c.bytes.data, "m1m2m3", 6);
 	buf_free(&c.bytes);
@@ -328,14 +325,12 @@ static void test_mail_ops(void **state)
 	u.flags = STORE_FLAG_FLAGGED;
 	u.keywords = "$Label1";
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c,
-						 &error),
-			 0);
+	assert_int_equal(
+	    f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c, &error), 0);
 	assert_int_equal(c.n, 2);
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c,
-						 &error),
-			 0);
+	assert_int_equal(
+	    f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c, &error), 0);
 	assert_int_equal(c.n, 0);
 	/* CONDSTORE: only uid 3 is unchanged since MODSEQ. */
 	u.count = 3;
@@ -343,9 +338,8 @@ static void test_mail_ops(void **state)
 	u.mode = STORE_FLAGS_SET;
 	u.flags = STORE_FLAG_SEEN | STORE_FLAG_ANSWERED;
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c,
-						 &error),
-			 0);
+	assert_int_equal(
+	    f->b->message_set_flags(f->s, f->inbox.id, &u, collect_changed, &c, &error), 0);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.uids[0], 3);
 	memset(&c, 0, sizeof(c));
@@ -364,9 +358,8 @@ static void test_mail_ops(void **state)
 
 	/* Copy 1 and 3 (2 is gone) into Sent, then move 3. */
 	assert_int_equal(buf_append(&name, "sent", 4), 0);
-	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, &name, &sent,
-					      &error),
-			 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, &name, &sent, &error), 0);
 	uids[1] = 3;
 	assert_int_equal(f->b->message_copy(f->s, f->inbox.id, uids, 2, sent.id, 0, dst, &error),
 			 0);
@@ -384,9 +377,8 @@ static void test_mail_ops(void **state)
 		assert_memory_equal(rec.bytes.data, "three", 5);
 		buf_free(&rec.bytes);
 	}
-	assert_int_equal(f->b->message_copy(f->s, f->inbox.id, &uids[1], 1, sent.id, 1, dst,
-					    &error),
-			 0);
+	assert_int_equal(
+	    f->b->message_copy(f->s, f->inbox.id, &uids[1], 1, sent.id, 1, dst, &error), 0);
 	assert_int_equal(dst[0], 3);
 	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
 	assert_int_equal(box.messages, 1);
@@ -594,17 +586,18 @@ static void test_fs_schema_upgrade(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	/* Back to version 1 as it was, with two messages in a mailbox. */
 	assert_int_equal(
-	    sqlite3_exec(db,
-			 "DROP TABLE expunged; DROP TABLE extents; DROP INDEX messages_modseq;"
-			 " DROP INDEX messages_view; DROP TRIGGER messages_added;"
-			 " DROP TRIGGER messages_removed; ALTER TABLE mailboxes DROP COLUMN messages;"
-			 " INSERT INTO mailboxes(id, account_id, role, uidvalidity, uidnext,"
-			 " highestmodseq) VALUES (7, 1, 1, 1, 3, 2);"
-			 " INSERT INTO messages(mailbox_id, uid, record_id, flags, modseq,"
-			 " internal_date, size, record_size, meta) VALUES"
-			 " (7, 1, 1, 0, 1, 0, 10, 20, x''), (7, 2, 2, 0, 2, 0, 10, 20, x'');"
-			 " PRAGMA user_version = 1;",
-			 NULL, NULL, NULL),
+	    sqlite3_exec(
+		db,
+		"DROP TABLE expunged; DROP TABLE extents; DROP INDEX messages_modseq;"
+		" DROP INDEX messages_view; DROP TRIGGER messages_added;"
+		" DROP TRIGGER messages_removed; ALTER TABLE mailboxes DROP COLUMN messages;"
+		" INSERT INTO mailboxes(id, account_id, role, uidvalidity, uidnext,"
+		" highestmodseq) VALUES (7, 1, 1, 1, 3, 2);"
+		" INSERT INTO messages(mailbox_id, uid, record_id, flags, modseq,"
+		" internal_date, size, record_size, meta) VALUES"
+		" (7, 1, 1, 0, 1, 0, 10, 20, x''), (7, 2, 2, 0, 2, 0, 10, 20, x'');"
+		" PRAGMA user_version = 1;",
+		NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	if (store_open(uri, &s, &error) < 0)
@@ -613,13 +606,14 @@ static void test_fs_schema_upgrade(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	/* The count is computed once, then kept by the triggers. */
 	assert_int_equal(fs_test_count(db), 2);
-	assert_int_equal(sqlite3_exec(db,
-				      "INSERT INTO messages(mailbox_id, uid, record_id, flags, modseq,"
-				      " internal_date, size, record_size, meta) VALUES"
-				      " (7, 3, 3, 0, 3, 0, 10, 20, x'');"
-				      " DELETE FROM messages WHERE mailbox_id = 7 AND uid < 3;",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+			 "INSERT INTO messages(mailbox_id, uid, record_id, flags, modseq,"
+			 " internal_date, size, record_size, meta) VALUES"
+			 " (7, 3, 3, 0, 3, 0, 10, 20, x'');"
+			 " DELETE FROM messages WHERE mailbox_id = 7 AND uid < 3;",
+			 NULL, NULL, NULL),
+	    SQLITE_OK);
 	assert_int_equal(fs_test_count(db), 1);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM expunged", -1, &st, NULL),
 			 SQLITE_OK);
@@ -636,15 +630,15 @@ static void test_fs_schema_upgrade(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_account_lookup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_uids_and_bytes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mail_ops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expunged, setup, teardown),
-		cmocka_unit_test(test_fs_schema_upgrade),
-		cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_lookup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uids_and_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mail_ops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expunged, setup, teardown),
+	    cmocka_unit_test(test_fs_schema_upgrade),
+	    cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
