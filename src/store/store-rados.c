@@ -172,50 +172,109 @@ void rados_entries_free(struct rados_entry *entries, size_t count)
 	free(entries);
 }
 
-/* The tombstones "x.<uid>" (value: the modseq of the expunge, decimal). */
-int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min, store_uid_fn *fn,
-			void *ctx, const char **error_r)
-{
-	struct rados_store *rs = RS(s);
-	char oid[RADOS_OID_MAX], after[16] = "x.";
-	unsigned char more = 1;
-	int done = 0;
+/* Calls FN for every omap key of OID that starts with PREFIX and sorts
+ * after AFTER (NULL: from the first), in key order, a page at a time. FN
+ * returns 0 to go on, 1 to stop, -1 to fail (setting *ERROR_R). An object
+ * that does not exist has no keys. WHAT names the read in errors. */
+typedef int rados_omap_fn(void *ctx, const char *key, const char *val, size_t vlen,
+			  const char **error_r);
 
-	rados_oid_mailbox(oid, mailbox_id);
-	while (more && !done) {
+static int rados_omap_scan(struct rados_store *rs, const char *oid, const char *prefix,
+			   const char *after, const char *what, rados_omap_fn *fn, void *ctx,
+			   const char **error_r)
+{
+	char from[RADOS_OID_MAX];
+	unsigned char more = 1;
+	int ret = 0;
+
+	snprintf(from, sizeof(from), "%s", after != NULL ? after : prefix);
+	while (more && ret == 0) {
 		rados_read_op_t op = rados_create_read_op();
 		rados_omap_iter_t iter;
 		int prval = 0, r;
 		char *key, *val;
 		size_t klen, vlen;
 
-		rados_read_op_omap_get_vals2(op, after, "x.", RADOS_OMAP_PAGE, &iter, &more,
+		rados_read_op_omap_get_vals2(op, from, prefix, RADOS_OMAP_PAGE, &iter, &more,
 					     &prval);
 		r = rados_read_op_operate(op, rs->io, oid, 0);
 		rados_release_read_op(op);
-		if (r < 0 || prval < 0)
+		if (r < 0 || prval < 0) {
 			rados_omap_get_end(iter); /* exists whatever the result */
-		if (r == -ENOENT)
-			break;
-		if (r < 0 || prval < 0)
-			return rados_fail(r < 0 ? r : prval, "read tombstones", error_r);
-		while (!done && rados_omap_get_next2(iter, &key, &val, &klen, &vlen) == 0 &&
+			if (r == -ENOENT)
+				return 0;
+			return rados_fail(r < 0 ? r : prval, what, error_r);
+		}
+		while (ret == 0 && rados_omap_get_next2(iter, &key, &val, &klen, &vlen) == 0 &&
 		       key != NULL) {
-			char num[24];
-			uint64_t modseq;
-
-			snprintf(after, sizeof(after), "%s", key);
-			if (vlen == 0 || vlen >= sizeof(num))
-				continue;
-			memcpy(num, val, vlen);
-			num[vlen] = '\0';
-			modseq = strtoull(num, NULL, 10);
-			if (modseq > modseq_min &&
-			    fn(ctx, (uint32_t)strtoul(key + 2, NULL, 16), modseq) != 0)
-				done = 1;
+			snprintf(from, sizeof(from), "%s", key);
+			ret = fn(ctx, key, val, vlen, error_r);
 		}
 		rados_omap_get_end(iter);
 	}
+	return ret < 0 ? -1 : 0;
+}
+
+struct rados_tombstones {
+	uint64_t modseq_min;
+	store_uid_fn *fn;
+	void *ctx;
+};
+
+static int rados_tombstone_cb(void *ctx, const char *key, const char *val, size_t vlen,
+			      const char **error_r)
+{
+	struct rados_tombstones *t = ctx;
+	char num[24];
+	uint64_t modseq;
+
+	if (vlen == 0 || vlen >= sizeof(num))
+		return 0;
+	memcpy(num, val, vlen);
+	num[vlen] = '\0';
+	modseq = strtoull(num, NULL, 10);
+	if (modseq > t->modseq_min && t->fn(t->ctx, (uint32_t)strtoul(key + 2, NULL, 16), modseq))
+		return 1;
+	return 0;
+}
+
+/* The tombstones "x.<uid>" (value: the modseq of the expunge, decimal). */
+int rados_expunged_scan(struct store *s, uint64_t mailbox_id, uint64_t modseq_min, store_uid_fn *fn,
+			void *ctx, const char **error_r)
+{
+	struct rados_tombstones t = {.modseq_min = modseq_min, .fn = fn, .ctx = ctx};
+	char oid[RADOS_OID_MAX];
+
+	rados_oid_mailbox(oid, mailbox_id);
+	return rados_omap_scan(RS(s), oid, "x.", NULL, "read tombstones", rados_tombstone_cb, &t,
+			       error_r);
+}
+
+struct rados_entry_list {
+	struct rados_entry *entries;
+	size_t n, cap;
+	uint32_t uid_max;
+};
+
+static int rados_entry_cb(void *ctx, const char *key, const char *val, size_t vlen,
+			  const char **error_r)
+{
+	struct rados_entry_list *l = ctx;
+	uint32_t uid = (uint32_t)strtoul(key + 2, NULL, 16);
+
+	if (uid > l->uid_max)
+		return 1;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->entries = realloc(l->entries, l->cap * sizeof(*l->entries));
+		if (l->entries == NULL)
+			log_fatal("out of memory");
+	}
+	if (rados_entry_unpack(val, vlen, &l->entries[l->n]) < 0) {
+		*error_r = "store: malformed index entry";
+		return -1;
+	}
+	l->entries[l->n++].uid = uid;
 	return 0;
 }
 
@@ -223,62 +282,19 @@ int rados_entries_read(struct rados_store *rs, uint64_t mailbox_id, uint32_t uid
 		       uint32_t uid_max, struct rados_entry **entries_r, size_t *count_r,
 		       const char **error_r)
 {
-	struct rados_entry *entries = NULL;
-	size_t n = 0, cap = 0;
+	struct rados_entry_list l = {.uid_max = uid_max};
 	char oid[RADOS_OID_MAX], after[16];
-	unsigned char more = 1;
-	int done = 0;
 
 	rados_oid_mailbox(oid, mailbox_id);
 	if (uid_min > 1)
 		rados_key_uid(after, 'u', uid_min - 1);
-	else
-		snprintf(after, sizeof(after), "u.");
-	while (more && !done) {
-		rados_read_op_t op = rados_create_read_op();
-		rados_omap_iter_t iter;
-		int prval = 0, r;
-		char *key, *val;
-		size_t klen, vlen;
-
-		rados_read_op_omap_get_vals2(op, after, "u.", RADOS_OMAP_PAGE, &iter, &more,
-					     &prval);
-		r = rados_read_op_operate(op, rs->io, oid, 0);
-		rados_release_read_op(op);
-		if (r < 0 || prval < 0)
-			rados_omap_get_end(iter); /* exists whatever the result */
-		if (r == -ENOENT)
-			break;
-		if (r < 0 || prval < 0) {
-			rados_entries_free(entries, n);
-			return rados_fail(r < 0 ? r : prval, "read index", error_r);
-		}
-		while (rados_omap_get_next2(iter, &key, &val, &klen, &vlen) == 0 && key != NULL) {
-			uint32_t uid = (uint32_t)strtoul(key + 2, NULL, 16);
-
-			snprintf(after, sizeof(after), "%s", key);
-			if (uid > uid_max) {
-				done = 1;
-				break;
-			}
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				entries = realloc(entries, cap * sizeof(*entries));
-				if (entries == NULL)
-					log_fatal("out of memory");
-			}
-			if (rados_entry_unpack(val, vlen, &entries[n]) < 0) {
-				rados_omap_get_end(iter);
-				rados_entries_free(entries, n);
-				*error_r = "store: malformed index entry";
-				return -1;
-			}
-			entries[n++].uid = uid;
-		}
-		rados_omap_get_end(iter);
+	if (rados_omap_scan(rs, oid, "u.", uid_min > 1 ? after : NULL, "read index", rados_entry_cb,
+			    &l, error_r) < 0) {
+		rados_entries_free(l.entries, l.n);
+		return -1;
 	}
-	*entries_r = entries;
-	*count_r = n;
+	*entries_r = l.entries;
+	*count_r = l.n;
 	return 0;
 }
 
@@ -323,48 +339,41 @@ int rados_record_ref(struct rados_store *rs, uint64_t record, int delta, const c
 	return -1;
 }
 
+struct rados_id_list {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int rados_mailbox_id_cb(void *ctx, const char *key, const char *val, size_t vlen,
+			       const char **error_r)
+{
+	struct rados_id_list *l = ctx;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->ids = realloc(l->ids, l->cap * sizeof(*l->ids));
+		if (l->ids == NULL)
+			log_fatal("out of memory");
+	}
+	l->ids[l->n++] = strtoull(key + 2, NULL, 16);
+	return 0;
+}
+
 int rados_account_mailboxes(struct rados_store *rs, uint64_t account_id, uint64_t **ids_r,
 			    size_t *count_r, const char **error_r)
 {
-	uint64_t *ids = NULL;
-	size_t n = 0, cap = 0;
-	char oid[RADOS_OID_MAX], after[RADOS_OID_MAX] = "b.";
-	unsigned char more = 1;
+	struct rados_id_list l = {NULL, 0, 0};
+	char oid[RADOS_OID_MAX];
 
+	/* No such account: no mailboxes. */
 	rados_oid_account(oid, account_id);
-	while (more) {
-		rados_read_op_t op = rados_create_read_op();
-		rados_omap_iter_t iter;
-		int prval = 0, r;
-		char *key, *val;
-		size_t klen, vlen;
-
-		rados_read_op_omap_get_vals2(op, after, "b.", RADOS_OMAP_PAGE, &iter, &more,
-					     &prval);
-		r = rados_read_op_operate(op, rs->io, oid, 0);
-		rados_release_read_op(op);
-		if (r < 0 || prval < 0)
-			rados_omap_get_end(iter); /* exists whatever the result */
-		if (r == -ENOENT)
-			break; /* no such account: no mailboxes */
-		if (r < 0 || prval < 0) {
-			free(ids);
-			return rados_fail(r < 0 ? r : prval, "list mailboxes", error_r);
-		}
-		while (rados_omap_get_next2(iter, &key, &val, &klen, &vlen) == 0 && key != NULL) {
-			snprintf(after, sizeof(after), "%s", key);
-			if (n == cap) {
-				cap = cap ? cap * 2 : 8;
-				ids = realloc(ids, cap * sizeof(*ids));
-				if (ids == NULL)
-					log_fatal("out of memory");
-			}
-			ids[n++] = strtoull(key + 2, NULL, 16);
-		}
-		rados_omap_get_end(iter);
+	if (rados_omap_scan(rs, oid, "b.", NULL, "list mailboxes", rados_mailbox_id_cb, &l,
+			    error_r) < 0) {
+		free(l.ids);
+		return -1;
 	}
-	*ids_r = ids;
-	*count_r = n;
+	*ids_r = l.ids;
+	*count_r = l.n;
 	return 0;
 }
 
