@@ -282,7 +282,11 @@ static void fuzz_edit_blob(const uint8_t *blob, size_t blob_len, const struct fu
 			   size_t nops, struct buf *out)
 {
 	struct fuzz_edit_op bops[FUZZ_EDITS_MAX];
-	struct buf rec = {(uint8_t *)blob, blob_len, blob_len}, none = rec;
+	struct buf rec = {.data = (uint8_t *)blob,
+			  .len = blob_len,
+			  .cap = blob_len,
+			  .used = blob_len},
+		   none = rec;
 	size_t n = 0;
 
 	for (size_t k = 0; k < nops; k++) {
