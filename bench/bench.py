@@ -21,7 +21,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,8 +29,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests", "integration"))
 import client  # noqa: E402
 import corpus  # noqa: E402
+from loopback import free_port, wait_port  # noqa: E402  (shared with the tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "bench-Password-7"
@@ -42,34 +44,6 @@ MB = 1024 * 1024
 
 def log(*a):
     print("[%s]" % time.strftime("%H:%M:%S"), *a, flush=True)
-
-
-_handed_out = set()
-
-
-def free_port():
-    """A free loopback port, never the same one twice in a run (the kernel
-    may return a just-closed probe port again)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def wait_port(port, timeout=30, proc=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("server exited with %s" % proc.returncode)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError("port %d" % port)
 
 
 def loadavg():
@@ -235,8 +209,8 @@ class Sealmail:
         self.proc = subprocess.Popen([self.bin, "-c", self.conf, "serve"], stdout=logf,
                                      stderr=subprocess.STDOUT, env=env)
         logf.close()
-        wait_port(self.smtp_port, proc=self.proc)
-        wait_port(self.imap_port, proc=self.proc)
+        wait_port(self.smtp_port, timeout=30, proc=self.proc)
+        wait_port(self.imap_port, timeout=30, proc=self.proc)
 
     def stop(self):
         if self.proc is None:
@@ -392,8 +366,8 @@ class Dovecot:
         self.write_conf(idle)
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        wait_port(self.imap_port, proc=self.proc)
-        wait_port(self.lmtp_port, proc=self.proc)
+        wait_port(self.imap_port, timeout=30, proc=self.proc)
+        wait_port(self.lmtp_port, timeout=30, proc=self.proc)
         time.sleep(0.5)
 
     def stop(self):
