@@ -23,7 +23,6 @@ the largest size over the smallest: 1.00 is perfectly flat.
 Results: bench/results/<date>-growth.json and .md.
 """
 import argparse
-import asyncio
 import json
 import os
 import statistics

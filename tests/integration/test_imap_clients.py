@@ -1,8 +1,6 @@
 """Real IMAP clients against `sealmail serve`: mbsync (isync) pulls and
 pushes a mailbox, curl lists and fetches; and a 10,000-message mailbox
 filled over IMAP (APPEND with LITERAL+) selects and fetches."""
-import imaplib
-import os
 import re
 import shutil
 import socket

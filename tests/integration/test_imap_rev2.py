@@ -160,7 +160,11 @@ def test_rev2_status_and_list(srv5, alice5):
     st = untagged(lines, "STATUS")
     assert len(st) == 1 and re.search(rb"MESSAGES 5 DELETED 1 SIZE (\d+)\)", st[0]), st
     size = int(re.search(rb"SIZE (\d+)", st[0]).group(1))
-    assert size == sum(len(msg(n)) for n in range(1, 6)) or size > 0
+    # The mailbox's size is the sum of its messages' RFC822.SIZE.
+    sizes = [int(x) for x in re.findall(rb"RFC822\.SIZE (\d+)",
+                                        b"".join(ok(r.cmd("FETCH 1:* (RFC822.SIZE)", tag="t4b"),
+                                                    tag="t4b")))]
+    assert len(sizes) == 5 and size == sum(sizes) == sum(len(msg(n)) for n in range(1, 6))
 
     ok(r.cmd('CREATE "Projects/Alpha"', tag="t5"), tag="t5")
     lines = ok(r.cmd('LIST "" "%"', tag="t6"), tag="t6")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dir_bytes, read_maildir, scan_at_rest
+from conftest import dir_bytes, scan_at_rest
 
 EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 65, 67, 75, 77, 78
 
