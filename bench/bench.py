@@ -157,7 +157,27 @@ def set_option(conf, section, key, value):
     open(conf, "w").write("\n".join(out) + "\n")
 
 
-class Sealmail:
+class Server:
+    """What both servers share: the process started by start()."""
+    proc = None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+class Sealmail(Server):
     name = "sealmail"
     lmtp = False
 
@@ -211,21 +231,6 @@ class Sealmail:
         logf.close()
         wait_port(self.smtp_port, timeout=30, proc=self.proc)
         wait_port(self.imap_port, timeout=30, proc=self.proc)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    @property
-    def pid(self):
-        return self.proc.pid
 
     def disk_bytes(self):
         return dir_bytes(os.path.join(self.dir, "regions"))
@@ -308,7 +313,7 @@ service anvil {{
 """
 
 
-class Dovecot:
+class Dovecot(Server):
     name = "dovecot"
     lmtp = True
 
@@ -369,21 +374,6 @@ class Dovecot:
         wait_port(self.imap_port, timeout=30, proc=self.proc)
         wait_port(self.lmtp_port, timeout=30, proc=self.proc)
         time.sleep(0.5)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    @property
-    def pid(self):
-        return self.proc.pid
 
     def disk_bytes(self):
         return dir_bytes(os.path.join(self.dir, "home"))
