@@ -401,21 +401,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- set-up and seeds ------------------------------------------------------------- */
 
-static void fuzz_write_seed(const char *dir, const char *name, uint8_t mode, const void *data,
-			    size_t len)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f == NULL || fwrite(&mode, 1, 1, f) != 1 || fwrite(data, 1, len, f) != len ||
-	    fclose(f) != 0) {
-		fprintf(stderr, "fuzz-seal: cannot write %s\n", path);
-		exit(1);
-	}
-}
-
 static void fuzz_write_seeds(const char *dir)
 {
 	static const char msg[] = "From: alice@example.net\r\nTo: bob@example.org\r\n"

@@ -244,21 +244,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- set-up and seeds ------------------------------------------------------------------ */
 
-static void write_seed(const char *dir, const char *name, uint8_t mode, const void *data,
-		       size_t len)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f == NULL || fwrite(&mode, 1, 1, f) != 1 || fwrite(data, 1, len, f) != len ||
-	    fclose(f) != 0) {
-		fprintf(stderr, "fuzz-tlog-note: cannot write %s\n", path);
-		exit(1);
-	}
-}
-
 static void write_seeds(const char *dir)
 {
 	static const uint8_t root[TLOG_HASH_BYTES] = "0123456789abcdef0123456789abcdef";
@@ -270,24 +255,24 @@ static void write_seeds(const char *dir)
 	buf_init(&note);
 	FUZZ_CHECK(tlog_checkpoint_format(FUZZ_ORIGIN, 0, root, &text) == 0);
 	FUZZ_CHECK(tlog_note_sign(text.data, text.len, FUZZ_ORIGIN, fuzz_sk, &note, &error) == 0);
-	write_seed(dir, "checkpoint-size-0", 0, note.data, note.len);
+	fuzz_write_seed(dir, "checkpoint-size-0", 0, note.data, note.len);
 	buf_reset(&text);
 	buf_reset(&note);
 	FUZZ_CHECK(tlog_checkpoint_format(FUZZ_ORIGIN, 1234567, root, &text) == 0);
 	FUZZ_CHECK(buf_append_str(&text, "— extension line\n") == 0);
 	FUZZ_CHECK(tlog_note_sign(text.data, text.len, FUZZ_ORIGIN, fuzz_sk, &note, &error) == 0);
 	sign_line(FUZZ_OTHER, other_sk, text.data, text.len, &note);
-	write_seed(dir, "checkpoint-cosigned", 0, note.data, note.len);
-	write_seed(dir, "checkpoint-body", 0, text.data, text.len);
+	fuzz_write_seed(dir, "checkpoint-cosigned", 0, note.data, note.len);
+	fuzz_write_seed(dir, "checkpoint-body", 0, text.data, text.len);
 	buf_reset(&note);
 	FUZZ_CHECK(tlog_note_sign("a signed note\nwith two lines\n", 29, FUZZ_ORIGIN, fuzz_sk,
 				  &note, &error) == 0);
-	write_seed(dir, "note-text", 0, note.data, note.len);
+	fuzz_write_seed(dir, "note-text", 0, note.data, note.len);
 	vkey = tlog_note_verifier_key(FUZZ_ORIGIN, fuzz_pk);
-	write_seed(dir, "verifier-key", 0, vkey, strlen(vkey));
+	fuzz_write_seed(dir, "verifier-key", 0, vkey, strlen(vkey));
 	free(vkey);
 	vkey = tlog_note_verifier_key(FUZZ_OTHER, other_pk);
-	write_seed(dir, "verifier-key-other", 0, vkey, strlen(vkey));
+	fuzz_write_seed(dir, "verifier-key-other", 0, vkey, strlen(vkey));
 	free(vkey);
 	for (uint8_t op = 0; op < EDIT_COUNT; op++) {
 		uint8_t seed[1 + 1 + 4 + 8 + TLOG_HASH_BYTES + 16] = {op, 0x41, 0, 0, 0, 57};
@@ -297,8 +282,8 @@ static void write_seeds(const char *dir)
 		memcpy(seed + 14, root, TLOG_HASH_BYTES);
 		memcpy(seed + 14 + TLOG_HASH_BYTES, "x-ext: yes\n\0\0\0\0\0", 16);
 		snprintf(name, sizeof(name), "signed-edit-%u", op);
-		write_seed(dir, name, 1, seed,
-			   op == EDIT_NONE ? sizeof(seed) - 16 : sizeof(seed) - 5);
+		fuzz_write_seed(dir, name, 1, seed,
+				op == EDIT_NONE ? sizeof(seed) - 16 : sizeof(seed) - 5);
 	}
 	buf_free(&text);
 	buf_free(&note);

@@ -36,6 +36,23 @@ static inline int fuzz_mem_eq(const void *a, size_t a_len, const void *b, size_t
 	return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
 }
 
+/* Writes a seed input, MODE byte first, to DIR/NAME for a harness's
+ * corpus; exits on failure. */
+static inline void fuzz_write_seed(const char *dir, const char *name, uint8_t mode,
+				   const void *data, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL || fwrite(&mode, 1, 1, f) != 1 || fwrite(data, 1, len, f) != len ||
+	    fclose(f) != 0) {
+		fprintf(stderr, "fuzz: cannot write seed %s\n", path);
+		exit(1);
+	}
+}
+
 struct fuzz_in {
 	const uint8_t *p;
 	size_t left;
