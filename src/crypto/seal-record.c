@@ -125,6 +125,7 @@ struct seal_reader {
 	size_t prefix_len;
 	struct seal_opener *opener;
 	seal_sink_fn *sink;
+	seal_dest_fn *dest; /* NULL: chunks are opened into PLAIN */
 	void *sink_ctx;
 	uint8_t *cipher; /* CIPHER_CHUNK_BYTES, one chunk being received */
 	size_t cipher_len;
@@ -625,20 +626,24 @@ static int reader_open_prefix(struct seal_reader *r, const char **error_r)
 static int reader_pull(struct seal_reader *r, const uint8_t *c, size_t clen, const char **error_r)
 {
 	const uint8_t *ad = r->first_chunk_done ? NULL : r->prefix;
+	uint8_t *m = r->plain;
 	unsigned long long mlen;
 	unsigned char tag;
 
-	if (crypto_secretstream_xchacha20poly1305_pull(&r->stream, r->plain, &mlen, &tag, c, clen,
-						       ad, ad == NULL ? 0 : SEAL_HEADER_BYTES) != 0)
+	/* libsodium checks the tag before it writes any plaintext. */
+	if (r->dest != NULL && (m = r->dest(r->sink_ctx, clen - SEAL_CHUNK_OVERHEAD_BYTES)) == NULL)
+		return reader_fail(r, "no memory for the opened record", error_r);
+	if (crypto_secretstream_xchacha20poly1305_pull(&r->stream, m, &mlen, &tag, c, clen, ad,
+						       ad == NULL ? 0 : SEAL_HEADER_BYTES) != 0)
 		return reader_fail(r, err_modified, error_r);
 	r->first_chunk_done = true;
-	if (mlen > r->plain_used)
+	if (m == r->plain && mlen > r->plain_used)
 		r->plain_used = (size_t)mlen;
 	if (tag != TAG_MESSAGE && tag != TAG_FINAL)
 		return reader_fail(r, err_modified, error_r);
 	if (tag == TAG_MESSAGE && clen != CIPHER_CHUNK_BYTES)
 		return reader_fail(r, err_truncated, error_r);
-	if (mlen > 0 && r->sink(r->sink_ctx, r->plain, (size_t)mlen) < 0)
+	if (mlen > 0 && r->sink(r->sink_ctx, m, (size_t)mlen) < 0)
 		return reader_fail(r, "delivering the opened record failed", error_r);
 	if (tag == TAG_FINAL)
 		r->state = READER_DONE;
@@ -735,9 +740,15 @@ void seal_reader_reset(struct seal_reader *r, seal_sink_fn *sink, void *sink_ctx
 	r->prefix_len = 0;
 	r->cipher_len = 0;
 	r->sink = sink;
+	r->dest = NULL;
 	r->sink_ctx = sink_ctx;
 	r->state = READER_PREFIX;
 	r->first_chunk_done = false;
+}
+
+void seal_reader_set_dest(struct seal_reader *r, seal_dest_fn *dest)
+{
+	r->dest = dest;
 }
 
 void seal_reader_free(struct seal_reader **r)

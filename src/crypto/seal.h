@@ -144,6 +144,13 @@ int seal_reader_finish(struct seal_reader *r, const char **error_r) WARN_UNUSED;
 /* Wipes R's state and makes it ready for another record of the same opener,
  * to SINK (cheaper than free + begin: no guarded allocation). */
 void seal_reader_reset(struct seal_reader *r, seal_sink_fn *sink, void *sink_ctx);
+/* Opens each chunk straight into the caller's memory instead of the reader's
+ * own buffer (one copy less): DEST(sink_ctx, n) returns where the next n
+ * plaintext bytes may go, or NULL to fail. Nothing is written there unless
+ * the chunk verified; the sink is then called with that same pointer. Until
+ * the next seal_reader_reset(). */
+typedef uint8_t *seal_dest_fn(void *sink_ctx, size_t n);
+void seal_reader_set_dest(struct seal_reader *r, seal_dest_fn *dest);
 void seal_reader_free(struct seal_reader **r);
 
 /* ---- signatures (transparency log, export manifests) ---------------------- */

@@ -58,13 +58,23 @@ static int imap_plain_grow(struct imap_plain *p, size_t need)
 	return 0;
 }
 
+/* Chunks are opened straight into the body's buffer (seal_reader_set_dest):
+ * the sink only counts what arrived there. */
+static uint8_t *imap_plain_dest(void *ctx, size_t n)
+{
+	struct imap_plain *p = ctx;
+
+	if (n >= p->cap - p->len && imap_plain_grow(p, p->len + n + 1) < 0)
+		return NULL;
+	return p->data + p->len;
+}
+
 static int imap_plain_sink(void *ctx, const uint8_t *data, size_t len)
 {
 	struct imap_plain *p = ctx;
 
-	if (len >= p->cap - p->len && imap_plain_grow(p, p->len + len + 1) < 0)
+	if (data != p->data + p->len || len >= p->cap - p->len)
 		return -1;
-	memcpy(p->data + p->len, data, len);
 	p->len += len;
 	p->data[p->len] = '\0';
 	return 0;
@@ -123,6 +133,7 @@ int imap_msg_plain(struct imap_session *s, const struct imap_msg *m, struct seal
 		*error_r = "cannot open the record";
 		goto out;
 	}
+	seal_reader_set_dest(*reader, imap_plain_dest);
 	if (s->store->backend->record_read(s->store, m->id, imap_msg_feed, *reader, error_r) < 0 ||
 	    seal_reader_finish(*reader, error_r) < 0)
 		goto out;

@@ -517,6 +517,91 @@ static void test_sink_failure(void **state)
 	seal_sender_free(&s);
 }
 
+/* seal_reader_set_dest: chunks are opened into the caller's buffer. */
+struct dest_ctx {
+	uint8_t *data;
+	size_t len, cap, calls;
+};
+
+static uint8_t *dest_next(void *ctx, size_t n)
+{
+	struct dest_ctx *d = ctx;
+
+	d->calls++;
+	return n <= d->cap - d->len ? d->data + d->len : NULL;
+}
+
+static int dest_sink(void *ctx, const uint8_t *data, size_t len)
+{
+	struct dest_ctx *d = ctx;
+
+	if (data != d->data + d->len)
+		return -1;
+	d->len += len;
+	return 0;
+}
+
+static int open_to_dest(struct seal_reader *r, const struct buf *sealed, struct dest_ctx *d,
+			const char **error_r)
+{
+	d->len = d->calls = 0;
+	memset(d->data, 0, d->cap);
+	seal_reader_reset(r, dest_sink, d);
+	seal_reader_set_dest(r, dest_next);
+	if (seal_reader_write(r, sealed->data, sealed->len, error_r) < 0)
+		return -1;
+	return seal_reader_finish(r, error_r);
+}
+
+static void test_reader_dest(void **state)
+{
+	const size_t len = 3 * CHUNK + 5;
+	uint8_t *plain = random_bytes(len);
+	struct dest_ctx d = {calloc(1, len), 0, len, 0};
+	struct seal_opener *o;
+	struct seal_reader *r;
+	const char *error = NULL;
+	struct buf sealed, out;
+
+	assert_non_null(d.data);
+	seal_to(kp_a, plain, len, &sealed);
+	assert_int_equal(seal_opener_new(kp_a, &o), 0);
+	assert_int_equal(seal_reader_begin(o, dest_sink, &d, &r), 0);
+	assert_int_equal(open_to_dest(r, &sealed, &d, &error), 0);
+	assert_int_equal(d.len, len);
+	assert_int_equal(d.calls, 4);
+	assert_memory_equal(d.data, plain, len);
+
+	/* A flipped bit in the third chunk: the first two arrive, then
+	 * nothing more is written to the destination. */
+	sealed.data[PREFIX + 2 * CCHUNK + 100] ^= 0x01;
+	assert_int_equal(open_to_dest(r, &sealed, &d, &error), -1);
+	assert_int_equal(d.len, 2 * CHUNK);
+	for (size_t i = 2 * CHUNK; i < len; i++)
+		assert_int_equal(d.data[i], 0);
+	sealed.data[PREFIX + 2 * CCHUNK + 100] ^= 0x01;
+
+	/* No room for the next chunk: an error, not a short body. */
+	d.cap = CHUNK + 1;
+	assert_int_equal(open_to_dest(r, &sealed, &d, &error), -1);
+	assert_non_null(error);
+	d.cap = len;
+
+	/* After a reset without a destination, the reader's own buffer again. */
+	seal_reader_reset(r, sink_buf, &out);
+	buf_init(&out);
+	assert_int_equal(seal_reader_write(r, sealed.data, sealed.len, &error), 0);
+	assert_int_equal(seal_reader_finish(r, &error), 0);
+	assert_int_equal(out.len, len);
+	assert_memory_equal(out.data, plain, len);
+	buf_free(&out);
+	seal_reader_free(&r);
+	seal_opener_free(&o);
+	buf_free(&sealed);
+	free(d.data);
+	free(plain);
+}
+
 /* ---- metadata parts and blobs -------------------------------------------- */
 
 static void test_meta_roundtrip_and_tamper(void **state)
@@ -1032,6 +1117,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_version_and_magic),
 	    cmocka_unit_test(test_other_account_fails),
 	    cmocka_unit_test(test_sink_failure),
+	    cmocka_unit_test(test_reader_dest),
 	    cmocka_unit_test(test_meta_roundtrip_and_tamper),
 	    cmocka_unit_test(test_blob_roundtrip),
 	    cmocka_unit_test(test_many_messages_one_epoch),
