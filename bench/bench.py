@@ -426,7 +426,8 @@ def phase_ingest(srv, paths, rcpts, conc):
     return {"msgs_per_s": n / secs, "mb_per_s": res["bytes"] / MB / secs,
             "cpu_ms_per_msg": 1000 * cpu / n, "peak_pss_mb": peak / MB, "seconds": secs,
             "client_cpu_ms_per_msg": 1000 * measure.client_cpu / n,
-            "messages": n, "first_fifth_msgs_per_s": first, "last_fifth_msgs_per_s": last}
+            "messages": n, "first_fifth_msgs_per_s": first, "last_fifth_msgs_per_s": last,
+            "pipelining": 1 if res["pipelining"] else 0}
 
 
 READ_OPS = [
@@ -656,6 +657,11 @@ def report(results, args, ceil, meta):
     if cs and cd:
         md.append("Benchmark client CPU per message, ingest at 8 connections: %.2f ms "
                   "(sealmail run), %.2f ms (peer run)." % (cs, cd))
+    ps = med["sealmail"].get("ingest.c8.pipelining")
+    pd = med["dovecot"].get("ingest.c8.pipelining")
+    if ps is not None and pd is not None:
+        md.append("The client pipelined MAIL, RCPT and DATA (RFC 2920): sealmail %s, peer %s."
+                  % ("yes" if ps else "no", "yes" if pd else "no"))
     ff = med["sealmail"].get("ingest.c8.first_fifth_msgs_per_s")
     lf = med["sealmail"].get("ingest.c8.last_fifth_msgs_per_s")
     if ff and lf:
