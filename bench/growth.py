@@ -76,16 +76,7 @@ async def imap_step(port, total, sample):
         out[name + "_us_per_msg"] = 1e6 * (time.monotonic() - t0) / NEWEST
     t0 = time.monotonic()
     for i in range(APPENDS):
-        data = sample[i % len(sample)]
-        s.n += 1
-        tag = b"b%d" % s.n
-        s.writer.write(tag + b" APPEND INBOX {%d+}\r\n" % len(data) + data + b"\r\n")
-        while True:
-            line = await s._line()
-            if line.startswith(tag + b" "):
-                if not line[len(tag) + 1:].startswith(b"OK"):
-                    raise client.ProtocolError("APPEND -> %r" % line)
-                break
+        await s.append("INBOX", sample[i % len(sample)])
     out["append_us_per_msg"] = 1e6 * (time.monotonic() - t0) / APPENDS
     await s.logout()
     return out
