@@ -196,6 +196,9 @@ def generate(outdir, count, seed=20240601):
         if man.get("seed") == seed and man.get("count") == count:
             return man
     os.makedirs(outdir, exist_ok=True)
+    for name in os.listdir(outdir):  # DATA forms of an older corpus (client.stuffed_file)
+        if name.endswith(".dot"):
+            os.unlink(os.path.join(outdir, name))
     rng = random.Random(seed)
     text = Text(random.Random(seed ^ 0x5EA1))
     sizes, needles = [], []
