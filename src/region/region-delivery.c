@@ -165,6 +165,16 @@ int delivery_write(struct delivery *d, const void *data, size_t len, const char 
 	return 0;
 }
 
+struct buf *delivery_buffer(struct delivery *d, uint64_t expected)
+{
+	d->written = 1;
+	if (expected > d->max_size)
+		expected = d->max_size;
+	if (expected > d->plain.len && buf_reserve(&d->plain, (size_t)expected - d->plain.len) < 0)
+		log_fatal("out of memory");
+	return &d->plain;
+}
+
 static void delivery_free(struct delivery *d)
 {
 	for (size_t i = 0; i < d->count; i++) {
@@ -225,8 +235,10 @@ static void delivery_commit_job(void *ctx)
 	size_t i, count;
 
 	buf_init(&meta);
-	if (d->failed || d->count == 0) {
-		error = d->count == 0 ? "no recipients" : "delivery already failed";
+	if (d->failed || d->count == 0 || d->plain.len > d->max_size) {
+		error = d->count == 0 ? "no recipients"
+			: d->failed   ? "delivery already failed"
+				      : "message too large";
 		goto fail;
 	}
 	if (mime_meta_build(d->plain.data ? d->plain.data : (const uint8_t *)"", d->plain.len,

@@ -77,9 +77,10 @@ int router_account_recover(struct router *router, struct account *acct, const ch
 struct store *router_store(struct router *router, const struct account *acct);
 
 /* ---- delivery ------------------------------------------------------------
- * One incoming message for one or more local accounts. Plaintext is sealed
- * per recipient as it is written; a copy is kept in memory (never on disk) to
- * compute the metadata part, bounded by MAX_SIZE. Use from one thread. */
+ * One incoming message for one or more local accounts. The plaintext is
+ * collected in memory (never on disk), bounded by MAX_SIZE, and sealed per
+ * recipient by the commit job on the worker pool, which also computes the
+ * metadata part from it. Use from one thread until delivery_commit. */
 struct delivery;
 /* Called once every copy is durable (0) or one failed (-1); on a store
  * thread. */
@@ -92,9 +93,15 @@ int delivery_begin(struct router *router, uint64_t max_size, struct delivery **d
  * account are delivered once. Must precede the first delivery_write. */
 int delivery_add_recipient(struct delivery *d, const struct account *acct,
 			   const char **error_r) WARN_UNUSED;
-/* Seals the next plaintext bytes. -1 with "message too large" past MAX_SIZE. */
+/* Adds the next plaintext bytes. -1 with "message too large" past MAX_SIZE. */
 int delivery_write(struct delivery *d, const void *data, size_t len,
 		   const char **error_r) WARN_UNUSED;
+/* The message buffer itself, for a writer that decodes straight into it
+ * (SMTP DATA: one copy less than delivery_write). Appending to it is
+ * writing; the writer enforces MAX_SIZE as it goes, and delivery_commit
+ * fails a message past it. The delivery wipes it. EXPECTED (the client's
+ * SIZE=, or 0) sizes it once instead of by doubling, up to MAX_SIZE. */
+struct buf *delivery_buffer(struct delivery *d, uint64_t expected);
 /* Finishes sealing and commits every copy into its home region's store
  * (INBOX, internal date INTERNAL_DATE). DONE runs once. Consumes the delivery. */
 void delivery_commit(struct delivery **d, int64_t internal_date, delivery_done_fn *done, void *ctx);

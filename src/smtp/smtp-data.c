@@ -1,10 +1,10 @@
 /* smtp-data.c — receiving a message: DATA (dot-stuffed) and BDAT (chunks),
  * streamed into the delivery that seals it per recipient.
  *
- * Trust boundary: the message is untrusted and is plaintext here, in a
- * staging buffer of at most SMTP_BODY_FLUSH_BYTES that is wiped on every
- * flush, and in the delivery's memory until its commit job has sealed it; it
- * reaches no disk unsealed. Limits
+ * Trust boundary: the message is untrusted and is plaintext here: it is
+ * decoded straight into the delivery's buffer (delivery_buffer), which the
+ * delivery wipes once its commit job has sealed it; it reaches no disk
+ * unsealed. Limits
  * (text line length, message size) are checked as bytes arrive; a message
  * that breaks one is read to its end, dropped, and refused as a whole. The
  * reply to the final dot or BDAT LAST is "250" only once delivery_commit has
@@ -161,38 +161,16 @@ static void smtp_data_fail(struct smtp_session *s, const char *reply, const char
 		return;
 	s->fail_reply = reply;
 	smtp_session_log(s, LOG_INFO, "message refused: %s", why);
+	s->body = NULL;
 	delivery_abort(&s->delivery);
-	buf_reset(&s->body);
 }
 
-static void smtp_data_flush(struct smtp_session *s)
-{
-	const char *error = NULL;
-
-	if (s->fail_reply != NULL || s->body.len == 0)
-		return;
-	if (delivery_write(s->delivery, s->body.data, s->body.len, &error) < 0) {
-		if (error != NULL && strstr(error, "too large") != NULL) {
-			smtp_data_fail(s, smtp_reply_too_big, "message too large");
-		} else {
-			smtp_session_log(s, LOG_ERROR, "sealing failed: %s", error ? error : "?");
-			smtp_data_fail(s, smtp_reply_store_error(error), "store error");
-		}
-		return;
-	}
-	buf_reset(&s->body);
-}
-
-/* Message bytes were appended to s->body: enforce the size limit, flush. */
+/* Message bytes were appended to s->body: enforce the size limit. */
 static void smtp_data_account(struct smtp_session *s, size_t added)
 {
 	s->received += added;
-	if (s->received > s->server->cfg->smtp_max_message_size) {
+	if (s->received > s->server->cfg->smtp_max_message_size)
 		smtp_data_fail(s, smtp_reply_too_big, "message too large");
-		return;
-	}
-	if (s->body.len >= SMTP_BODY_FLUSH_BYTES)
-		smtp_data_flush(s);
 }
 
 static const char *smtp_data_protocol(struct smtp_session *s)
@@ -217,17 +195,17 @@ static int smtp_data_headers(struct smtp_session *s)
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	ret |= buf_printf(&s->body, "Return-Path: <%s>\r\n", s->mail.path.address);
-	ret |= buf_printf(&s->body, "Received: from %s ([%s%s])\r\n\tby %s (sealmail) with %s",
-			  s->helo, s->peer_v6 ? "IPv6:" : "", s->peer, cfg->hostname,
-			  smtp_data_protocol(s));
+	ret |= buf_printf(s->body, "Return-Path: <%s>\r\n", s->mail.path.address);
+	ret |=
+	    buf_printf(s->body, "Received: from %s ([%s%s])\r\n\tby %s (sealmail) with %s", s->helo,
+		       s->peer_v6 ? "IPv6:" : "", s->peer, cfg->hostname, smtp_data_protocol(s));
 	if (net_conn_is_tls(s->conn))
-		ret |= buf_printf(&s->body, "\r\n\t(%s %s)", net_conn_tls_version(s->conn),
+		ret |= buf_printf(s->body, "\r\n\t(%s %s)", net_conn_tls_version(s->conn),
 				  net_conn_tls_cipher(s->conn));
-	ret |= buf_printf(&s->body, " id %s.%u", s->id, s->transactions);
+	ret |= buf_printf(s->body, " id %s.%u", s->id, s->transactions);
 	if (s->rcpt_count == 1)
-		ret |= buf_printf(&s->body, "\r\n\tfor <%s>", s->first_rcpt.address);
-	ret |= buf_printf(&s->body, ";\r\n\t%s\r\n", date);
+		ret |= buf_printf(s->body, "\r\n\tfor <%s>", s->first_rcpt.address);
+	ret |= buf_printf(s->body, ";\r\n\t%s\r\n", date);
 	return ret == 0 ? 0 : -1;
 }
 
@@ -239,7 +217,7 @@ int smtp_data_begin(struct smtp_session *s, const char **reply_r)
 	s->transactions++;
 	s->received = 0;
 	s->fail_reply = NULL;
-	buf_reset(&s->body);
+	s->body = NULL;
 	smtp_dot_init(&s->dot, (size_t)cfg->smtp_max_line);
 	if (delivery_begin(s->server->router, cfg->smtp_max_message_size + SMTP_HEADER_ROOM_BYTES,
 			   &s->delivery, &error) < 0)
@@ -248,6 +226,11 @@ int smtp_data_begin(struct smtp_session *s, const char **reply_r)
 		if (delivery_add_recipient(s->delivery, s->rcpts[i], &error) < 0)
 			goto fail;
 	}
+	/* Sized once from SIZE= when the client sent it (RFC 1870 6.1: the
+	 * size is an estimate; a larger message still fits, by doubling). */
+	s->body =
+	    delivery_buffer(s->delivery, s->mail.size_given ? s->mail.size + SMTP_HEADER_ROOM_BYTES
+							    : SMTP_BODY_INITIAL_BYTES);
 	if (smtp_data_headers(s) < 0)
 		log_fatal("out of memory");
 	return 0;
@@ -282,13 +265,13 @@ static void smtp_data_finish(struct smtp_session *s)
 		if (reply != NULL)
 			smtp_data_fail(s, reply, "malformed message");
 	}
-	smtp_data_flush(s);
 	if (s->fail_reply != NULL) {
 		smtp_session_reply_error(s, s->fail_reply);
 		smtp_session_transaction_done(s);
 		return;
 	}
 	smtp_session_enter_state(s, SMTP_STATE_COMMIT);
+	s->body = NULL;
 	delivery_commit(&s->delivery, (int64_t)time(NULL), smtp_data_committed, s->commit);
 }
 
@@ -333,7 +316,7 @@ static const uint8_t *smtp_data_peek(struct evbuffer *in, size_t *len_r)
 			return v[i].iov_base;
 		}
 	}
-	*len_r = total < SMTP_BODY_FLUSH_BYTES ? total : SMTP_BODY_FLUSH_BYTES;
+	*len_r = total < SMTP_PULLUP_BYTES ? total : SMTP_PULLUP_BYTES;
 	return evbuffer_pullup(in, (ssize_t)*len_r);
 }
 
@@ -372,7 +355,7 @@ static void smtp_data_input_bdat(struct smtp_session *s, struct evbuffer *in)
 	while (s->chunk_left > 0 && (data = smtp_data_peek(in, &len)) != NULL) {
 		take = len < s->chunk_left ? len : (size_t)s->chunk_left;
 		if (!s->chunk_discard && s->fail_reply == NULL) {
-			if (buf_append(&s->body, data, take) < 0)
+			if (buf_append(s->body, data, take) < 0)
 				log_fatal("out of memory");
 			smtp_data_account(s, take);
 		}
@@ -390,13 +373,13 @@ static void smtp_data_input_dot(struct smtp_session *s, struct evbuffer *in)
 	int done;
 
 	while ((data = smtp_data_peek(in, &len)) != NULL) {
-		struct buf *out = s->fail_reply == NULL ? &s->body : NULL;
+		struct buf *out = s->fail_reply == NULL ? s->body : NULL;
 
-		before = s->body.len;
+		before = out != NULL ? out->len : 0;
 		done = smtp_dot_decode(&s->dot, data, len, out, &used);
 		evbuffer_drain(in, used);
 		if (out != NULL)
-			smtp_data_account(s, s->body.len - before);
+			smtp_data_account(s, out->len - before);
 		if (done) {
 			smtp_data_finish(s);
 			return;

@@ -10,10 +10,11 @@
 #include "region/region.h"
 #include "smtp/smtp.h"
 
-#define SMTP_ID_BYTES          13 /* 12 hex digits + NUL */
-#define SMTP_BODY_FLUSH_BYTES  65536
-#define SMTP_HEADER_ROOM_BYTES 4096  /* Return-Path + Received, on top of SIZE */
-#define SMTP_OUTPUT_HIGH_BYTES 65536 /* unsent replies before commands wait */
+#define SMTP_ID_BYTES           13    /* 12 hex digits + NUL */
+#define SMTP_PULLUP_BYTES       65536 /* input made contiguous at once, at most */
+#define SMTP_BODY_INITIAL_BYTES 65536 /* message buffer without SIZE=; doubles */
+#define SMTP_HEADER_ROOM_BYTES  4096  /* Return-Path + Received, on top of SIZE */
+#define SMTP_OUTPUT_HIGH_BYTES  65536 /* unsent replies before commands wait */
 
 /* Every transition goes through smtp_session_enter_state(). */
 enum smtp_state {
@@ -102,7 +103,7 @@ struct smtp_session {
 	struct delivery *delivery;
 	uint64_t received; /* message bytes so far (after unstuffing) */
 	struct smtp_dot_decoder dot;
-	struct buf body;        /* staged bytes not yet sealed */
+	struct buf *body;       /* the delivery's message buffer; NULL: none */
 	const char *fail_reply; /* set: the message will be refused */
 	uint64_t chunk_left;    /* BDAT bytes still to read */
 	int chunk_last;

@@ -85,7 +85,6 @@ void smtp_session_create(struct smtp_server *server, struct net_conn *conn)
 	snprintf(s->peer, sizeof(s->peer), "%s", net_conn_peer(conn));
 	s->peer_v6 = net_conn_peer_is_v6(conn);
 	buf_init(&s->line);
-	buf_init(&s->body);
 	s->commit = xcalloc(1, sizeof(*s->commit));
 	s->commit->ev = event_new(server->base, -1, 0, smtp_data_commit_done, s);
 	if (s->commit->ev == NULL)
@@ -166,7 +165,6 @@ void smtp_session_free(struct smtp_session **sp)
 	event_free(s->commit->ev);
 	free(s->commit);
 	buf_free(&s->line);
-	buf_free(&s->body);
 	net_conn_free(&s->conn);
 	smtp_server_session_gone(s->server, s);
 	free(s);

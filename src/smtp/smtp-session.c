@@ -141,7 +141,7 @@ void smtp_session_reset(struct smtp_session *s)
 	s->rcpt_count = 0;
 	memset(&s->mail, 0, sizeof(s->mail));
 	memset(&s->first_rcpt, 0, sizeof(s->first_rcpt));
-	buf_reset(&s->body);
+	s->body = NULL;
 	s->received = 0;
 	s->fail_reply = NULL;
 	s->chunk_left = 0;
