@@ -3,9 +3,9 @@
 The same code drives sealmail and the peer, so that client overhead is equal:
 SMTP (sealmail) and LMTP (the peer) differ only in the greeting verb and in
 LMTP's one reply per recipient after DATA. Ingest pipelines MAIL, RCPT and
-DATA in one write when the server announces PIPELINING (RFC 2920), as
-Postfix's smtp and lmtp clients do, and otherwise waits for each reply;
-both sealmail and Dovecot's LMTP announce it.
+DATA in one write when the server announces PIPELINING (RFC 2920) and gives
+SIZE= when it announces SIZE (RFC 1870), as Postfix's smtp and lmtp clients
+do, and otherwise waits for each reply.
 """
 import asyncio
 import collections
@@ -84,13 +84,17 @@ async def ingest(host, port, lmtp, paths, recipients, concurrency, sender="bench
         await _expect(reader, (220,), "greeting")
         writer.write((b"LHLO" if lmtp else b"EHLO") + b" bench.client\r\n")
         _, caps = await _expect(reader, (250,), "hello")
-        pipelining = any(line[4:].strip().upper() == b"PIPELINING" for line in caps)
+        ext = [line[4:].strip().upper() for line in caps]
+        pipelining = b"PIPELINING" in ext
         pipelined.append(pipelining)
-        mail = b"MAIL FROM:<%s>\r\n" % sender.encode()
+        # SIZE= on MAIL when the server announces SIZE (RFC 1870), as Postfix does.
+        with_size = any(e == b"SIZE" or e.startswith(b"SIZE ") for e in ext)
         while queue:
             i = queue.pop()
             with open(dots[i], "rb") as f:
                 data = f.read()
+            mail = b"MAIL FROM:<%s>%s\r\n" % (
+                sender.encode(), b" SIZE=%d" % sizes[i] if with_size else b"")
             rcpt = b"RCPT TO:<%s>\r\n" % recipients[i % len(recipients)].encode()
             if pipelining:
                 writer.write(mail + rcpt + b"DATA\r\n")
