@@ -487,12 +487,68 @@ static void assert_meta_valid(const struct buf *meta, size_t len)
 	assert_int_equal(mime_meta_get(meta->data, meta->len, MIME_FIELD_LINES, &v, &vlen), 1);
 }
 
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t xrnd(uint64_t *st, uint32_t n)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return (uint32_t)(*st % n);
+}
+
+static uint32_t rnd(uint32_t n)
+{
+	return xrnd(&rng_state, n);
+}
+
+/* Feeds MSG to a stream whole (MAX 0) or in pieces of 1 to MAX bytes. */
+static void stream_build(const uint8_t *msg, size_t len, size_t max, struct buf *meta)
+{
+	struct mime_meta_stream *ms = mime_meta_stream_new();
+	size_t pos = 0;
+
+	assert_non_null(ms);
+	buf_init(meta);
+	while (pos < len) {
+		size_t n = max == 0 ? len : 1 + rnd((uint32_t)max);
+
+		if (n > len - pos)
+			n = len - pos;
+		assert_int_equal(mime_meta_stream_write(ms, msg + pos, n), 0);
+		pos += n;
+	}
+	assert_int_equal(mime_meta_stream_write(ms, msg, 0), 0);
+	assert_int_equal(mime_meta_stream_finish(ms, meta), 0);
+	mime_meta_stream_free(&ms);
+	assert_null(ms);
+}
+
+/* The stream gives META for MSG fed whole, byte by byte and in random
+ * pieces. */
+static void assert_stream_gives(const uint8_t *msg, size_t len, const struct buf *meta)
+{
+	static const size_t maxes[] = {0, 1, 2, 7, 100, 5000};
+	size_t i;
+
+	for (i = 0; i < N_ELEMENTS(maxes); i++) {
+		struct buf got;
+
+		stream_build(msg, len, maxes[i], &got);
+		assert_int_equal(got.len, meta->len);
+		assert_memory_equal(got.data, meta->data, meta->len);
+		buf_free(&got);
+	}
+}
+
+/* META is valid, and what a stream gives fed MSG in any pieces. */
 static void assert_valid(const void *msg, size_t len)
 {
 	struct buf meta;
 
 	build(msg, len, &meta);
 	assert_meta_valid(&meta, len);
+	assert_stream_gives(msg, len, &meta);
 	buf_free(&meta);
 }
 
@@ -751,21 +807,6 @@ static void test_meta_get(void **state)
 	buf_free(&meta);
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t xrnd(uint64_t *st, uint32_t n)
-{
-	*st ^= *st << 13;
-	*st ^= *st >> 7;
-	*st ^= *st << 17;
-	return (uint32_t)(*st % n);
-}
-
-static uint32_t rnd(uint32_t n)
-{
-	return xrnd(&rng_state, n);
-}
-
 static void assert_sections_sane(const uint8_t *msg, size_t len)
 {
 	unsigned path[4];
@@ -962,6 +1003,7 @@ static void test_many_parts(void **state)
 		assert_int_equal(buf_append_str(&m, "--b\n\nx\n"), 0);
 	assert_int_equal(buf_append_str(&m, "--b--\n"), 0);
 	build(m.data, m.len, &meta);
+	assert_stream_gives(m.data, m.len, &meta);
 	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_BODY, &v, &len), 1);
 	items = imap_items(v, len);
 	assert_int_equal(items, MIME_MAX_PARTS - 1 + 1);
@@ -1122,45 +1164,6 @@ static void gen_message(struct buf *m)
 	gen_append(m, "MIME-Version: 1.0");
 	gen_append(m, eol);
 	gen_part(m, 0, eol);
-}
-
-/* Feeds MSG to a stream whole (MAX 0) or in pieces of 1 to MAX bytes. */
-static void stream_build(const uint8_t *msg, size_t len, size_t max, struct buf *meta)
-{
-	struct mime_meta_stream *ms = mime_meta_stream_new();
-	size_t pos = 0;
-
-	assert_non_null(ms);
-	buf_init(meta);
-	while (pos < len) {
-		size_t n = max == 0 ? len : 1 + rnd((uint32_t)max);
-
-		if (n > len - pos)
-			n = len - pos;
-		assert_int_equal(mime_meta_stream_write(ms, msg + pos, n), 0);
-		pos += n;
-	}
-	assert_int_equal(mime_meta_stream_write(ms, msg, 0), 0);
-	assert_int_equal(mime_meta_stream_finish(ms, meta), 0);
-	mime_meta_stream_free(&ms);
-	assert_null(ms);
-}
-
-/* The stream gives META for MSG fed whole, byte by byte and in random
- * pieces. */
-static void assert_stream_gives(const uint8_t *msg, size_t len, const struct buf *meta)
-{
-	static const size_t maxes[] = {0, 1, 2, 7, 100, 5000};
-	size_t i;
-
-	for (i = 0; i < N_ELEMENTS(maxes); i++) {
-		struct buf got;
-
-		stream_build(msg, len, maxes[i], &got);
-		assert_int_equal(got.len, meta->len);
-		assert_memory_equal(got.data, meta->data, meta->len);
-		buf_free(&got);
-	}
 }
 
 /* fnv64 of the metadata blob of each fixture, then of each generated message,
