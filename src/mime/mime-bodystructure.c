@@ -531,10 +531,10 @@ static int put_single(struct buf *out, const struct mime_tree *t, const struct m
 	if (text && buf_printf(out, " %zu", n->end_lf - n->body_lf) < 0)
 		return -1;
 	if (n->kind == MIME_MESSAGE) {
-		const struct mime_node *m = &t->nodes[n->first_child];
+		size_t len;
+		const uint8_t *hdr = mime_tree_header(t, n->first_child, &len);
 
-		if (buf_append(out, " ", 1) < 0 ||
-		    mime_envelope_write(out, t->msg + m->hdr_off, m->body_off - m->hdr_off) < 0 ||
+		if (buf_append(out, " ", 1) < 0 || mime_envelope_write(out, hdr, len) < 0 ||
 		    buf_append(out, " ", 1) < 0 ||
 		    mime_body_write(out, t, n->first_child, extended) < 0 ||
 		    buf_printf(out, " %zu", n->end_lf - n->body_lf) < 0)
@@ -552,9 +552,11 @@ int mime_body_write(struct buf *out, const struct mime_tree *t, uint32_t idx, bo
 {
 	const struct mime_node *n = &t->nodes[idx];
 	struct part_info pi;
+	size_t len;
+	const uint8_t *hdr = mime_tree_header(t, idx, &len);
 	int ret;
 
-	if (info_parse(&pi, t->msg + n->hdr_off, n->body_off - n->hdr_off, true) < 0)
+	if (info_parse(&pi, hdr, len, true) < 0)
 		return -1;
 	if (buf_append(out, "(", 1) < 0)
 		ret = -1;

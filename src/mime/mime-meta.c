@@ -1,4 +1,5 @@
-/* mime-meta.c — builds and reads the metadata blob of a message, and holds
+/* mime-meta.c — builds (as the message streams in) and reads the metadata
+ * blob of a message, and holds
  * the header and IMAP-string helpers shared by the other mime/ files.
  *
  * Trust boundary: the message is untrusted and may be any bytes; the blob
@@ -8,6 +9,7 @@
 
 #include <gmime/gmime.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -243,11 +245,11 @@ static int field_end(struct buf *out, size_t pos)
 
 static int meta_fields(const struct mime_tree *t, struct buf *out)
 {
-	const struct mime_node *root = &t->nodes[0];
-	size_t pos;
+	size_t pos, hdr_len;
+	const uint8_t *hdr = mime_tree_header(t, 0, &hdr_len);
 
 	if (field_begin(out, MIME_FIELD_ENVELOPE, &pos) < 0 ||
-	    mime_envelope_write(out, t->msg, root->body_off) < 0 || field_end(out, pos) < 0)
+	    mime_envelope_write(out, hdr, hdr_len) < 0 || field_end(out, pos) < 0)
 		return -1;
 	if (field_begin(out, MIME_FIELD_BODYSTRUCTURE, &pos) < 0 ||
 	    mime_body_write(out, t, 0, true) < 0 || field_end(out, pos) < 0)
@@ -255,8 +257,8 @@ static int meta_fields(const struct mime_tree *t, struct buf *out)
 	if (field_begin(out, MIME_FIELD_BODY, &pos) < 0 || mime_body_write(out, t, 0, false) < 0 ||
 	    field_end(out, pos) < 0)
 		return -1;
-	if (field_begin(out, MIME_FIELD_HEADER, &pos) < 0 ||
-	    buf_append(out, t->msg, root->body_off) < 0 || field_end(out, pos) < 0)
+	if (field_begin(out, MIME_FIELD_HEADER, &pos) < 0 || buf_append(out, hdr, hdr_len) < 0 ||
+	    field_end(out, pos) < 0)
 		return -1;
 	if (field_begin(out, MIME_FIELD_LINES, &pos) < 0 || buf_printf(out, "%zu", t->lines) < 0 ||
 	    field_end(out, pos) < 0)
@@ -264,21 +266,80 @@ static int meta_fields(const struct mime_tree *t, struct buf *out)
 	return 0;
 }
 
-int mime_meta_build(const uint8_t *msg, size_t len, struct buf *out)
+/* ---- the stream --------------------------------------------------------------- */
+
+struct mime_meta_stream {
+	struct mime_scan scan;
+	bool failed; /* an allocation failed: every later call fails */
+};
+
+struct mime_meta_stream *mime_meta_stream_new(void)
 {
-	struct mime_tree t;
+	struct mime_meta_stream *ms = calloc(1, sizeof(*ms));
+
+	if (ms == NULL)
+		return NULL;
+	if (mime_scan_init(&ms->scan) < 0) {
+		mime_meta_stream_free(&ms);
+		return NULL;
+	}
+	return ms;
+}
+
+int mime_meta_stream_write(struct mime_meta_stream *ms, const uint8_t *data, size_t len)
+{
+	if (ms->failed || mime_scan_write(&ms->scan, data, len) < 0) {
+		ms->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+int mime_meta_stream_finish(struct mime_meta_stream *ms, struct buf *out)
+{
 	size_t start = out->len;
 	int ret;
 
-	if (mime_tree_build(&t, msg, len) < 0)
+	if (ms->failed || mime_scan_finish(&ms->scan) < 0) {
+		ms->failed = true;
 		return -1;
-	ret = meta_fields(&t, out);
-	mime_tree_free(&t);
+	}
+	ms->failed = true; /* finished: nothing more may be fed */
+	ret = meta_fields(&ms->scan.t, out);
 	if (ret < 0 && out->data != NULL) {
 		mem_wipe(out->data + start, out->len - start);
 		out->len = start;
 		out->data[start] = '\0';
 	}
+	return ret;
+}
+
+size_t mime_meta_stream_memory(const struct mime_meta_stream *ms)
+{
+	return sizeof(*ms) + mime_scan_memory(&ms->scan);
+}
+
+void mime_meta_stream_free(struct mime_meta_stream **msp)
+{
+	struct mime_meta_stream *ms = *msp;
+
+	if (ms == NULL)
+		return;
+	*msp = NULL;
+	mime_scan_free(&ms->scan);
+	mem_wipe(ms, sizeof(*ms));
+	free(ms);
+}
+
+int mime_meta_build(const uint8_t *msg, size_t len, struct buf *out)
+{
+	struct mime_meta_stream *ms = mime_meta_stream_new();
+	int ret;
+
+	if (ms == NULL)
+		return -1;
+	ret = mime_meta_stream_write(ms, msg, len) < 0 ? -1 : mime_meta_stream_finish(ms, out);
+	mime_meta_stream_free(&ms);
 	return ret;
 }
 

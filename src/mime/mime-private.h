@@ -16,6 +16,10 @@
 #define MIME_MAX_PARTS 10000
 /* Parameters kept per Content-Type / Content-Disposition header. */
 #define MIME_MAX_PARAMS 64
+/* The header sections of all parts together are kept up to this many bytes
+ * (less one); past it a section keeps only its lines that fitted whole, and
+ * later sections keep nothing (see mime-tree.c). */
+#define MIME_HEADERS_MAX_BYTES (1u << 20)
 
 /* ---- header sections and IMAP strings (mime-meta.c) ---------------------- */
 
@@ -61,11 +65,14 @@ enum mime_kind { MIME_LEAF, MIME_MULTIPART, MIME_MESSAGE };
 
 /* A part: its header section is [hdr_off, body_off) and its body
  * [body_off, end_off) in the message; the *_lf fields count the LF bytes
- * before each offset. A message/rfc822 part has one child, the embedded
- * message, whose header starts at the part's body. */
+ * before each offset. The header section as kept is [hdr_at, hdr_at +
+ * hdr_kept) in the tree's header arena: all of it, unless the arena ran
+ * full (hdr_kept < body_off - hdr_off). A message/rfc822 part has one child,
+ * the embedded message, whose header starts at the part's body. */
 struct mime_node {
 	size_t hdr_off, body_off, end_off;
 	size_t hdr_lf, body_lf, end_lf;
+	size_t hdr_at, hdr_kept;
 	uint8_t *boundary;
 	size_t boundary_len;
 	uint32_t parent, first_child, last_child, next;
@@ -75,13 +82,46 @@ struct mime_node {
 };
 
 struct mime_tree {
-	const uint8_t *msg;
-	size_t len;
+	struct buf headers;      /* the header arena, below MIME_HEADERS_MAX_BYTES */
+	size_t len;              /* bytes in the whole message */
 	size_t lines;            /* LF bytes in the whole message */
 	struct mime_node *nodes; /* nodes[0] is the message itself */
 	uint32_t count, cap;
 };
 
+/* The header section of node IDX as kept in the arena. */
+const uint8_t *mime_tree_header(const struct mime_tree *t, uint32_t idx, size_t *len_r);
+
+/* The tree built as the message streams in: memory is bounded by the header
+ * arena, the part count and the longest boundary, not by the message. */
+struct mime_scan {
+	struct mime_tree t;
+	uint32_t stack[MIME_MAX_DEPTH + 2]; /* open parts, outermost first */
+	unsigned sp;
+	bool boundaries; /* cleared once MIME_MAX_PARTS is reached */
+	bool arena_full; /* no more header bytes are kept */
+	bool prev_cr;    /* the line before this one ended in CR LF */
+	/* The line being read: it starts at line_off (line_arena in the
+	 * arena) and has line_len bytes so far. When it spans writes, LINE
+	 * holds its first line_keep bytes and line_space tells whether all
+	 * later ones are SP, HT or CR. */
+	size_t line_off, line_lf, line_len, line_arena, line_keep;
+	struct buf line;
+	bool line_space;
+	uint8_t line_last;
+};
+
+/* Init returns -1 on allocation failure, as do write and finish; after
+ * finish, S->t is the complete tree. Free wipes and frees everything (it is
+ * safe after a failure, and on a zeroed scan). */
+int mime_scan_init(struct mime_scan *s) WARN_UNUSED;
+int mime_scan_write(struct mime_scan *s, const uint8_t *data, size_t len) WARN_UNUSED;
+int mime_scan_finish(struct mime_scan *s) WARN_UNUSED;
+void mime_scan_free(struct mime_scan *s);
+/* Bytes allocated by S (its own struct not included). */
+size_t mime_scan_memory(const struct mime_scan *s);
+
+/* The scan fed MSG at once; on success the caller frees T. */
 int mime_tree_build(struct mime_tree *t, const uint8_t *msg, size_t len) WARN_UNUSED;
 void mime_tree_free(struct mime_tree *t);
 

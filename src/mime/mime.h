@@ -20,17 +20,39 @@ enum mime_field {
 	MIME_FIELD_BODYSTRUCTURE = 2,
 	/* IMAP BODY (the non-extensible form). */
 	MIME_FIELD_BODY = 3,
-	/* The raw header section, up to and including the blank line. */
+	/* The raw header section, up to and including the blank line (the lines
+	 * that fit when the header sections pass 1 MiB in all, see below). */
 	MIME_FIELD_HEADER = 4,
 	/* Decimal count of lines of the whole message (for RFC822.SIZE-like uses). */
 	MIME_FIELD_LINES = 5,
 };
 
 /* Parses MSG (LEN bytes, CRLF or LF line ends) and appends the metadata fields
- * to OUT. A message that makes no sense as MIME still gets metadata (an
- * ENVELOPE of NILs, a text/plain BODYSTRUCTURE); only allocation failure
- * returns -1. */
+ * to OUT: a mime_meta_stream fed MSG at once. A message that makes no sense
+ * as MIME still gets metadata (an ENVELOPE of NILs, a text/plain
+ * BODYSTRUCTURE); only allocation failure returns -1. */
 int mime_meta_build(const uint8_t *msg, size_t len, struct buf *out) WARN_UNUSED;
+
+/* Metadata computed as the message streams in: memory is bounded by the
+ * message's header sections (kept up to 1 MiB in all; past that a part is
+ * described from the header lines kept, which still gives valid IMAP with
+ * exact sizes), the part count and the longest boundary, not by the
+ * message's size. */
+struct mime_meta_stream;
+/* NULL on allocation failure. */
+struct mime_meta_stream *mime_meta_stream_new(void);
+/* Feeds the next LEN bytes (any split). -1 only on allocation failure, after
+ * which the stream only fails. */
+int mime_meta_stream_write(struct mime_meta_stream *ms, const uint8_t *data,
+			   size_t len) WARN_UNUSED;
+/* Appends the metadata fields of everything fed to OUT — byte for byte what
+ * mime_meta_build() gives for the whole message. -1 on allocation failure
+ * (OUT is then as it was). Call it once; the stream takes no more bytes. */
+int mime_meta_stream_finish(struct mime_meta_stream *ms, struct buf *out) WARN_UNUSED;
+/* Bytes the stream has allocated, for tests and accounting. */
+size_t mime_meta_stream_memory(const struct mime_meta_stream *ms);
+/* Wipes (it holds plaintext headers) and frees; sets *MS to NULL. */
+void mime_meta_stream_free(struct mime_meta_stream **ms);
 
 /* Finds FIELD in a metadata blob: 1 found (*val_r points into META), 0 absent,
  * -1 malformed. */

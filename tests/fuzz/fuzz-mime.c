@@ -1,10 +1,12 @@
 /* fuzz-mime.c — the metadata of an untrusted message: mime_meta_build,
- * mime_meta_get and mime_part_find.
+ * the mime_meta_stream it is made of, mime_meta_get and mime_part_find.
  *
  * Trust boundary: the message is whatever a remote sender put in DATA. Its
  * metadata goes verbatim into IMAP FETCH responses, so checked here besides
  * memory safety:
  *   - building never fails, and every field is present and well formed;
+ *   - a stream fed the message in pieces (sizes drawn from the input, from
+ *     single bytes up) gives exactly what mime_meta_build() gives;
  *   - ENVELOPE, BODYSTRUCTURE and BODY are each exactly one IMAP value
  *     (RFC 3501 syntax: NIL, numbers, quoted strings without 8-bit bytes or
  *     line breaks, literals without NUL, lists separated by single spaces,
@@ -334,6 +336,43 @@ static void check_part(struct fuzz_msg *m, const struct iv *body, unsigned *path
 	}
 }
 
+/* ---- the stream in pieces ---------------------------------------------------------- */
+
+/* Feeds DATA to a stream in pieces of 1 to 2^k bytes (k from 0 to 12, drawn
+ * with the pieces from a generator seeded by the input) and checks that the
+ * result is WHOLE. */
+static void check_split(const uint8_t *data, size_t size, const struct buf *whole)
+{
+	struct mime_meta_stream *ms = mime_meta_stream_new();
+	uint64_t st = 0xcbf29ce484222325ULL;
+	size_t pos = 0, max;
+	struct buf meta;
+
+	for (size_t i = 0; i < size; i++)
+		st = (st ^ data[i]) * 0x100000001b3ULL;
+	st |= 1;
+	FUZZ_CHECK(ms != NULL);
+	max = (size_t)1 << (st % 13);
+	while (pos < size) {
+		size_t n;
+
+		st ^= st << 13;
+		st ^= st >> 7;
+		st ^= st << 17;
+		n = 1 + (size_t)(st % max);
+		if (n > size - pos)
+			n = size - pos;
+		FUZZ_CHECK(mime_meta_stream_write(ms, data + pos, n) == 0);
+		pos += n;
+	}
+	buf_init(&meta);
+	FUZZ_CHECK(mime_meta_stream_finish(ms, &meta) == 0);
+	mime_meta_stream_free(&ms);
+	FUZZ_CHECK(ms == NULL);
+	FUZZ_CHECK(fuzz_mem_eq(meta.data, meta.len, whole->data, whole->len));
+	buf_free(&meta);
+}
+
 /* ---- the fuzz target ---------------------------------------------------------------- */
 
 static void check_field(const struct buf *meta, enum mime_field field, const uint8_t **val_r,
@@ -359,6 +398,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(mime_meta_build(data, size, &meta) == 0);
 	FUZZ_CHECK(meta.data[0] == 'x');
 	memmove(meta.data, meta.data + 1, --meta.len);
+	check_split(data, size, &meta);
 
 	check_field(&meta, MIME_FIELD_ENVELOPE, &val, &len);
 	iv_parse(val, len, &env);

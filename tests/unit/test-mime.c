@@ -468,24 +468,87 @@ static int imap_items(const uint8_t *s, size_t len)
 	return -1;
 }
 
-/* Every field is present and well formed; ENVELOPE has ten members. */
-static void assert_valid(const void *msg, size_t len)
+/* Every field of META, built from a message of LEN bytes, is present and well
+ * formed; ENVELOPE has ten members. */
+static void assert_meta_valid(const struct buf *meta, size_t len)
 {
-	struct buf meta;
 	const uint8_t *v;
 	size_t vlen;
 
-	build(msg, len, &meta);
-	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_ENVELOPE, &v, &vlen), 1);
+	assert_int_equal(mime_meta_get(meta->data, meta->len, MIME_FIELD_ENVELOPE, &v, &vlen), 1);
 	assert_int_equal(imap_items(v, vlen), 10);
-	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_BODYSTRUCTURE, &v, &vlen),
+	assert_int_equal(mime_meta_get(meta->data, meta->len, MIME_FIELD_BODYSTRUCTURE, &v, &vlen),
 			 1);
 	assert_true(imap_items(v, vlen) > 0);
-	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_BODY, &v, &vlen), 1);
+	assert_int_equal(mime_meta_get(meta->data, meta->len, MIME_FIELD_BODY, &v, &vlen), 1);
 	assert_true(imap_items(v, vlen) > 0);
-	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &v, &vlen), 1);
+	assert_int_equal(mime_meta_get(meta->data, meta->len, MIME_FIELD_HEADER, &v, &vlen), 1);
 	assert_true(vlen <= len);
-	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_LINES, &v, &vlen), 1);
+	assert_int_equal(mime_meta_get(meta->data, meta->len, MIME_FIELD_LINES, &v, &vlen), 1);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t xrnd(uint64_t *st, uint32_t n)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return (uint32_t)(*st % n);
+}
+
+static uint32_t rnd(uint32_t n)
+{
+	return xrnd(&rng_state, n);
+}
+
+/* Feeds MSG to a stream whole (MAX 0) or in pieces of 1 to MAX bytes. */
+static void stream_build(const uint8_t *msg, size_t len, size_t max, struct buf *meta)
+{
+	struct mime_meta_stream *ms = mime_meta_stream_new();
+	size_t pos = 0;
+
+	assert_non_null(ms);
+	buf_init(meta);
+	while (pos < len) {
+		size_t n = max == 0 ? len : 1 + rnd((uint32_t)max);
+
+		if (n > len - pos)
+			n = len - pos;
+		assert_int_equal(mime_meta_stream_write(ms, msg + pos, n), 0);
+		pos += n;
+	}
+	assert_int_equal(mime_meta_stream_write(ms, msg, 0), 0);
+	assert_int_equal(mime_meta_stream_finish(ms, meta), 0);
+	mime_meta_stream_free(&ms);
+	assert_null(ms);
+}
+
+/* The stream gives META for MSG fed whole, byte by byte and in random
+ * pieces. */
+static void assert_stream_gives(const uint8_t *msg, size_t len, const struct buf *meta)
+{
+	static const size_t maxes[] = {0, 1, 2, 7, 100, 5000};
+	size_t i;
+
+	for (i = 0; i < N_ELEMENTS(maxes); i++) {
+		struct buf got;
+
+		stream_build(msg, len, maxes[i], &got);
+		assert_int_equal(got.len, meta->len);
+		assert_memory_equal(got.data, meta->data, meta->len);
+		buf_free(&got);
+	}
+}
+
+/* META is valid, and what a stream gives fed MSG in any pieces. */
+static void assert_valid(const void *msg, size_t len)
+{
+	struct buf meta;
+
+	build(msg, len, &meta);
+	assert_meta_valid(&meta, len);
+	assert_stream_gives(msg, len, &meta);
 	buf_free(&meta);
 }
 
@@ -744,16 +807,6 @@ static void test_meta_get(void **state)
 	buf_free(&meta);
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t rnd(uint32_t n)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state % n);
-}
-
 static void assert_sections_sane(const uint8_t *msg, size_t len)
 {
 	unsigned path[4];
@@ -950,6 +1003,7 @@ static void test_many_parts(void **state)
 		assert_int_equal(buf_append_str(&m, "--b\n\nx\n"), 0);
 	assert_int_equal(buf_append_str(&m, "--b--\n"), 0);
 	build(m.data, m.len, &meta);
+	assert_stream_gives(m.data, m.len, &meta);
 	assert_int_equal(mime_meta_get(meta.data, meta.len, MIME_FIELD_BODY, &v, &len), 1);
 	items = imap_items(v, len);
 	assert_int_equal(items, MIME_MAX_PARTS - 1 + 1);
@@ -987,6 +1041,393 @@ static void test_large_message(void **state)
 	buf_free(&m);
 }
 
+/* ---- the stream ------------------------------------------------------------------ */
+
+static uint64_t fnv64(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (len-- > 0) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Generated messages: nested multiparts, digests, message/rfc822 parts,
+ * boundaries of 1 to 1100 bytes with odd characters, delimiters with
+ * trailing white space or text, missing close delimiters, long lines and
+ * body lines that start with "--". Their own generator, so that the
+ * messages do not depend on what other tests draw. */
+static uint64_t gen_state;
+
+static void gen_append(struct buf *m, const char *s)
+{
+	assert_int_equal(buf_append_str(m, s), 0);
+}
+
+static void gen_part(struct buf *m, unsigned depth, const char *eol)
+{
+	static const char *const subtypes[] = {"mixed", "digest", "alternative", "related"};
+	static const char *const tails[] = {"", " ", "\t ", "x", "--", "-- \t"};
+	static const size_t blens[] = {1, 5, 30, 70, 71, 200, 1100};
+	static const char bchars[] = "abcXYZ0-_'()+,./:=? ";
+	uint32_t r = xrnd(&gen_state, 100), i, n;
+	char bnd[1101];
+	size_t blen;
+
+	if (depth > 3 || r < 40) {
+		switch (xrnd(&gen_state, 3)) {
+		case 0:
+			gen_append(m, "Content-Type: text/plain; charset=utf-8");
+			break;
+		case 1:
+			gen_append(m, "Content-Type: application/octet-stream");
+			gen_append(m, eol);
+			gen_append(m, "Content-Transfer-Encoding: base64");
+			break;
+		default:
+			gen_append(m, "X-No-Type: 1");
+		}
+		gen_append(m, eol);
+		gen_append(m, eol);
+		for (i = 0, n = xrnd(&gen_state, 6); i < n; i++) {
+			switch (xrnd(&gen_state, 6)) {
+			case 0:
+				for (size_t k = 0; k < 1500; k += 10)
+					gen_append(m, "xxxxxxxxxx");
+				break;
+			case 1:
+				gen_append(m, "--not a delimiter");
+				break;
+			case 2:
+				gen_append(m, "bare\rCR");
+				break;
+			default:
+				assert_int_equal(buf_printf(m, "line %u", i), 0);
+			}
+			if (i + 1 < n)
+				gen_append(m, eol);
+		}
+		return;
+	}
+	if (r < 55) {
+		gen_append(m, "Content-Type: message/rfc822");
+		gen_append(m, eol);
+		gen_append(m, eol);
+		gen_append(m, "From: x@y.example");
+		gen_append(m, eol);
+		gen_append(m, "Subject: inner");
+		gen_append(m, eol);
+		gen_part(m, depth + 1, eol);
+		return;
+	}
+	blen = blens[xrnd(&gen_state, N_ELEMENTS(blens))];
+	for (i = 0; i < blen; i++)
+		bnd[i] = bchars[xrnd(&gen_state, sizeof(bchars) - 1)];
+	bnd[0] = bnd[blen - 1] = 'q';
+	bnd[blen] = '\0';
+	assert_int_equal(buf_printf(m, "Content-Type: multipart/%s; boundary=\"%s\"%s%spreamble%s",
+				    subtypes[xrnd(&gen_state, N_ELEMENTS(subtypes))], bnd, eol, eol,
+				    eol),
+			 0);
+	for (i = 0, n = xrnd(&gen_state, 5); i < n; i++) {
+		assert_int_equal(buf_printf(m, "--%s%s%s", bnd,
+					    tails[xrnd(&gen_state, N_ELEMENTS(tails) - 2)], eol),
+				 0);
+		if (xrnd(&gen_state, 4) == 0) {
+			gen_append(m, eol); /* no Content-Type: in a digest, a message */
+			gen_append(m, "Subject: digest part");
+			gen_append(m, eol);
+			gen_append(m, eol);
+			gen_append(m, "text");
+		} else {
+			gen_part(m, depth + 1, eol);
+		}
+		gen_append(m, eol);
+	}
+	if (xrnd(&gen_state, 5) > 0)
+		assert_int_equal(buf_printf(m, "--%s%s%sepilogue%s", bnd,
+					    tails[4 + xrnd(&gen_state, 2)], eol, eol),
+				 0);
+}
+
+static void gen_message(struct buf *m)
+{
+	const char *eol = xrnd(&gen_state, 2) ? "\r\n" : "\n";
+
+	buf_reset(m);
+	gen_append(m, "From: a@b.example");
+	gen_append(m, eol);
+	gen_append(m, "Subject: s");
+	gen_append(m, eol);
+	gen_append(m, "MIME-Version: 1.0");
+	gen_append(m, eol);
+	gen_part(m, 0, eol);
+}
+
+/* fnv64 of the metadata blob of each fixture, then of each generated message,
+ * as built from the whole message in one buffer before the stream existed. */
+static const uint64_t stream_digests[] = {
+    0x5b16760f7c0382faULL, 0x80a0f22080d07038ULL, 0x322ac37f7d7b76e6ULL, 0x3f73ea8e6c381358ULL,
+    0xcf4c035f18829854ULL, 0x2851d9bd6572b3a6ULL, 0x8e89b55c65ab52f4ULL, 0x31269137f7222abeULL,
+    0x60930f7cf1f6b7d9ULL, 0xb40b0c65a0f38150ULL, 0x8fbab022f70f5995ULL, 0x89cec796fce87463ULL,
+    0x75eda8a6efa5c67bULL, 0x9ce72a9c4c48c0f6ULL, 0x9ff363148eb820eaULL, 0x8a677c8de3a38742ULL,
+    0xa0fa5c9692597a92ULL, 0x57f984a218904c70ULL, 0x201fa68776e476c1ULL, 0x67ed2519bc692526ULL,
+    0x1f5d044c242eb3fdULL, 0x405a321c30e3a644ULL, 0x156853049c34e310ULL, 0x37fe6cb8b1e095d3ULL,
+    0x68fcb604fcecfbd6ULL, 0xc11138f2aeef4d14ULL, 0x90957703b2d4b199ULL, 0x996a01e799600affULL,
+    0xa5e28bba13de5076ULL, 0xc4d811f6df894019ULL, 0x97af98b718cac59aULL, 0xdfb272c5f2652578ULL,
+    0x5ed17bab2c61dd3cULL, 0xd4a6b454846c97e6ULL, 0x087da4f5ea50b85dULL, 0xd0229f76bfb3d6a2ULL,
+    0x35405bb1444a5d11ULL, 0x3587a49d0a704543ULL, 0x942ee0eea10f350cULL, 0x5c8bb5b66c24f35fULL,
+    0x65d25f666729baa3ULL, 0x13700ed301d1d33aULL, 0xecb924152cf679dbULL, 0xad4eedade949b791ULL,
+    0x834dce607fa2f91bULL, 0x2d0aee2a104e433cULL, 0x7a82eeb052795559ULL, 0x3587a49d0a704543ULL,
+    0x6b21103f56ae9046ULL, 0x1be021bc6785afd5ULL, 0x13d51cce9b142f12ULL, 0x92bfeafefbb87e1eULL,
+    0x7d4d47ae3a3e98bfULL, 0xd219314ce190bb60ULL, 0x8bdded65c1530812ULL, 0x7d4fa38beffec831ULL,
+    0x5dc40509528b21c6ULL, 0x20f82b49620d220cULL, 0x764dc58fe5fd0715ULL, 0x24bb510a6ed24f24ULL,
+    0x7d705d5d90826e7fULL, 0xa5adc043291cb7fcULL, 0x6ee77788fcb6ec0aULL, 0xc1e8ad49507535cdULL,
+    0xd2e728281d937563ULL, 0x8f7d8a07edba621dULL, 0x21c4bd4f8edd6581ULL, 0x66b8bad4d6720117ULL,
+    0x9d9a8a888ff28b6bULL, 0x13d51cce9b142f12ULL, 0xd1d5a36684bb6d67ULL, 0x7ab6b73b3fae55eeULL,
+    0xe24af19145f7826dULL, 0xf3f853c61c79de71ULL, 0x580fc058465f9d1fULL, 0x6774cd6225af2bedULL,
+    0xa46a3820791bf147ULL, 0xa7659f47a6575165ULL, 0xf96438de7cc7b984ULL, 0x6c99f9249b98b55dULL,
+    0x355440c4b183ec28ULL, 0xad4eedade949b791ULL, 0xc069851314424a32ULL, 0x800b78dbc899bcceULL,
+    0x5d918e27bf41e6fbULL, 0x0cffe8d16cefe1bbULL, 0xe8c01048a2aaa886ULL, 0x40962a661d493571ULL,
+    0xda22c90af083682bULL, 0xddad2467b93cbb38ULL, 0xa535d310cf25fde2ULL, 0x1b2f2422d2abca6cULL,
+    0xa37eecb1ea9feb5aULL, 0xd4b20020c32ea608ULL, 0x9ecb3d37ccfc942fULL, 0x55a19d86b13f5f97ULL,
+    0x46b274594e46f846ULL, 0x759ce723f6638f0dULL, 0x3e0701fbfe33b57aULL, 0xdecbe9891f6e749eULL,
+    0xe2f24020a1e076e9ULL, 0x1eee334348d0f427ULL, 0x59811a332331cb89ULL, 0x237596d5a723a71bULL,
+    0xb7b72cb229d17d5dULL, 0xb4d3badc97f6b0c3ULL, 0xae86d8c8a5efdca8ULL, 0x2eda1d38127cdd06ULL,
+    0x04a8850591803649ULL, 0xd6344c73666f9277ULL, 0xfe1654a87b6fcb12ULL, 0xf424d4235a2ad54cULL,
+    0x5f6a8970ea49dadbULL};
+
+static void test_stream_splits(void **state)
+{
+	size_t i, n_fixtures = N_ELEMENTS(fixtures);
+	struct buf m, meta;
+
+	gen_state = 0x2545f4914f6cdd1dULL;
+	buf_init(&m);
+	for (i = 0; i < N_ELEMENTS(stream_digests); i++) {
+		if (i < n_fixtures) {
+			size_t len = strlen(fixtures[i].msg);
+
+			if (strstr(fixtures[i].name, "NUL") != NULL)
+				len += strlen(fixtures[i].msg + len + 1) + 1;
+			buf_reset(&m);
+			assert_int_equal(buf_append(&m, fixtures[i].msg, len), 0);
+		} else {
+			gen_message(&m);
+		}
+		build(m.data, m.len, &meta);
+		if (fnv64(meta.data, meta.len) != stream_digests[i])
+			print_error("message %zu: %016llx\n", i,
+				    (unsigned long long)fnv64(meta.data, meta.len));
+		assert_true(fnv64(meta.data, meta.len) == stream_digests[i]);
+		assert_stream_gives(m.data, m.len, &meta);
+		buf_free(&meta);
+	}
+	buf_free(&m);
+}
+
+/* A delimiter line longer than what the stream keeps of it: "--ab", 2000
+ * spaces and "x" is not exactly the outer delimiter, so the inner boundary
+ * "a" (a prefix) takes it; with only white space after the spaces it is
+ * the outer delimiter. Fed whole and in pieces. */
+static void test_stream_long_delimiters(void **state)
+{
+	static const char *const want[] = {
+	    "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 0)"
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 0) \"MIXED\") "
+	    "\"MIXED\")",
+	    "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 0) \"MIXED\")"
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3 0) \"MIXED\")",
+	};
+	static const char *const ends[] = {"x\n", "\t\r\n"};
+	struct buf m, meta;
+	size_t i;
+
+	buf_init(&m);
+	for (i = 0; i < N_ELEMENTS(want); i++) {
+		const char *eol = i == 0 ? "\n" : "\r\n";
+
+		buf_reset(&m);
+		assert_int_equal(
+		    buf_printf(&m,
+			       "Content-Type: multipart/mixed; boundary=ab%s%s--ab%s"
+			       "Content-Type: multipart/mixed; boundary=a%s%s--a%s%sone%s"
+			       "--ab%2000s%s%stwo%s--ab--%s",
+			       eol, eol, eol, eol, eol, eol, eol, eol, "", ends[i], eol, eol, eol),
+		    0);
+		build(m.data, m.len, &meta);
+		assert_field(&meta, MIME_FIELD_BODY, want[i]);
+		assert_stream_gives(m.data, m.len, &meta);
+		buf_free(&meta);
+	}
+	buf_free(&m);
+}
+
+/* A 20 MB message with attachments, fed in 64 KiB pieces: the stream never
+ * holds more than a few KiB, and says what the whole message gives. */
+static void test_stream_memory(void **state)
+{
+	const size_t piece = 64u << 10, big = 10u << 20;
+	struct mime_meta_stream *ms = mime_meta_stream_new();
+	struct buf m, meta, want;
+	size_t i, pos, peak = 0;
+	char body[512];
+
+	assert_non_null(ms);
+	buf_init(&m);
+	gen_append(&m, "From: a@b.example\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+		       "Content-Type: multipart/mixed; boundary=\"=_outer\"\r\n\r\n"
+		       "--=_outer\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n");
+	for (i = 0; i < 2; i++) {
+		gen_append(&m, "--=_outer\r\nContent-Type: application/octet-stream\r\n"
+			       "Content-Transfer-Encoding: base64\r\n\r\n");
+		assert_int_equal(buf_reserve(&m, big + 128), 0);
+		for (pos = 0; pos < big; pos += 78) {
+			memset(m.data + m.len, 'A' + (int)i, 76);
+			memcpy(m.data + m.len + 76, "\r\n", 2);
+			m.len += 78;
+		}
+	}
+	gen_append(&m, "--=_outer\r\nContent-Type: message/rfc822\r\n\r\n"
+		       "Subject: inner\r\nContent-Type: multipart/alternative; boundary=in\r\n\r\n"
+		       "--in\r\n\r\nplain\r\n--in--\r\n\r\n--=_outer--\r\n");
+	/* one line of 1 MB without a line break: only its first bytes are kept */
+	assert_int_equal(buf_reserve(&m, 1u << 20), 0);
+	memset(m.data + m.len, '-', 1u << 20);
+	m.len += 1u << 20;
+	m.data[m.len] = '\0';
+	assert_true(m.len > 20u << 20);
+
+	for (pos = 0; pos < m.len; pos += piece) {
+		size_t n = m.len - pos < piece ? m.len - pos : piece;
+
+		assert_int_equal(mime_meta_stream_write(ms, m.data + pos, n), 0);
+		if (mime_meta_stream_memory(ms) > peak)
+			peak = mime_meta_stream_memory(ms);
+	}
+	buf_init(&meta);
+	assert_int_equal(mime_meta_stream_finish(ms, &meta), 0);
+	mime_meta_stream_free(&ms);
+	print_message("20 MB message: peak stream memory %zu bytes\n", peak);
+	assert_true(peak < 8192);
+	build(m.data, m.len, &want);
+	assert_int_equal(meta.len, want.len);
+	assert_memory_equal(meta.data, want.data, want.len);
+	snprintf(body, sizeof(body),
+		 "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 12 0)"
+		 "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" %zu)"
+		 "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" %zu)"
+		 "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 91 "
+		 "(NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) "
+		 "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 5 0) "
+		 "\"ALTERNATIVE\") 7) \"MIXED\")",
+		 (big + 77) / 78 * 78 - 2, (big + 77) / 78 * 78 - 2);
+	assert_field(&meta, MIME_FIELD_BODY, body);
+	buf_free(&want);
+	buf_free(&meta);
+	buf_free(&m);
+}
+
+/* Feeds MSG in 64 KiB pieces; returns the stream's peak memory. META is
+ * what mime_meta_build() gives too. */
+static size_t stream_peak(const struct buf *m, struct buf *meta)
+{
+	struct mime_meta_stream *ms = mime_meta_stream_new();
+	size_t pos, peak = 0;
+	struct buf whole;
+
+	assert_non_null(ms);
+	for (pos = 0; pos < m->len; pos += 65536) {
+		size_t n = m->len - pos < 65536 ? m->len - pos : 65536;
+
+		assert_int_equal(mime_meta_stream_write(ms, m->data + pos, n), 0);
+		if (mime_meta_stream_memory(ms) > peak)
+			peak = mime_meta_stream_memory(ms);
+	}
+	buf_init(meta);
+	assert_int_equal(mime_meta_stream_finish(ms, meta), 0);
+	mime_meta_stream_free(&ms);
+	build(m->data, m->len, &whole);
+	assert_int_equal(whole.len, meta->len);
+	assert_memory_equal(whole.data, meta->data, meta->len);
+	buf_free(&whole);
+	return peak;
+}
+
+/* Header sections past MIME_HEADERS_MAX_BYTES: memory stays bounded, the
+ * HEADER field is the lines that fitted, the output stays valid IMAP and
+ * sizes stay exact. */
+static void test_stream_header_flood(void **state)
+{
+	const size_t bound = MIME_HEADERS_MAX_BYTES + (MIME_HEADERS_MAX_BYTES >> 2);
+	struct mime_part_range r;
+	static const unsigned p2[] = {2};
+	struct buf m, meta;
+	size_t peak, i;
+	char *s;
+
+	/* a 3 MiB root header: the part over the cap is dropped, so is the
+	 * Content-Type after it */
+	buf_init(&m);
+	gen_append(&m, "Subject: flood\r\n");
+	for (i = 0; m.len < 3u << 20; i++)
+		assert_int_equal(buf_printf(&m, "X-Flood-%zu: %0100zu\r\n", i, i), 0);
+	gen_append(&m,
+		   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b--\r\n");
+	peak = stream_peak(&m, &meta);
+	print_message("3 MiB header: peak stream memory %zu bytes\n", peak);
+	assert_true(peak < bound);
+	assert_meta_valid(&meta, m.len);
+	s = field(&meta, MIME_FIELD_HEADER);
+	assert_true(strlen(s) < MIME_HEADERS_MAX_BYTES && strlen(s) > MIME_HEADERS_MAX_BYTES - 200);
+	assert_memory_equal(s, m.data, strlen(s));
+	assert_memory_equal(s + strlen(s) - 2, "\r\n", 2); /* whole lines */
+	free(s);
+	assert_field(&meta, MIME_FIELD_ENVELOPE, "(NIL \"flood\" NIL NIL NIL NIL NIL NIL NIL NIL)");
+	assert_field(&meta, MIME_FIELD_BODY,
+		     "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 19 4)");
+	buf_free(&meta);
+
+	/* many parts of 64 KiB headers: the later ones keep no header and are
+	 * text/plain, with the sizes mime_part_find gives */
+	buf_reset(&m);
+	gen_append(&m, "Content-Type: multipart/mixed; boundary=b\n\n");
+	for (i = 0; i < 40; i++) {
+		gen_append(&m, "--b\nContent-Type: application/pdf\n");
+		for (size_t k = 0; k < 64; k++)
+			assert_int_equal(buf_printf(&m, "X-Pad: %01015zu\n", k), 0);
+		assert_int_equal(buf_printf(&m, "\nbody %zu\n", i), 0);
+	}
+	gen_append(&m, "--b--\n");
+	peak = stream_peak(&m, &meta);
+	assert_true(peak < bound);
+	assert_meta_valid(&meta, m.len);
+	s = field(&meta, MIME_FIELD_BODY);
+	assert_non_null(strstr(s, "(\"APPLICATION\" \"PDF\" NIL NIL NIL \"7BIT\" 6)"));
+	assert_non_null(strstr(s, "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
+				  "\"7BIT\" 7 0)"));
+	free(s);
+	assert_int_equal(mime_part_find(m.data, m.len, p2, 1, &r), 1);
+	assert_int_equal(r.end_off - r.body_off, 6);
+	buf_free(&meta);
+
+	/* one header line of 3 MiB without a break */
+	buf_reset(&m);
+	gen_append(&m, "Subject: x\nX-Long: ");
+	assert_int_equal(buf_reserve(&m, 3u << 20), 0);
+	memset(m.data + m.len, 'y', 3u << 20);
+	m.len += 3u << 20;
+	m.data[m.len] = '\0';
+	peak = stream_peak(&m, &meta);
+	assert_true(peak < bound);
+	assert_meta_valid(&meta, m.len);
+	assert_field(&meta, MIME_FIELD_HEADER, "Subject: x\n");
+	buf_free(&meta);
+	buf_free(&m);
+}
+
 static int group_setup(void **state)
 {
 	mime_init();
@@ -1003,11 +1444,20 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fixtures),         cmocka_unit_test(test_rfc3501_body_example),
-	    cmocka_unit_test(test_header_and_lines), cmocka_unit_test(test_sections),
-	    cmocka_unit_test(test_gmime_agrees),     cmocka_unit_test(test_meta_get),
-	    cmocka_unit_test(test_garbage),          cmocka_unit_test(test_deep_nesting),
-	    cmocka_unit_test(test_many_parts),       cmocka_unit_test(test_large_message),
+	    cmocka_unit_test(test_fixtures),
+	    cmocka_unit_test(test_rfc3501_body_example),
+	    cmocka_unit_test(test_header_and_lines),
+	    cmocka_unit_test(test_sections),
+	    cmocka_unit_test(test_gmime_agrees),
+	    cmocka_unit_test(test_meta_get),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_many_parts),
+	    cmocka_unit_test(test_large_message),
+	    cmocka_unit_test(test_stream_splits),
+	    cmocka_unit_test(test_stream_memory),
+	    cmocka_unit_test(test_stream_header_flood),
+	    cmocka_unit_test(test_stream_long_delimiters),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
