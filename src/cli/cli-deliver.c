@@ -44,6 +44,9 @@ int cli_deliver_main(struct cli *cli, int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		if (delivery_add_recipient(d, accts[i], &error) < 0)
 			goto tempfail;
+	/* Reading stdin waits whenever sealing falls behind: memory stays
+	 * bounded whatever the message's size. */
+	delivery_set_pacing(d, NULL, NULL);
 	chunk = xmalloc(CLI_DELIVER_READ_BYTES);
 	for (;;) {
 		ssize_t got = read(STDIN_FILENO, chunk, CLI_DELIVER_READ_BYTES);

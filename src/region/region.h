@@ -98,10 +98,25 @@ int delivery_write(struct delivery *d, const void *data, size_t len,
 		   const char **error_r) WARN_UNUSED;
 /* The message buffer itself, for a writer that decodes straight into it
  * (SMTP DATA: one copy less than delivery_write). Appending to it is
- * writing; the writer enforces MAX_SIZE as it goes, and delivery_commit
- * fails a message past it. The delivery wipes it. EXPECTED (the client's
- * SIZE=, or 0) sizes it once instead of by doubling, up to MAX_SIZE. */
+ * writing, followed by delivery_buffer_taken(). The delivery wipes it.
+ * EXPECTED (the client's SIZE=, or 0) sizes it once instead of by doubling,
+ * up to what the delivery holds before it streams. */
 struct buf *delivery_buffer(struct delivery *d, uint64_t expected);
+/* Bytes were appended to delivery_buffer(): past a bound they go to be
+ * sealed and the buffer is emptied (the same buffer stays valid). -1 when
+ * the message is past MAX_SIZE or sealing failed ("message too large" or
+ * the store's error): the delivery can only be aborted then. 1 when the
+ * writer is held back (delivery_set_pacing with READY): read no more input
+ * until READY runs. 0 otherwise. */
+int delivery_buffer_taken(struct delivery *d, const char **error_r) WARN_UNUSED;
+/* Holds back a writer that outruns sealing (a few MiB of plaintext wait):
+ * with READY, delivery_buffer_taken() returns 1 and READY(CTX) runs later,
+ * on a pool thread and under the delivery's lock (so: only post an event),
+ * never after delivery_commit or delivery_abort returned; without READY,
+ * delivery_write() waits (for threads that may block, e.g. the CLI). A
+ * delivery without this call holds nothing back (APPEND: the caller already
+ * holds the whole message). */
+void delivery_set_pacing(struct delivery *d, void (*ready)(void *ctx), void *ctx);
 /* Finishes sealing and commits every copy into its home region's store
  * (INBOX, internal date INTERNAL_DATE). DONE runs once. Consumes the delivery. */
 void delivery_commit(struct delivery **d, int64_t internal_date, delivery_done_fn *done, void *ctx);

@@ -163,14 +163,55 @@ static void smtp_data_fail(struct smtp_session *s, const char *reply, const char
 	smtp_session_log(s, LOG_INFO, "message refused: %s", why);
 	s->body = NULL;
 	delivery_abort(&s->delivery);
+	/* The rest of the message is still read, to be dropped. */
+	if (s->sealing_wait) {
+		s->sealing_wait = 0;
+		net_conn_resume(s->conn);
+	}
 }
 
-/* Message bytes were appended to s->body: enforce the size limit. */
+/* Message bytes were appended to s->body: enforce the size limit, and let
+ * the delivery take them (a large message is sealed as it streams in; when
+ * the client sends faster than that, reading pauses until smtp_data_sealed). */
 static void smtp_data_account(struct smtp_session *s, size_t added)
 {
+	const char *error = NULL;
+	int r;
+
 	s->received += added;
-	if (s->received > s->server->cfg->smtp_max_message_size)
+	if (s->received > s->server->cfg->smtp_max_message_size) {
 		smtp_data_fail(s, smtp_reply_too_big, "message too large");
+		return;
+	}
+	r = delivery_buffer_taken(s->delivery, &error);
+	if (r < 0) {
+		smtp_session_log(s, LOG_ERROR, "sealing failed: %s", error ? error : "?");
+		smtp_data_fail(s, smtp_reply_store_error(error), "store error");
+	} else if (r > 0 && !s->sealing_wait) {
+		s->sealing_wait = 1;
+		net_conn_pause(s->conn);
+	}
+}
+
+/* Runs on a pool thread, under the delivery's lock: post the event only. */
+static void smtp_data_ready(void *ctx)
+{
+	struct smtp_commit *commit = ctx;
+
+	event_active(commit->sealed_ev, 0, 1);
+}
+
+void smtp_data_sealed(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (!s->sealing_wait)
+		return;
+	s->sealing_wait = 0;
+	if (s->waiting || s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_QUIT)
+		return;
+	net_conn_resume(s->conn);
+	smtp_session_input(s);
 }
 
 static const char *smtp_data_protocol(struct smtp_session *s)
@@ -226,6 +267,7 @@ int smtp_data_begin(struct smtp_session *s, const char **reply_r)
 		if (delivery_add_recipient(s->delivery, s->rcpts[i], &error) < 0)
 			goto fail;
 	}
+	delivery_set_pacing(s->delivery, smtp_data_ready, s->commit);
 	/* Sized once from SIZE= when the client sent it (RFC 1870 6.1: the
 	 * size is an estimate; a larger message still fits, by doubling). */
 	s->body =
@@ -272,6 +314,7 @@ static void smtp_data_finish(struct smtp_session *s)
 	}
 	smtp_session_enter_state(s, SMTP_STATE_COMMIT);
 	s->body = NULL;
+	s->sealing_wait = 0; /* the commit resumes reading when it answers */
 	delivery_commit(&s->delivery, (int64_t)time(NULL), smtp_data_committed, s->commit);
 }
 

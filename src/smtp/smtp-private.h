@@ -51,6 +51,7 @@ struct smtp_commit {
 	struct event *ev;
 	int result;
 	char error[160];
+	struct event *sealed_ev; /* a held-back DATA may go on (delivery_set_pacing) */
 };
 
 struct smtp_server {
@@ -104,6 +105,7 @@ struct smtp_session {
 	uint64_t received; /* message bytes so far (after unstuffing) */
 	struct smtp_dot_decoder dot;
 	struct buf *body;       /* the delivery's message buffer; NULL: none */
+	int sealing_wait;       /* input paused until the delivery seals more */
 	const char *fail_reply; /* set: the message will be refused */
 	uint64_t chunk_left;    /* BDAT bytes still to read */
 	int chunk_last;
@@ -147,5 +149,7 @@ void smtp_data_input(struct smtp_session *s);
 void smtp_data_bdat(struct smtp_session *s, uint64_t size, int last, const char *discard_reply);
 /* The commit event fired on the loop. */
 void smtp_data_commit_done(evutil_socket_t fd, short what, void *arg);
+/* The delivery sealed enough of a held-back message: reading goes on. */
+void smtp_data_sealed(evutil_socket_t fd, short what, void *arg);
 
 #endif

@@ -87,7 +87,8 @@ void smtp_session_create(struct smtp_server *server, struct net_conn *conn)
 	buf_init(&s->line);
 	s->commit = xcalloc(1, sizeof(*s->commit));
 	s->commit->ev = event_new(server->base, -1, 0, smtp_data_commit_done, s);
-	if (s->commit->ev == NULL)
+	s->commit->sealed_ev = event_new(server->base, -1, 0, smtp_data_sealed, s);
+	if (s->commit->ev == NULL || s->commit->sealed_ev == NULL)
 		log_fatal("smtp: cannot create session events");
 	net_conn_set_callbacks(conn, &cbs, s);
 	s->next = server->sessions;
@@ -163,6 +164,7 @@ void smtp_session_free(struct smtp_session **sp)
 		free(s->lookup);
 	}
 	event_free(s->commit->ev);
+	event_free(s->commit->sealed_ev);
 	free(s->commit);
 	buf_free(&s->line);
 	net_conn_free(&s->conn);

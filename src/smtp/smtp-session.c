@@ -85,7 +85,7 @@ void smtp_session_enter_state(struct smtp_session *s, enum smtp_state state)
 		net_conn_set_timeout(s->conn, cfg->smtp_timeout_command);
 		break;
 	}
-	if (!s->waiting)
+	if (!s->waiting && !s->sealing_wait)
 		net_conn_resume(s->conn);
 }
 
@@ -142,6 +142,7 @@ void smtp_session_reset(struct smtp_session *s)
 	memset(&s->mail, 0, sizeof(s->mail));
 	memset(&s->first_rcpt, 0, sizeof(s->first_rcpt));
 	s->body = NULL;
+	s->sealing_wait = 0;
 	s->received = 0;
 	s->fail_reply = NULL;
 	s->chunk_left = 0;
