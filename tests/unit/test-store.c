@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,9 +19,13 @@
 #include "store/store.h"
 
 #include <sqlite3.h>
+#ifdef HAVE_RADOS
+#include <rados/librados.h>
+#endif
 
 struct fixture {
 	char dir[64];
+	char uri[256]; /* of S: a second handle on it is another node */
 	struct store *s;
 	const struct store_backend *b;
 	struct store_account acct;
@@ -29,22 +34,89 @@ struct fixture {
 
 static char *store_uri;
 
+#ifdef HAVE_RADOS
+/* The value of KEY ("pool=", ...) in the rados URI, into OUT; NULL if absent. */
+static const char *uri_get(const char *uri, const char *key, char out[160])
+{
+	const char *p = strchr(uri, ':');
+
+	while (p != NULL) {
+		p++;
+		if (strncmp(p, key, strlen(key)) == 0) {
+			p += strlen(key);
+			snprintf(out, 160, "%.*s", (int)strcspn(p, ","), p);
+			return out;
+		}
+		p = strchr(p, ',');
+	}
+	return NULL;
+}
+
+/* The objects of the rados store URI's namespace whose name starts with
+ * PREFIX ("" for all), counted by a client of its own. */
+static int rados_objects(const char *uri, const char *prefix)
+{
+	char pool[160], conf[160], id[160], ns[160];
+	rados_list_ctx_t list;
+	rados_ioctx_t io;
+	rados_t cl;
+	const char *entry;
+	int n = 0;
+
+	assert_non_null(uri_get(uri, "pool=", pool));
+	assert_non_null(uri_get(uri, "conf=", conf));
+	assert_non_null(uri_get(uri, "id=", id));
+	assert_non_null(uri_get(uri, "namespace=", ns));
+	assert_int_equal(rados_create(&cl, id), 0);
+	assert_int_equal(rados_conf_read_file(cl, conf), 0);
+	assert_int_equal(rados_connect(cl), 0);
+	assert_int_equal(rados_ioctx_create(cl, pool, &io), 0);
+	rados_ioctx_set_namespace(io, ns);
+	assert_int_equal(rados_nobjects_list_open(io, &list), 0);
+	while (rados_nobjects_list_next(list, &entry, NULL, NULL) == 0)
+		if (strncmp(entry, prefix, strlen(prefix)) == 0)
+			n++;
+	rados_nobjects_list_close(list);
+	rados_ioctx_destroy(io);
+	rados_shutdown(cl);
+	return n;
+}
+#endif
+
+/* Objects of F's store (rados: its namespace) whose name starts with PREFIX;
+ * -1 when the backend has no such count (fs). */
+static int store_objects(const struct fixture *f, const char *prefix)
+{
+#ifdef HAVE_RADOS
+	if (strncmp(f->uri, "rados:", 6) == 0)
+		return rados_objects(f->uri, prefix);
+#endif
+	(void)f;
+	(void)prefix;
+	return -1;
+}
+
 static int setup(void **state)
 {
+	static unsigned seq;
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *error = NULL;
-	char uri[160];
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sealmail-store-XXXXXX");
 	if (store_uri == NULL) {
 		assert_non_null(mkdtemp(f->dir));
-		snprintf(uri, sizeof(uri), "fs:%s", f->dir);
+		snprintf(f->uri, sizeof(f->uri), "fs:%s", f->dir);
+	} else if (strncmp(store_uri, "rados:", 6) == 0 && strstr(store_uri, "namespace=") == NULL) {
+		/* A namespace of its own: teardown checks that nothing is left. */
+		snprintf(f->uri, sizeof(f->uri), "%s,namespace=test-%d-%u-%ld", store_uri,
+			 (int)getpid(), ++seq, (long)time(NULL));
+		f->dir[0] = '\0';
 	} else {
-		snprintf(uri, sizeof(uri), "%s", store_uri);
+		snprintf(f->uri, sizeof(f->uri), "%s", store_uri);
 		f->dir[0] = '\0';
 	}
-	if (store_open(uri, &f->s, &error) < 0)
-		fail_msg("store_open(%s): %s", uri, error);
+	if (store_open(f->uri, &f->s, &error) < 0)
+		fail_msg("store_open(%s): %s", f->uri, error);
 	f->b = store_backend_of(f->s);
 	store_account_init(&f->acct);
 	for (int i = 0; i < STORE_ADDR_HASH_BYTES; i++)
@@ -66,6 +138,10 @@ static int teardown(void **state)
 
 	assert_int_equal(f->b->account_delete(f->s, f->acct.id, &error), 0);
 	store_close(&f->s);
+	/* Deleting the account left no object behind (no leaked record). */
+	if (store_objects(f, "") > 0)
+		fail_msg("%d objects left in %s after the account was deleted",
+			 store_objects(f, ""), f->uri);
 	store_account_clear(&f->acct);
 	store_mailbox_clear(&f->inbox);
 	if (f->dir[0] != '\0')
@@ -74,12 +150,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint32_t put(struct fixture *f, const void *data, size_t len, const char *meta)
+/* Commits DATA as a new message of MAILBOX_ID: 0 and *UID_R, or -1. */
+static int put_to(struct fixture *f, uint64_t mailbox_id, const void *data, size_t len,
+		  const char *meta, uint32_t *uid_r)
 {
 	struct store_record_writer *w = NULL;
 	struct store_message m;
 	const char *error = NULL;
-	uint32_t uid = 0;
+	int r;
 
 	assert_int_equal(f->b->record_begin(f->s, &w, &error), 0);
 	/* In uneven pieces, as a sealing writer emits them. */
@@ -90,15 +168,33 @@ static uint32_t put(struct fixture *f, const void *data, size_t len, const char 
 		off += n;
 	}
 	store_message_init(&m);
-	m.mailbox_id = f->inbox.id;
+	m.mailbox_id = mailbox_id;
 	m.internal_date = 1700000000;
 	m.size = len;
 	m.flags = STORE_FLAG_SEEN;
 	assert_int_equal(buf_append_str(&m.meta, meta), 0);
-	if (store_record_commit_wait(f->s, &w, &m, &uid, &error) < 0)
-		fail_msg("commit: %s", error);
+	r = store_record_commit_wait(f->s, &w, &m, uid_r, &error);
 	store_message_clear(&m);
+	return r;
+}
+
+static uint32_t put(struct fixture *f, const void *data, size_t len, const char *meta)
+{
+	uint32_t uid = 0;
+
+	if (put_to(f, f->inbox.id, data, len, meta, &uid) < 0)
+		fail_msg("commit failed");
 	return uid;
+}
+
+/* A second handle on F's store, as another node has: a copy of F with it. */
+static void other_node(const struct fixture *f, struct fixture *o)
+{
+	const char *error = NULL;
+
+	*o = *f;
+	if (store_open(f->uri, &o->s, &error) < 0)
+		fail_msg("store_open(%s): %s", f->uri, error);
 }
 
 struct collect {
@@ -435,17 +531,12 @@ static void test_two_handles_unique_uids(void **state)
 	pthread_t th[4];
 	uint8_t seen[101] = {0};
 	const char *error = NULL;
-	char uri[160];
 	struct collect c;
 
-	if (store_uri == NULL)
-		snprintf(uri, sizeof(uri), "fs:%s", f->dir);
-	else
-		snprintf(uri, sizeof(uri), "%s", store_uri);
 	for (int t = 0; t < 4; t++) {
 		args[t].f = *f;
-		if (t % 2 == 1 && store_open(uri, &args[t].f.s, &error) < 0)
-			fail_msg("store_open(%s): %s", uri, error);
+		if (t % 2 == 1 && store_open(f->uri, &args[t].f.s, &error) < 0)
+			fail_msg("store_open(%s): %s", f->uri, error);
 		assert_int_equal(pthread_create(&th[t], NULL, node_main, &args[t]), 0);
 	}
 	for (int t = 0; t < 4; t++)
@@ -627,6 +718,88 @@ static void test_fs_schema_upgrade(void **state)
 	assert_int_equal(fs_remove_tree(dir), 0);
 }
 
+/* ---- contention between nodes: two store handles, threads racing ---------- */
+
+struct racer {
+	struct fixture f; /* its own store handle, or the fixture's */
+	uint64_t mailbox_id, dst_id;
+	uint32_t first, last, step;
+	uint32_t flag;
+	const char *keyword;
+	int ok, failed, changed;
+	uint32_t moved[64];
+	atomic_int *stop;
+};
+
+static void *deliver_main(void *p)
+{
+	struct racer *r = p;
+
+	while (!atomic_load(r->stop)) {
+		uint32_t uid;
+
+		if (put_to(&r->f, r->mailbox_id, "late", 4, "m", &uid) == 0)
+			r->ok++;
+		else
+			r->failed++;
+	}
+	return NULL;
+}
+
+/* A mailbox deleted through one node while another delivers into it: the
+ * delete takes every message it races with (their records go too, none
+ * leaks), and no delivery after it succeeds into the deleted mailbox. */
+static void test_two_handles_delete_races_delivery(void **state)
+{
+	struct fixture *f = *state;
+	struct racer r[3];
+	atomic_int stop;
+	const char *error = NULL;
+
+	for (int round = 0; round < 6; round++) {
+		struct store_mailbox box;
+		int before;
+
+		memset(&box, 0, sizeof(box));
+		assert_int_equal(
+		    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &box, &error), 0);
+		atomic_store(&stop, 0);
+		for (int t = 0; t < 3; t++) {
+			memset(&r[t], 0, sizeof(r[t]));
+			other_node(f, &r[t].f);
+			r[t].mailbox_id = box.id;
+			r[t].stop = &stop;
+		}
+		{
+			pthread_t th[3];
+
+			for (int t = 0; t < 3; t++)
+				assert_int_equal(pthread_create(&th[t], NULL, deliver_main, &r[t]),
+						 0);
+			/* Deliveries are under way when the delete starts. */
+			while (r[0].ok + r[1].ok + r[2].ok < 6)
+				usleep(1000);
+			before = r[0].ok + r[1].ok + r[2].ok;
+			if (f->b->mailbox_delete(f->s, f->acct.id, box.id, &error) < 0)
+				fail_msg("mailbox_delete: %s", error);
+			usleep(20000);
+			atomic_store(&stop, 1);
+			for (int t = 0; t < 3; t++)
+				pthread_join(th[t], NULL);
+		}
+		assert_true(before >= 6);
+		assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, box.id, &box, &error), 0);
+		for (int t = 0; t < 3; t++)
+			store_close(&r[t].f.s);
+		/* Every record delivered into it went with it. */
+		if (store_objects(f, "r.") > 0)
+			fail_msg("round %d: %d records leaked by the delete", round,
+				 store_objects(f, "r."));
+		store_mailbox_clear(&box);
+	}
+	assert_true(store_objects(f, "b.") <= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +812,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expunged, setup, teardown),
 	    cmocka_unit_test(test_fs_schema_upgrade),
 	    cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_handles_delete_races_delivery, setup,
+					    teardown),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
