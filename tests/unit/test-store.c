@@ -731,6 +731,17 @@ struct racer {
 	atomic_int *stop;
 };
 
+static void race(struct racer *r, size_t n, void *(*fn)(void *))
+{
+	pthread_t th[4];
+
+	assert_true(n <= 4);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, fn, &r[i]), 0);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
 static void *deliver_main(void *p)
 {
 	struct racer *r = p;
@@ -800,6 +811,301 @@ static void test_two_handles_delete_races_delivery(void **state)
 	assert_true(store_objects(f, "b.") <= 1);
 }
 
+static int count_changed(void *ctx, const struct store_message *m)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void *flags_main(void *p)
+{
+	struct racer *r = p;
+	const char *error = NULL;
+
+	for (uint32_t uid = r->first; uid <= r->last; uid += r->step) {
+		struct store_flag_update u;
+
+		memset(&u, 0, sizeof(u));
+		u.uids = &uid;
+		u.count = 1;
+		u.mode = STORE_FLAGS_ADD;
+		u.flags = r->flag;
+		u.keywords = r->keyword;
+		if (r->f.b->message_set_flags(r->f.s, r->mailbox_id, &u, count_changed, &r->changed,
+					      &error) < 0)
+			r->failed++;
+	}
+	return NULL;
+}
+
+struct flags_seen {
+	uint32_t flags[64];
+	char kw[64][32];
+	size_t n;
+};
+
+static int collect_flags(void *ctx, const struct store_message *m)
+{
+	struct flags_seen *c = ctx;
+
+	if (m->uid < 64) {
+		c->flags[m->uid] = m->flags;
+		snprintf(c->kw[m->uid], sizeof(c->kw[m->uid]), "%s",
+			 m->keywords != NULL ? m->keywords : "");
+	}
+	c->n++;
+	return 0;
+}
+
+/* Two nodes add different flags and keywords to the same messages at once:
+ * every message ends with both, each change with a modseq of its own. */
+static void test_two_handles_flags_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box;
+	struct flags_seen seen;
+	struct racer r[2];
+	uint64_t modseq;
+	const char *error = NULL;
+	const uint32_t n = 40;
+
+	memset(&box, 0, sizeof(box));
+	for (uint32_t i = 0; i < n; i++)
+		put(f, "f", 1, "m");
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	modseq = box.highestmodseq;
+	memset(r, 0, sizeof(r));
+	for (int t = 0; t < 2; t++) {
+		other_node(f, &r[t].f);
+		r[t].mailbox_id = f->inbox.id;
+		r[t].first = 1;
+		r[t].last = n;
+		r[t].step = 1;
+	}
+	r[0].flag = STORE_FLAG_FLAGGED;
+	r[0].keyword = "$NodeA";
+	r[1].flag = STORE_FLAG_ANSWERED;
+	r[1].keyword = "$NodeB";
+	race(r, 2, flags_main);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(r[t].failed, 0);
+		assert_int_equal(r[t].changed, n);
+		store_close(&r[t].f.s);
+	}
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_flags, &seen, &error), 0);
+	assert_int_equal(seen.n, n);
+	for (uint32_t uid = 1; uid <= n; uid++) {
+		if ((seen.flags[uid] & (STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED)) !=
+			(STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED) ||
+		    strstr(seen.kw[uid], "$NodeA") == NULL || strstr(seen.kw[uid], "$NodeB") == NULL)
+			fail_msg("uid %u lost an update: flags %x keywords '%s'", uid,
+				 seen.flags[uid], seen.kw[uid]);
+	}
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.highestmodseq, modseq + 2 * n);
+	store_mailbox_clear(&box);
+}
+
+static void *expunge_main(void *p)
+{
+	struct racer *r = p;
+	const char *error = NULL;
+
+	for (uint32_t uid = r->first; uid <= r->last; uid += r->step) {
+		if (r->f.b->message_expunge(r->f.s, r->mailbox_id, &uid, 1, &error) < 0)
+			r->failed++;
+		else
+			r->ok++;
+	}
+	return NULL;
+}
+
+static void *expunge_or_flag_main(void *p)
+{
+	struct racer *r = p;
+
+	return r->flag != 0 ? flags_main(p) : expunge_main(p);
+}
+
+/* Two nodes expunge the odd and the even messages while a third flags
+ * them: nothing survives, every expunge leaves its tombstone, the counts
+ * and the records follow. */
+static void test_two_handles_expunge_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box;
+	struct collect_gone g;
+	struct collect c;
+	struct racer r[3];
+	uint64_t msgs = 1, bytes = 1;
+	const char *error = NULL;
+	const uint32_t n = 30;
+
+	memset(&box, 0, sizeof(box));
+	for (uint32_t i = 0; i < n; i++)
+		put(f, "expunged", 8, "m");
+	memset(r, 0, sizeof(r));
+	for (int t = 0; t < 3; t++) {
+		other_node(f, &r[t].f);
+		r[t].mailbox_id = f->inbox.id;
+		r[t].first = t == 1 ? 2 : 1;
+		r[t].last = n;
+		r[t].step = t == 2 ? 1 : 2;
+	}
+	r[2].flag = STORE_FLAG_FLAGGED;
+	race(r, 3, expunge_or_flag_main);
+	for (int t = 0; t < 3; t++) {
+		assert_int_equal(r[t].failed, 0);
+		store_close(&r[t].f.s);
+	}
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.messages, 0);
+	assert_int_equal(f->b->account_usage(f->s, f->acct.id, &msgs, &bytes, &error), 0);
+	assert_int_equal(msgs, 0);
+	assert_int_equal(bytes, 0);
+	if (f->b->expunged_scan != NULL) {
+		memset(&g, 0, sizeof(g));
+		assert_int_equal(
+		    f->b->expunged_scan(f->s, f->inbox.id, 0, collect_gone, &g, &error), 0);
+		assert_int_equal(g.n, n);
+	}
+	assert_true(store_objects(f, "r.") <= 0);
+	store_mailbox_clear(&box);
+}
+
+static void *move_main(void *p)
+{
+	struct racer *r = p;
+	const char *error = NULL;
+
+	for (uint32_t uid = r->first; uid <= r->last; uid += r->step) {
+		uint32_t dst = 0;
+
+		if (r->f.b->message_copy(r->f.s, r->mailbox_id, &uid, 1, r->dst_id, r->flag, &dst,
+					 &error) < 0)
+			r->failed++;
+		else if (dst != 0)
+			r->moved[uid] = dst;
+	}
+	return NULL;
+}
+
+static int collect_record(void *ctx, const struct store_message *m)
+{
+	struct fixture *f = ((struct fixture **)ctx)[0];
+	struct collect *c = ((struct collect **)ctx)[1];
+	struct collect rec;
+	const char *error = NULL;
+
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(f->b->record_read(f->s, m->id, collect_bytes, &rec, &error), 0);
+	assert_int_equal(rec.bytes.len, 3);
+	assert_int_equal(buf_append(&c->bytes, rec.bytes.data, 3), 0);
+	buf_free(&rec.bytes);
+	return collect_msg(c, m);
+}
+
+/* Each message of the copies and moves of DST (uids and bytes). */
+static void read_all(struct fixture *f, uint64_t mailbox_id, struct collect *c)
+{
+	void *ctx[2] = {f, c};
+	const char *error = NULL;
+
+	memset(c, 0, sizeof(*c));
+	buf_init(&c->bytes);
+	assert_int_equal(f->b->message_list(f->s, mailbox_id, 1, collect_record, ctx, &error), 0);
+}
+
+/* Two nodes copy the same messages into one mailbox at once (each copy
+ * arrives, with its own UID, sharing the record), then both move the same
+ * messages: each is moved exactly once. */
+static void test_two_handles_copy_move_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox dst, moved;
+	struct racer r[2];
+	struct collect c;
+	uint8_t seen[2 * 16 + 1] = {0};
+	const char *error = NULL;
+	const uint32_t n = 16;
+
+	memset(&dst, 0, sizeof(dst));
+	memset(&moved, 0, sizeof(moved));
+	for (uint32_t i = 0; i < n; i++) {
+		char data[4];
+
+		snprintf(data, sizeof(data), "m%02u", i + 1);
+		put(f, data, 3, "m");
+	}
+	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &dst, &error),
+			 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &moved, &error), 0);
+	memset(r, 0, sizeof(r));
+	for (int t = 0; t < 2; t++) {
+		other_node(f, &r[t].f);
+		r[t].mailbox_id = f->inbox.id;
+		r[t].dst_id = dst.id;
+		r[t].first = 1;
+		r[t].last = n;
+		r[t].step = 1;
+	}
+	race(r, 2, move_main);
+	read_all(f, dst.id, &c);
+	assert_int_equal(c.n, 2 * n);
+	for (size_t i = 0; i < c.n; i++) {
+		assert_true(c.uids[i] >= 1 && c.uids[i] <= 2 * n);
+		assert_int_equal(seen[c.uids[i]], 0);
+		seen[c.uids[i]] = 1;
+	}
+	buf_free(&c.bytes);
+
+	/* Both move every message of the inbox: each lands once. */
+	for (int t = 0; t < 2; t++) {
+		memset(r[t].moved, 0, sizeof(r[t].moved));
+		r[t].dst_id = moved.id;
+		r[t].flag = 1;
+	}
+	race(r, 2, move_main);
+	for (uint32_t uid = 1; uid <= n; uid++)
+		if ((r[0].moved[uid] != 0) == (r[1].moved[uid] != 0))
+			fail_msg("uid %u moved %d times", uid,
+				 (r[0].moved[uid] != 0) + (r[1].moved[uid] != 0));
+	read_all(f, moved.id, &c);
+	assert_int_equal(c.n, n);
+	memset(seen, 0, sizeof(seen));
+	for (uint32_t i = 0; i < n; i++) {
+		/* "mNN": every message once. */
+		uint32_t k = (uint32_t)(c.bytes.data[3 * i + 1] - '0') * 10 +
+			     (uint32_t)(c.bytes.data[3 * i + 2] - '0');
+
+		assert_true(k >= 1 && k <= n);
+		assert_int_equal(seen[k], 0);
+		seen[k] = 1;
+	}
+	buf_free(&c.bytes);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 0);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(r[t].failed, 0);
+		store_close(&r[t].f.s);
+	}
+	/* The copies keep the records; deleting both mailboxes frees them. */
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, moved.id, &error), 0);
+	read_all(f, dst.id, &c);
+	assert_int_equal(c.n, 2 * n);
+	buf_free(&c.bytes);
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, dst.id, &error), 0);
+	assert_true(store_objects(f, "r.") <= 0);
+	store_mailbox_clear(&dst);
+	store_mailbox_clear(&moved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -814,6 +1120,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_handles_delete_races_delivery, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_two_handles_flags_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_handles_expunge_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_handles_copy_move_race, setup, teardown),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
