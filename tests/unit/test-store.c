@@ -106,7 +106,8 @@ static int setup(void **state)
 	if (store_uri == NULL) {
 		assert_non_null(mkdtemp(f->dir));
 		snprintf(f->uri, sizeof(f->uri), "fs:%s", f->dir);
-	} else if (strncmp(store_uri, "rados:", 6) == 0 && strstr(store_uri, "namespace=") == NULL) {
+	} else if (strncmp(store_uri, "rados:", 6) == 0 &&
+		   strstr(store_uri, "namespace=") == NULL) {
 		/* A namespace of its own: teardown checks that nothing is left. */
 		snprintf(f->uri, sizeof(f->uri), "%s,namespace=test-%d-%u-%ld", store_uri,
 			 (int)getpid(), ++seq, (long)time(NULL));
@@ -898,7 +899,8 @@ static void test_two_handles_flags_race(void **state)
 	for (uint32_t uid = 1; uid <= n; uid++) {
 		if ((seen.flags[uid] & (STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED)) !=
 			(STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED) ||
-		    strstr(seen.kw[uid], "$NodeA") == NULL || strstr(seen.kw[uid], "$NodeB") == NULL)
+		    strstr(seen.kw[uid], "$NodeA") == NULL ||
+		    strstr(seen.kw[uid], "$NodeB") == NULL)
 			fail_msg("uid %u lost an update: flags %x keywords '%s'", uid,
 				 seen.flags[uid], seen.kw[uid]);
 	}
@@ -1041,8 +1043,8 @@ static void test_two_handles_copy_move_race(void **state)
 		snprintf(data, sizeof(data), "m%02u", i + 1);
 		put(f, data, 3, "m");
 	}
-	assert_int_equal(f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &dst, &error),
-			 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &dst, &error), 0);
 	assert_int_equal(
 	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &moved, &error), 0);
 	memset(r, 0, sizeof(r));
@@ -1106,6 +1108,186 @@ static void test_two_handles_copy_move_race(void **state)
 	store_mailbox_clear(&moved);
 }
 
+/* ---- the rest of the vtable ------------------------------------------------- */
+
+struct chunks {
+	uint64_t len;
+	size_t calls;
+	int bad;
+};
+
+static int check_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+	struct chunks *c = ctx;
+
+	for (size_t i = 0; i < len; i++)
+		if (data[i] != (uint8_t)((c->len + i) * 131 >> 3))
+			c->bad = 1;
+	c->len += len;
+	c->calls++;
+	return 0;
+}
+
+/* A record over several write flushes and read chunks (the rados backend
+ * writes every 4 MiB and reads 4 MiB at a time), and a writer aborted after
+ * it has flushed leaves nothing behind. */
+static void test_large_record(void **state)
+{
+	static const size_t size = 9 * 1024 * 1024 + 3;
+	struct fixture *f = *state;
+	struct store_record_writer *w = NULL;
+	struct chunks c = {0, 0, 0};
+	const char *error = NULL;
+	uint8_t *data = malloc(size);
+	struct collect list;
+	int records;
+
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 131 >> 3);
+	assert_int_equal(put(f, data, size, "big"), 1);
+	memset(&list, 0, sizeof(list));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &list, &error), 0);
+	assert_int_equal(list.n, 1);
+	assert_int_equal(f->b->record_read(f->s, list.ids[0], check_chunk, &c, &error), 0);
+	assert_int_equal(c.len, size);
+	assert_int_equal(c.bad, 0);
+	if (store_objects(f, "") >= 0)
+		assert_true(c.calls >= 3);
+
+	records = store_objects(f, "r.");
+	assert_int_equal(f->b->record_begin(f->s, &w, &error), 0);
+	for (size_t off = 0; off < 5 * 1024 * 1024; off += 65536)
+		assert_int_equal(f->b->record_write(w, data + off, 65536, &error), 0);
+	/* Flushed: the record exists before its commit. */
+	if (records >= 0)
+		assert_int_equal(store_objects(f, "r."), records + 1);
+	f->b->record_abort(&w);
+	assert_null(w);
+	assert_int_equal(store_objects(f, "r."), records);
+	free(data);
+}
+
+struct heard {
+	pthread_mutex_t lock;
+	uint64_t account_id, mailbox_id;
+	int calls;
+};
+
+static void heard_change(void *ctx, uint64_t account_id, uint64_t mailbox_id)
+{
+	struct heard *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	h->account_id = account_id;
+	h->mailbox_id = mailbox_id;
+	h->calls++;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Calls seen within MS milliseconds (returns as soon as there is one). */
+static int heard_wait(struct heard *h, int ms)
+{
+	int calls = 0;
+
+	for (int i = 0; i < ms / 10 && calls == 0; i++) {
+		usleep(10000);
+		pthread_mutex_lock(&h->lock);
+		calls = h->calls;
+		pthread_mutex_unlock(&h->lock);
+	}
+	return calls;
+}
+
+/* A change posted by one node reaches the watcher on another within a
+ * second; a node does not hear its own; after unwatch nothing arrives. */
+static void test_change_watch(void **state)
+{
+	struct fixture *f = *state, o;
+	struct store_watch *w = NULL;
+	struct heard h = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+	const char *error = NULL;
+
+	if (f->b->change_watch == NULL)
+		skip();
+	other_node(f, &o);
+	assert_int_equal(f->b->change_watch(f->s, f->acct.id, heard_change, &h, &w, &error), 0);
+	o.b->change_notify(o.s, f->acct.id, 4242);
+	assert_int_equal(heard_wait(&h, 1000), 1);
+	assert_int_equal(h.account_id, f->acct.id);
+	assert_int_equal(h.mailbox_id, 4242);
+	h.calls = 0;
+	f->b->change_notify(f->s, f->acct.id, 77);
+	assert_int_equal(heard_wait(&h, 300), 0);
+	f->b->change_unwatch(f->s, &w);
+	assert_null(w);
+	o.b->change_notify(o.s, f->acct.id, 4243);
+	assert_int_equal(heard_wait(&h, 300), 0);
+	store_close(&o.s);
+}
+
+static void test_account_set_wrapped(void **state)
+{
+	struct fixture *f = *state;
+	struct store_account got;
+	struct buf wp, wr;
+	const char *error = NULL;
+
+	buf_init(&wp);
+	buf_init(&wr);
+	store_account_init(&got);
+	assert_int_equal(buf_append(&wp, "new-password-wrap", 17), 0);
+	assert_int_equal(buf_append(&wr, "new-recovery", 12), 0);
+	assert_int_equal(f->b->account_set_wrapped(f->s, f->acct.id, &wp, &wr, &error), 0);
+	assert_int_equal(f->b->account_get(f->s, f->acct.addr_hash, &got, &error), 1);
+	assert_int_equal(got.wrapped_password.len, 17);
+	assert_memory_equal(got.wrapped_password.data, "new-password-wrap", 17);
+	assert_int_equal(got.wrapped_recovery.len, 12);
+	assert_memory_equal(got.wrapped_recovery.data, "new-recovery", 12);
+	assert_memory_equal(got.pk, f->acct.pk, STORE_PK_BYTES);
+	/* No such account: an error, nothing created. */
+	assert_int_equal(f->b->account_set_wrapped(f->s, f->acct.id ^ 0x5a5a, &wp, &wr, &error),
+			 -1);
+	store_account_clear(&got);
+	buf_free(&wp);
+	buf_free(&wr);
+}
+
+static void test_mailbox_get_role(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox sent, trash, got;
+	const char *error = NULL;
+
+	memset(&sent, 0, sizeof(sent));
+	memset(&trash, 0, sizeof(trash));
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, NULL, &sent, &error), 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_TRASH, NULL, &trash, &error), 0);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_INBOX, &got, &error),
+			 1);
+	assert_int_equal(got.id, f->inbox.id);
+	assert_int_equal(got.role, STORE_ROLE_INBOX);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_SENT, &got, &error),
+			 1);
+	assert_int_equal(got.id, sent.id);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_TRASH, &got, &error),
+			 1);
+	assert_int_equal(got.id, trash.id);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_DRAFTS, &got, &error),
+			 0);
+	/* Another account's roles are not ours. */
+	assert_int_equal(
+	    f->b->mailbox_get_role(f->s, f->acct.id + 1, STORE_ROLE_INBOX, &got, &error), 0);
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, sent.id, &error), 0);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_SENT, &got, &error),
+			 0);
+	store_mailbox_clear(&sent);
+	store_mailbox_clear(&trash);
+	store_mailbox_clear(&got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1123,6 +1305,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_two_handles_flags_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_handles_expunge_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_handles_copy_move_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_large_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_change_watch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_account_set_wrapped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_get_role, setup, teardown),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
