@@ -48,6 +48,9 @@ def make_node(binary, path, ns, keys_from=None):
     inst.set_option("region us-east", "store", "rados:pool=mail-us," + uri)
     inst.set_option("server", "directory", "rados:pool=sealmail-dir," + uri)
     inst.set_option("imap", "auth_fail_delay_ms", "50")
+    # Changes from the other node must arrive by RADOS notify: a poll this
+    # slow cannot pass a test that waits at most a second or two.
+    inst.set_option("imap", "idle_poll", "30s")
     if keys_from is not None:
         # Nodes of one installation share the directory key (keyed hashes).
         shutil.copy(keys_from.dir / "keys" / "directory.key", inst.dir / "keys" / "directory.key")
@@ -141,6 +144,7 @@ def test_deliver_on_a_fetch_on_b_flags_both_ways(nodes):
 
 
 def test_idle_on_b_wakes_for_delivery_through_a(nodes):
+    """The wake-up comes from RADOS notify: B polls only every 30 s."""
     a, b, _ = nodes
     import socket
     s = socket.create_connection(("127.0.0.1", b.imap_port), timeout=10)
