@@ -99,9 +99,14 @@ def test_residency_eu_account_stays_in_mail_eu(nodes):
         assert "alice" not in name and "example" not in name
     # The global directory holds only what routing needs; the account (and
     # its sealed address) stays in the eu pool; both node lists show it.
-    for name in objects("sealmail-dir", ns):
-        attrs = sorted(rados("-p", "sealmail-dir", "-N", ns, "listxattr", name).split())
-        assert attrs == ["created", "region"], attrs
+    dir_objects = objects("sealmail-dir", ns)
+    assert len(dir_objects) == 1 and re.fullmatch(r"d\.[0-9a-f]{64}", dir_objects[0]), dir_objects
+    for name in dir_objects:
+        attrs = rados("-p", "sealmail-dir", "-N", ns, "listxattr", name).split()
+        assert attrs == ["region"], attrs
+        assert rados("-p", "sealmail-dir", "-N", ns, "getxattr", name, "region") == "eu-ie"
+        assert rados("-p", "sealmail-dir", "-N", ns, "listomapkeys", name) == ""
+        assert "size 0" in rados("-p", "sealmail-dir", "-N", ns, "stat", name)
     for node in nodes[:2]:
         r = node.run(["user", "list"])
         assert r.returncode == 0 and r.stdout.split() == [USER, "eu-ie", "IE"], r.stdout + r.stderr
