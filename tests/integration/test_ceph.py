@@ -41,9 +41,16 @@ def objects(pool, ns):
     return [l for l in rados("-p", pool, "-N", ns, "ls").splitlines() if l]
 
 
-def make_node(binary, path, ns, keys_from=None):
+def pool_objects(pool):
+    """Every object of POOL, whatever its namespace."""
+    return sorted(l for l in rados("-p", pool, "ls", "--all").splitlines() if l)
+
+
+def make_node(binary, path, ns, keys_from=None, client="sealmail"):
+    """A node; CLIENT is its cephx user: sealmail (caps on both mail pools)
+    or a region's own, eu or us (caps on its pool and the directory)."""
     inst = Instance(binary, path)
-    uri = "conf=%s,id=sealmail,namespace=%s" % (CONF, ns)
+    uri = "conf=%s,id=%s,namespace=%s" % (CONF, client, ns)
     inst.set_option("region eu-ie", "store", "rados:pool=mail-eu," + uri)
     inst.set_option("region us-east", "store", "rados:pool=mail-us," + uri)
     inst.set_option("server", "directory", "rados:pool=sealmail-dir," + uri)
@@ -88,11 +95,12 @@ def imap(inst):
 
 def test_residency_eu_account_stays_in_mail_eu(nodes):
     a, _, ns = nodes
-    us_before = objects("mail-us", ns)
+    us_before = pool_objects("mail-us")
     eu_before = objects("mail-eu", ns)
     smtp_send(a, "residency")
     eu_after = objects("mail-eu", ns)
-    assert objects("mail-us", ns) == us_before
+    # Not one object more in the whole us pool, in any namespace.
+    assert pool_objects("mail-us") == us_before
     assert len(eu_after) > len(eu_before)
     # No object name holds the address.
     for name in eu_after + objects("sealmail-dir", ns):
@@ -242,3 +250,49 @@ def test_qresync_across_nodes(nodes):
     fetch = [l for l in lines if b" FETCH " in l]
     assert len(fetch) == 1 and b"UID 1 " in fetch[0] and b"\\Flagged" in fetch[0], lines
     rb.close()
+
+
+def test_region_keys_confine_each_node(sealmail_bin, tmp_path):
+    """Nodes with a region's own cephx key (client.eu: mail-eu and the
+    directory; client.us: mail-us and the directory): the eu node serves
+    eu mail, and cannot write to mail-us whatever its configuration says."""
+    ns = "k%d" % time.time_ns()
+    eu = make_node(sealmail_bin, tmp_path / "eu", ns, client="eu")
+    eu.set_option("server", "serve_regions", "eu-ie")
+    r = eu.run(["user", "add", USER, "--region", "eu-ie", "--password-stdin"], input=PW + "\n")
+    if "not built into" in r.stderr:
+        pytest.skip("this sealmail is built without librados")
+    assert r.returncode == 0, r.stderr
+    us = make_node(sealmail_bin, tmp_path / "us", ns, keys_from=eu, client="us")
+    us.set_option("server", "serve_regions", "us-east")
+    carol = "carol@example.org"
+    us_before = pool_objects("mail-us")
+    # The eu key has no caps on mail-us: the OSDs refuse the write.
+    r = eu.run(["user", "add", carol, "--region", "us-east", "--password-stdin"],
+               input=PW + "\n")
+    assert r.returncode != 0
+    assert "Operation not permitted" in r.stderr, r.stderr
+    assert pool_objects("mail-us") == us_before
+    r = us.run(["user", "add", carol, "--region", "us-east", "--password-stdin"],
+               input=PW + "\n")
+    assert r.returncode == 0, r.stderr
+    us_with_carol = pool_objects("mail-us")
+    assert len(us_with_carol) > len(us_before)
+    server = Server(eu).start()
+    try:
+        smtp_send(eu, "eu-key")
+        m = imap(eu)
+        typ, data = m.select("INBOX")
+        assert typ == "OK" and data[0] == b"1"
+        typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert b"eu-key" in data[0][1]
+        m.logout()
+        # Mail for the us account through the eu node is refused, and
+        # nothing reaches mail-us.
+        with pytest.raises(smtplib.SMTPException):
+            with smtplib.SMTP("127.0.0.1", eu.smtp_port, timeout=30) as s:
+                s.sendmail("bob@example.net", [carol], msg("eu-to-us"))
+        assert pool_objects("mail-us") == us_with_carol
+    finally:
+        rc = server.stop()
+        assert rc in (0, None), server.log_text()[-4000:]
