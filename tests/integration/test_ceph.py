@@ -183,19 +183,27 @@ def test_idle_on_b_wakes_for_delivery_through_a(nodes):
 
 
 def test_concurrent_deliveries_through_both_nodes(nodes):
+    """Eight senders, four per node, start together and each sends its
+    messages one after another on one connection. Every message is there
+    exactly once, under its own UID, and each sender's messages have
+    increasing UIDs (each was acknowledged before the next was sent)."""
     a, b, _ = nodes
-    n = 12
+    n = 15
+    tags = ["via%s%d" % (name, k) for name in "AB" for k in range(4)]
     errors = []
+    start = threading.Barrier(len(tags))
 
     def sender(inst, tag):
         try:
-            for i in range(n):
-                smtp_send(inst, "%s-%d" % (tag, i))
+            start.wait(timeout=30)
+            with smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=30) as s:
+                for i in range(n):
+                    s.sendmail("bob@example.net", [USER], msg("%s-%d" % (tag, i)))
         except Exception as e:  # reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=sender, args=(inst, tag))
-               for inst, tag in ((a, "viaA"), (a, "viaA2"), (b, "viaB"), (b, "viaB2"))]
+    threads = [threading.Thread(target=sender, args=(a if tag.startswith("viaA") else b, tag))
+               for tag in tags]
     for t in threads:
         t.start()
     for t in threads:
@@ -204,15 +212,19 @@ def test_concurrent_deliveries_through_both_nodes(nodes):
     m = imap(b)
     m.select("INBOX")
     typ, data = m.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-    uids, subjects = [], set()
+    uid_of, subjects = {}, []
     for item in data:
         if isinstance(item, tuple):
-            uids.append(int(re.search(rb"UID (\d+)", item[0]).group(1)))
-            subjects.add(item[1].decode().split(":", 1)[1].strip())
-    assert len(uids) == 4 * n
-    assert len(set(uids)) == len(uids) and uids == sorted(uids)
-    assert subjects == {"%s-%d" % (t, i) for t in ("viaA", "viaA2", "viaB", "viaB2")
-                        for i in range(n)}
+            uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+            subject = item[1].decode().split(":", 1)[1].strip()
+            subjects.append(subject)
+            uid_of[subject] = uid
+    expected = ["%s-%d" % (t, i) for t in tags for i in range(n)]
+    assert sorted(subjects) == sorted(expected)  # each exactly once
+    assert len(set(uid_of.values())) == len(expected)
+    for t in tags:
+        uids = [uid_of["%s-%d" % (t, i)] for i in range(n)]
+        assert uids == sorted(uids) and len(set(uids)) == n, (t, uids)
     m.logout()
 
 
