@@ -1288,27 +1288,29 @@ static void test_mailbox_get_role(void **state)
 	store_mailbox_clear(&got);
 }
 
+/* Every test but the fs upgrade runs on a fresh account with an INBOX. */
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_account_lookup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_uids_and_bytes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mail_ops, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_expunged, setup, teardown),
+	    STORE_TEST(test_account_lookup),
+	    STORE_TEST(test_mailboxes),
+	    STORE_TEST(test_uids_and_bytes),
+	    STORE_TEST(test_concurrent_commits_unique_uids),
+	    STORE_TEST(test_usage),
+	    STORE_TEST(test_mail_ops),
+	    STORE_TEST(test_expunged),
 	    cmocka_unit_test(test_fs_schema_upgrade),
-	    cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_handles_delete_races_delivery, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_two_handles_flags_race, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_handles_expunge_race, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_two_handles_copy_move_race, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_large_record, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_change_watch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_account_set_wrapped, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mailbox_get_role, setup, teardown),
+	    STORE_TEST(test_two_handles_unique_uids),
+	    STORE_TEST(test_two_handles_delete_races_delivery),
+	    STORE_TEST(test_two_handles_flags_race),
+	    STORE_TEST(test_two_handles_expunge_race),
+	    STORE_TEST(test_two_handles_copy_move_race),
+	    STORE_TEST(test_large_record),
+	    STORE_TEST(test_change_watch),
+	    STORE_TEST(test_account_set_wrapped),
+	    STORE_TEST(test_mailbox_get_role),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
