@@ -17,8 +17,11 @@
 #define IMAP_ID_BYTES           13
 #define IMAP_UNAUTH_LITERAL_MAX 8192  /* literals before login (LOGIN password) */
 #define IMAP_SLICE_US           20000 /* work per loop iteration for long commands */
-#define IMAP_IDLE_POLL_SECS     1     /* changes by other processes while idling */
-#define IMAP_POOL_THREADS       2
+/* [imap] idle_poll 0: how often an IDLE session looks for changes made by
+ * other processes, unless the store tells it (watch/notify across nodes). */
+#define IMAP_IDLE_POLL_SECS          1
+#define IMAP_IDLE_POLL_NOTIFIED_SECS 30
+#define IMAP_POOL_THREADS            2
 /* Long responses (FETCH, SEARCH) are prepared no further ahead of a slow
  * client than this many bytes waiting to be sent ... */
 #define IMAP_OUTPUT_HIGH_BYTES (1024 * 1024)

@@ -303,9 +303,23 @@ void imap_session_changed(struct imap_session *s, uint64_t mailbox_id)
 		router_notify(s->acct->region, s->acct->st.id, mailbox_id, s);
 }
 
+/* [imap] idle_poll, or when 0: rarely where the store notifies changes
+ * across nodes (the poll only backs up a lost watch), each second where
+ * it does not (another process's change is seen only by polling). */
+static time_t imap_session_poll_secs(const struct imap_session *s)
+{
+	const struct store *store = s->acct->region->store;
+
+	if (s->server->cfg->imap_idle_poll > 0)
+		return (time_t)s->server->cfg->imap_idle_poll;
+	if (store != NULL && store->backend->change_watch != NULL)
+		return IMAP_IDLE_POLL_NOTIFIED_SECS;
+	return IMAP_IDLE_POLL_SECS;
+}
+
 void imap_session_watch(struct imap_session *s)
 {
-	struct timeval tv = {IMAP_IDLE_POLL_SECS, 0};
+	struct timeval tv = {imap_session_poll_secs(s), 0};
 
 	s->watch = router_watch_add(s->acct, imap_session_notify, s);
 	event_add(s->timer_ev, &tv);

@@ -63,6 +63,7 @@ struct config {
 	uint64_t imap_auth_fail_lockout;       /* failures in the window that lock out, 0 = never */
 	uint64_t imap_auth_fail_window;        /* seconds a failure is remembered */
 	uint64_t imap_max_commands_per_second; /* per session, 0 = unlimited */
+	uint64_t imap_idle_poll;               /* seconds between IDLE polls, 0 = by the store */
 
 	/* [store] */
 	uint64_t store_epoch_seconds; /* delivery epoch length */

@@ -62,6 +62,7 @@ static const struct config_key config_keys[] = {
     K("imap", "auth_fail_lockout", CT_UINT, imap_auth_fail_lockout, "10"),
     K("imap", "auth_fail_window", CT_DURATION, imap_auth_fail_window, "15m"),
     K("imap", "max_commands_per_second", CT_UINT, imap_max_commands_per_second, "200"),
+    K("imap", "idle_poll", CT_DURATION, imap_idle_poll, "0"),
     K("store", "epoch_seconds", CT_DURATION, store_epoch_seconds, "1h"),
     K("log", "dir", CT_PATH, tlog_dir, "tlog"),
     K("log", "origin", CT_STRING, tlog_origin, ""),

@@ -3,20 +3,21 @@
  * [,namespace=NS]".
  *
  * Trust boundary: one object per account, "d.<keyed hash of the address>",
- * with xattrs "region" (its home region's name) and "created": only what
- * routing needs. The sealed address, keys and mail stay in the region's own
- * pool. Creating an entry is an exclusive create, so two nodes cannot
- * home one address twice. */
+ * with one xattr "region" (its home region's name), no data and no omap:
+ * only what routing needs. Not even when the account was created: the
+ * directory pool is global, and creation times per region say something
+ * of a jurisdiction's users to every other. The sealed address, keys,
+ * creation time and mail stay in the region's own pool. Creating an entry
+ * is an exclusive create, so two nodes cannot home one address twice.
+ * Listing goes in keyed-hash order. */
 #include "region/region-private.h"
 #include "store/store-rados.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <rados/librados.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct router_dir_rados {
 	rados_t cluster;
@@ -26,7 +27,6 @@ struct router_dir_rados {
 struct dir_rados_entry {
 	uint8_t hash[SEAL_HASH_BYTES];
 	char region[64];
-	int64_t created;
 };
 
 static int dir_rados_fail(int err, const char *what, const char **error_r)
@@ -112,14 +112,12 @@ int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES
 		  const struct region *region, const char **error_r)
 {
 	rados_write_op_t op = rados_create_write_op();
-	char oid[80], created[32];
+	char oid[80];
 	int r;
 
 	dir_rados_oid(oid, addr_hash);
-	snprintf(created, sizeof(created), "%" PRId64, (int64_t)time(NULL));
 	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
 	rados_write_op_setxattr(op, "region", region->name, strlen(region->name));
-	rados_write_op_setxattr(op, "created", created, strlen(created));
 	r = rados_write_op_operate2(op, router->dir_rados->io, oid, NULL, 0);
 	rados_release_write_op(op);
 	if (r == -EEXIST) {
@@ -151,7 +149,6 @@ static int dir_rados_read(rados_ioctx_t io, const char *oid, struct dir_rados_en
 	int prval = 0, r;
 
 	e->region[0] = '\0';
-	e->created = 0;
 	rados_read_op_getxattrs(op, &iter, &prval);
 	r = rados_read_op_operate(op, io, oid, 0);
 	rados_release_read_op(op);
@@ -166,12 +163,6 @@ static int dir_rados_read(rados_ioctx_t io, const char *oid, struct dir_rados_en
 		if (strcmp(name, "region") == 0 && len < sizeof(e->region)) {
 			memcpy(e->region, val, len);
 			e->region[len] = '\0';
-		} else if (strcmp(name, "created") == 0 && len < 32) {
-			char num[32];
-
-			memcpy(num, val, len);
-			num[len] = '\0';
-			e->created = strtoll(num, NULL, 10);
 		}
 	}
 	rados_getxattrs_end(iter);
@@ -182,7 +173,7 @@ static int dir_rados_cmp(const void *a, const void *b)
 {
 	const struct dir_rados_entry *x = a, *y = b;
 
-	return x->created < y->created ? -1 : x->created > y->created;
+	return memcmp(x->hash, y->hash, SEAL_HASH_BYTES);
 }
 
 int dir_rados_list(struct router *router,

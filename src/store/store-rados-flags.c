@@ -6,7 +6,8 @@
  * over when another node changed the mailbox in between. A copy takes its
  * references on the records before the new entries exist; an expunge drops
  * them only after its entries are gone, so a record is never removed while
- * an index names it. */
+ * an index names it. A move copies first, then removes its sources; a
+ * source already gone (another node moved it) has its copy taken back. */
 #include "store/store-rados-private.h"
 
 #include <errno.h>
@@ -278,6 +279,52 @@ static int rados_copy_into(struct rados_store *rs, uint64_t dst, struct rados_en
 	return -1;
 }
 
+/* After a move's copy: removes the sources, guarded. A source another node
+ * moved or expunged since it was read is not this node's to move: its new
+ * copy in DST is taken back (with the reference taken for it), and its
+ * DST_UIDS_R entry becomes 0. So two nodes moving one message leave one
+ * copy; a crash in between leaves two, never none. */
+static int rados_move_finish(struct store *s, uint64_t src, uint64_t dst, struct rados_entries *c,
+			     const uint32_t *uids, size_t count, uint32_t *dst_uids_r,
+			     const char **error_r)
+{
+	struct rados_store *rs = RS(s);
+	struct rados_entries gone;
+	uint32_t *src_uids = xcalloc(c->n, sizeof(*src_uids));
+	uint32_t *undo = xcalloc(c->n, sizeof(*undo));
+	size_t k = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		src_uids[i] = c->e[i].uid;
+	if (rados_expunge_entries(rs, src, src_uids, c->n, &gone, error_r) < 0) {
+		free(src_uids);
+		free(undo);
+		return -1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		int ours = 0;
+
+		if (dst_uids_r[i] == 0)
+			continue;
+		for (size_t j = 0; j < gone.n && !ours; j++)
+			ours = gone.e[j].uid == uids[i];
+		if (!ours) {
+			undo[k++] = dst_uids_r[i];
+			dst_uids_r[i] = 0;
+		}
+	}
+	/* The sources' references go with them, as in an expunge. */
+	for (size_t i = 0; i < gone.n && ret == 0; i++)
+		ret = rados_record_ref(rs, gone.e[i].record, -1, error_r);
+	if (ret == 0 && k > 0)
+		ret = rados_message_expunge(s, dst, undo, k, error_r);
+	rados_entries_clear(&gone);
+	free(src_uids);
+	free(undo);
+	return ret;
+}
+
 int rados_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids, size_t count,
 		       uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
 		       const char **error_r)
@@ -310,7 +357,9 @@ int rados_message_copy(struct store *s, uint64_t src_mailbox_id, const uint32_t 
 		for (size_t j = 0; j < c.n; j++)
 			if (c.e[j].uid == uids[i])
 				dst_uids_r[i] = new_uids[j];
-	ret = move ? rados_message_expunge(s, src_mailbox_id, uids, count, error_r) : 0;
+	ret = move ? rados_move_finish(s, src_mailbox_id, dst_mailbox_id, &c, uids, count,
+				       dst_uids_r, error_r)
+		   : 0;
 out:
 	for (size_t i = 0; i < refs; i++)
 		rados_record_ref(rs, c.e[i].record, -1, error_r);

@@ -191,30 +191,43 @@ int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, s
 
 /* ---- mailboxes ---------------------------------------------------------------- */
 
-int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_id,
-			 const char **error_r)
+/* Removes the mailbox object in one write guarded by the header read with
+ * its entries, so that a message added by another node in between (which
+ * changes the header) makes the remove fail with -ECANCELED and start over
+ * with that message among the entries whose records lose a reference. */
+static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uint64_t mailbox_id,
+				const char **error_r)
 {
-	struct rados_store *rs = RS(s);
-	struct rados_entry *e = NULL;
-	char oid[RADOS_OID_MAX], key[RADOS_OID_MAX];
-	const char *keys[1] = {key};
-	struct rados_hdr h;
-	rados_write_op_t op;
-	size_t n = 0;
-	int r;
+	char oid[RADOS_OID_MAX];
 
-	if ((r = rados_hdr_read(rs, mailbox_id, &h, NULL, error_r)) < 0)
-		return -1;
-	if (r > 0 && h.account_id != account_id)
-		return 0;
-	if (r > 0) {
+	rados_oid_mailbox(oid, mailbox_id);
+	for (int tries = 0; tries < RADOS_RETRIES; tries++) {
+		struct rados_entry *e = NULL;
+		struct rados_hdr h;
+		char old[128];
+		rados_write_op_t op;
+		size_t n = 0;
+		int r = rados_hdr_read(rs, mailbox_id, &h, old, error_r);
+
+		if (r <= 0)
+			return r;
+		if (h.account_id != account_id)
+			return 1;
 		if (rados_entries_read(rs, mailbox_id, 1, UINT32_MAX, &e, &n, error_r) < 0)
 			return -1;
-		rados_oid_mailbox(oid, mailbox_id);
-		r = rados_remove(rs->io, oid);
-		if (r < 0 && r != -ENOENT) {
+		op = rados_create_write_op();
+		rados_write_op_cmpxattr(op, "hdr", LIBRADOS_CMPXATTR_OP_EQ, old, strlen(old));
+		rados_write_op_remove(op);
+		r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
+		rados_release_write_op(op);
+		if (r == -ECANCELED) {
 			rados_entries_free(e, n);
-			return rados_fail(r, "remove mailbox", error_r);
+			continue;
+		}
+		if (r < 0) {
+			rados_entries_free(e, n);
+			/* Gone already: whoever removed it dropped its references. */
+			return r == -ENOENT ? 0 : rados_fail(r, "remove mailbox", error_r);
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (rados_record_ref(rs, e[i].record, -1, error_r) < 0) {
@@ -223,7 +236,23 @@ int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_
 			}
 		}
 		rados_entries_free(e, n);
+		return 0;
 	}
+	*error_r = "store: mailbox delete: too much contention";
+	return -1;
+}
+
+int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			 const char **error_r)
+{
+	struct rados_store *rs = RS(s);
+	char oid[RADOS_OID_MAX], key[RADOS_OID_MAX];
+	const char *keys[1] = {key};
+	rados_write_op_t op;
+	int r;
+
+	if ((r = rados_mailbox_remove(rs, account_id, mailbox_id, error_r)) != 0)
+		return r < 0 ? -1 : 0; /* 1: another account's mailbox */
 	rados_oid_account(oid, account_id);
 	snprintf(key, sizeof(key), "b.%08llx", (unsigned long long)mailbox_id);
 	op = rados_create_write_op();

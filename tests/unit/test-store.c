@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,9 +19,13 @@
 #include "store/store.h"
 
 #include <sqlite3.h>
+#ifdef HAVE_RADOS
+#include <rados/librados.h>
+#endif
 
 struct fixture {
 	char dir[64];
+	char uri[256]; /* of S: a second handle on it is another node */
 	struct store *s;
 	const struct store_backend *b;
 	struct store_account acct;
@@ -29,22 +34,90 @@ struct fixture {
 
 static char *store_uri;
 
+#ifdef HAVE_RADOS
+/* The value of KEY ("pool=", ...) in the rados URI, into OUT; NULL if absent. */
+static const char *uri_get(const char *uri, const char *key, char out[160])
+{
+	const char *p = strchr(uri, ':');
+
+	while (p != NULL) {
+		p++;
+		if (strncmp(p, key, strlen(key)) == 0) {
+			p += strlen(key);
+			snprintf(out, 160, "%.*s", (int)strcspn(p, ","), p);
+			return out;
+		}
+		p = strchr(p, ',');
+	}
+	return NULL;
+}
+
+/* The objects of the rados store URI's namespace whose name starts with
+ * PREFIX ("" for all), counted by a client of its own. */
+static int rados_objects(const char *uri, const char *prefix)
+{
+	char pool[160], conf[160], id[160], ns[160];
+	rados_list_ctx_t list;
+	rados_ioctx_t io;
+	rados_t cl;
+	const char *entry;
+	int n = 0;
+
+	assert_non_null(uri_get(uri, "pool=", pool));
+	assert_non_null(uri_get(uri, "conf=", conf));
+	assert_non_null(uri_get(uri, "id=", id));
+	assert_non_null(uri_get(uri, "namespace=", ns));
+	assert_int_equal(rados_create(&cl, id), 0);
+	assert_int_equal(rados_conf_read_file(cl, conf), 0);
+	assert_int_equal(rados_connect(cl), 0);
+	assert_int_equal(rados_ioctx_create(cl, pool, &io), 0);
+	rados_ioctx_set_namespace(io, ns);
+	assert_int_equal(rados_nobjects_list_open(io, &list), 0);
+	while (rados_nobjects_list_next(list, &entry, NULL, NULL) == 0)
+		if (strncmp(entry, prefix, strlen(prefix)) == 0)
+			n++;
+	rados_nobjects_list_close(list);
+	rados_ioctx_destroy(io);
+	rados_shutdown(cl);
+	return n;
+}
+#endif
+
+/* Objects of F's store (rados: its namespace) whose name starts with PREFIX;
+ * -1 when the backend has no such count (fs). */
+static int store_objects(const struct fixture *f, const char *prefix)
+{
+#ifdef HAVE_RADOS
+	if (strncmp(f->uri, "rados:", 6) == 0)
+		return rados_objects(f->uri, prefix);
+#endif
+	(void)f;
+	(void)prefix;
+	return -1;
+}
+
 static int setup(void **state)
 {
+	static unsigned seq;
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *error = NULL;
-	char uri[160];
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sealmail-store-XXXXXX");
 	if (store_uri == NULL) {
 		assert_non_null(mkdtemp(f->dir));
-		snprintf(uri, sizeof(uri), "fs:%s", f->dir);
+		snprintf(f->uri, sizeof(f->uri), "fs:%s", f->dir);
+	} else if (strncmp(store_uri, "rados:", 6) == 0 &&
+		   strstr(store_uri, "namespace=") == NULL) {
+		/* A namespace of its own: teardown checks that nothing is left. */
+		snprintf(f->uri, sizeof(f->uri), "%s,namespace=test-%d-%u-%ld", store_uri,
+			 (int)getpid(), ++seq, (long)time(NULL));
+		f->dir[0] = '\0';
 	} else {
-		snprintf(uri, sizeof(uri), "%s", store_uri);
+		snprintf(f->uri, sizeof(f->uri), "%s", store_uri);
 		f->dir[0] = '\0';
 	}
-	if (store_open(uri, &f->s, &error) < 0)
-		fail_msg("store_open(%s): %s", uri, error);
+	if (store_open(f->uri, &f->s, &error) < 0)
+		fail_msg("store_open(%s): %s", f->uri, error);
 	f->b = store_backend_of(f->s);
 	store_account_init(&f->acct);
 	for (int i = 0; i < STORE_ADDR_HASH_BYTES; i++)
@@ -66,6 +139,10 @@ static int teardown(void **state)
 
 	assert_int_equal(f->b->account_delete(f->s, f->acct.id, &error), 0);
 	store_close(&f->s);
+	/* Deleting the account left no object behind (no leaked record). */
+	if (store_objects(f, "") > 0)
+		fail_msg("%d objects left in %s after the account was deleted",
+			 store_objects(f, ""), f->uri);
 	store_account_clear(&f->acct);
 	store_mailbox_clear(&f->inbox);
 	if (f->dir[0] != '\0')
@@ -74,12 +151,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint32_t put(struct fixture *f, const void *data, size_t len, const char *meta)
+/* Commits DATA as a new message of MAILBOX_ID: 0 and *UID_R, or -1. */
+static int put_to(struct fixture *f, uint64_t mailbox_id, const void *data, size_t len,
+		  const char *meta, uint32_t *uid_r)
 {
 	struct store_record_writer *w = NULL;
 	struct store_message m;
 	const char *error = NULL;
-	uint32_t uid = 0;
+	int r;
 
 	assert_int_equal(f->b->record_begin(f->s, &w, &error), 0);
 	/* In uneven pieces, as a sealing writer emits them. */
@@ -90,15 +169,33 @@ static uint32_t put(struct fixture *f, const void *data, size_t len, const char 
 		off += n;
 	}
 	store_message_init(&m);
-	m.mailbox_id = f->inbox.id;
+	m.mailbox_id = mailbox_id;
 	m.internal_date = 1700000000;
 	m.size = len;
 	m.flags = STORE_FLAG_SEEN;
 	assert_int_equal(buf_append_str(&m.meta, meta), 0);
-	if (store_record_commit_wait(f->s, &w, &m, &uid, &error) < 0)
-		fail_msg("commit: %s", error);
+	r = store_record_commit_wait(f->s, &w, &m, uid_r, &error);
 	store_message_clear(&m);
+	return r;
+}
+
+static uint32_t put(struct fixture *f, const void *data, size_t len, const char *meta)
+{
+	uint32_t uid = 0;
+
+	if (put_to(f, f->inbox.id, data, len, meta, &uid) < 0)
+		fail_msg("commit failed");
 	return uid;
+}
+
+/* A second handle on F's store, as another node has: a copy of F with it. */
+static void other_node(const struct fixture *f, struct fixture *o)
+{
+	const char *error = NULL;
+
+	*o = *f;
+	if (store_open(f->uri, &o->s, &error) < 0)
+		fail_msg("store_open(%s): %s", f->uri, error);
 }
 
 struct collect {
@@ -435,17 +532,12 @@ static void test_two_handles_unique_uids(void **state)
 	pthread_t th[4];
 	uint8_t seen[101] = {0};
 	const char *error = NULL;
-	char uri[160];
 	struct collect c;
 
-	if (store_uri == NULL)
-		snprintf(uri, sizeof(uri), "fs:%s", f->dir);
-	else
-		snprintf(uri, sizeof(uri), "%s", store_uri);
 	for (int t = 0; t < 4; t++) {
 		args[t].f = *f;
-		if (t % 2 == 1 && store_open(uri, &args[t].f.s, &error) < 0)
-			fail_msg("store_open(%s): %s", uri, error);
+		if (t % 2 == 1 && store_open(f->uri, &args[t].f.s, &error) < 0)
+			fail_msg("store_open(%s): %s", f->uri, error);
 		assert_int_equal(pthread_create(&th[t], NULL, node_main, &args[t]), 0);
 	}
 	for (int t = 0; t < 4; t++)
@@ -627,18 +719,598 @@ static void test_fs_schema_upgrade(void **state)
 	assert_int_equal(fs_remove_tree(dir), 0);
 }
 
+/* ---- contention between nodes: two store handles, threads racing ---------- */
+
+struct racer {
+	struct fixture f; /* its own store handle, or the fixture's */
+	uint64_t mailbox_id, dst_id;
+	uint32_t first, last, step;
+	uint32_t flag;
+	const char *keyword;
+	int ok, failed, changed;
+	uint32_t moved[64];
+	atomic_int *stop;
+};
+
+static void race(struct racer *r, size_t n, void *(*fn)(void *))
+{
+	pthread_t th[4];
+
+	assert_true(n <= 4);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, fn, &r[i]), 0);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
+static void *deliver_main(void *p)
+{
+	struct racer *r = p;
+
+	while (!atomic_load(r->stop)) {
+		uint32_t uid;
+
+		if (put_to(&r->f, r->mailbox_id, "late", 4, "m", &uid) == 0)
+			r->ok++;
+		else
+			r->failed++;
+	}
+	return NULL;
+}
+
+/* A mailbox deleted through one node while another delivers into it: the
+ * delete takes every message it races with (their records go too, none
+ * leaks), and no delivery after it succeeds into the deleted mailbox. */
+static void test_two_handles_delete_races_delivery(void **state)
+{
+	struct fixture *f = *state;
+	struct racer r[3];
+	atomic_int stop;
+	const char *error = NULL;
+
+	for (int round = 0; round < 6; round++) {
+		struct store_mailbox box;
+		int before;
+
+		memset(&box, 0, sizeof(box));
+		assert_int_equal(
+		    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &box, &error), 0);
+		atomic_store(&stop, 0);
+		for (int t = 0; t < 3; t++) {
+			memset(&r[t], 0, sizeof(r[t]));
+			other_node(f, &r[t].f);
+			r[t].mailbox_id = box.id;
+			r[t].stop = &stop;
+		}
+		{
+			pthread_t th[3];
+
+			for (int t = 0; t < 3; t++)
+				assert_int_equal(pthread_create(&th[t], NULL, deliver_main, &r[t]),
+						 0);
+			/* Deliveries are under way when the delete starts. */
+			while (r[0].ok + r[1].ok + r[2].ok < 6)
+				usleep(1000);
+			before = r[0].ok + r[1].ok + r[2].ok;
+			if (f->b->mailbox_delete(f->s, f->acct.id, box.id, &error) < 0)
+				fail_msg("mailbox_delete: %s", error);
+			usleep(20000);
+			atomic_store(&stop, 1);
+			for (int t = 0; t < 3; t++)
+				pthread_join(th[t], NULL);
+		}
+		assert_true(before >= 6);
+		assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, box.id, &box, &error), 0);
+		for (int t = 0; t < 3; t++)
+			store_close(&r[t].f.s);
+		/* Every record delivered into it went with it. */
+		if (store_objects(f, "r.") > 0)
+			fail_msg("round %d: %d records leaked by the delete", round,
+				 store_objects(f, "r."));
+		store_mailbox_clear(&box);
+	}
+	assert_true(store_objects(f, "b.") <= 1);
+}
+
+static int count_changed(void *ctx, const struct store_message *m)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void *flags_main(void *p)
+{
+	struct racer *r = p;
+	const char *error = NULL;
+
+	for (uint32_t uid = r->first; uid <= r->last; uid += r->step) {
+		struct store_flag_update u;
+
+		memset(&u, 0, sizeof(u));
+		u.uids = &uid;
+		u.count = 1;
+		u.mode = STORE_FLAGS_ADD;
+		u.flags = r->flag;
+		u.keywords = r->keyword;
+		if (r->f.b->message_set_flags(r->f.s, r->mailbox_id, &u, count_changed, &r->changed,
+					      &error) < 0)
+			r->failed++;
+	}
+	return NULL;
+}
+
+struct flags_seen {
+	uint32_t flags[64];
+	char kw[64][32];
+	size_t n;
+};
+
+static int collect_flags(void *ctx, const struct store_message *m)
+{
+	struct flags_seen *c = ctx;
+
+	if (m->uid < 64) {
+		c->flags[m->uid] = m->flags;
+		snprintf(c->kw[m->uid], sizeof(c->kw[m->uid]), "%s",
+			 m->keywords != NULL ? m->keywords : "");
+	}
+	c->n++;
+	return 0;
+}
+
+/* Two nodes add different flags and keywords to the same messages at once:
+ * every message ends with both, each change with a modseq of its own. */
+static void test_two_handles_flags_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box;
+	struct flags_seen seen;
+	struct racer r[2];
+	uint64_t modseq;
+	const char *error = NULL;
+	const uint32_t n = 40;
+
+	memset(&box, 0, sizeof(box));
+	for (uint32_t i = 0; i < n; i++)
+		put(f, "f", 1, "m");
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	modseq = box.highestmodseq;
+	memset(r, 0, sizeof(r));
+	for (int t = 0; t < 2; t++) {
+		other_node(f, &r[t].f);
+		r[t].mailbox_id = f->inbox.id;
+		r[t].first = 1;
+		r[t].last = n;
+		r[t].step = 1;
+	}
+	r[0].flag = STORE_FLAG_FLAGGED;
+	r[0].keyword = "$NodeA";
+	r[1].flag = STORE_FLAG_ANSWERED;
+	r[1].keyword = "$NodeB";
+	race(r, 2, flags_main);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(r[t].failed, 0);
+		assert_int_equal(r[t].changed, n);
+		store_close(&r[t].f.s);
+	}
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_flags, &seen, &error), 0);
+	assert_int_equal(seen.n, n);
+	for (uint32_t uid = 1; uid <= n; uid++) {
+		if ((seen.flags[uid] & (STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED)) !=
+			(STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED) ||
+		    strstr(seen.kw[uid], "$NodeA") == NULL ||
+		    strstr(seen.kw[uid], "$NodeB") == NULL)
+			fail_msg("uid %u lost an update: flags %x keywords '%s'", uid,
+				 seen.flags[uid], seen.kw[uid]);
+	}
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.highestmodseq, modseq + 2 * n);
+	store_mailbox_clear(&box);
+}
+
+static void *expunge_main(void *p)
+{
+	struct racer *r = p;
+	const char *error = NULL;
+
+	for (uint32_t uid = r->first; uid <= r->last; uid += r->step) {
+		if (r->f.b->message_expunge(r->f.s, r->mailbox_id, &uid, 1, &error) < 0)
+			r->failed++;
+		else
+			r->ok++;
+	}
+	return NULL;
+}
+
+static void *expunge_or_flag_main(void *p)
+{
+	struct racer *r = p;
+
+	return r->flag != 0 ? flags_main(p) : expunge_main(p);
+}
+
+/* Two nodes expunge the odd and the even messages while a third flags
+ * them: nothing survives, every expunge leaves its tombstone, the counts
+ * and the records follow. */
+static void test_two_handles_expunge_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box;
+	struct collect_gone g;
+	struct collect c;
+	struct racer r[3];
+	uint64_t msgs = 1, bytes = 1;
+	const char *error = NULL;
+	const uint32_t n = 30;
+
+	memset(&box, 0, sizeof(box));
+	for (uint32_t i = 0; i < n; i++)
+		put(f, "expunged", 8, "m");
+	memset(r, 0, sizeof(r));
+	for (int t = 0; t < 3; t++) {
+		other_node(f, &r[t].f);
+		r[t].mailbox_id = f->inbox.id;
+		r[t].first = t == 1 ? 2 : 1;
+		r[t].last = n;
+		r[t].step = t == 2 ? 1 : 2;
+	}
+	r[2].flag = STORE_FLAG_FLAGGED;
+	race(r, 3, expunge_or_flag_main);
+	for (int t = 0; t < 3; t++) {
+		assert_int_equal(r[t].failed, 0);
+		store_close(&r[t].f.s);
+	}
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.messages, 0);
+	assert_int_equal(f->b->account_usage(f->s, f->acct.id, &msgs, &bytes, &error), 0);
+	assert_int_equal(msgs, 0);
+	assert_int_equal(bytes, 0);
+	if (f->b->expunged_scan != NULL) {
+		memset(&g, 0, sizeof(g));
+		assert_int_equal(
+		    f->b->expunged_scan(f->s, f->inbox.id, 0, collect_gone, &g, &error), 0);
+		assert_int_equal(g.n, n);
+	}
+	assert_true(store_objects(f, "r.") <= 0);
+	store_mailbox_clear(&box);
+}
+
+static void *move_main(void *p)
+{
+	struct racer *r = p;
+	const char *error = NULL;
+
+	for (uint32_t uid = r->first; uid <= r->last; uid += r->step) {
+		uint32_t dst = 0;
+
+		if (r->f.b->message_copy(r->f.s, r->mailbox_id, &uid, 1, r->dst_id, r->flag, &dst,
+					 &error) < 0)
+			r->failed++;
+		else if (dst != 0)
+			r->moved[uid] = dst;
+	}
+	return NULL;
+}
+
+static int collect_record(void *ctx, const struct store_message *m)
+{
+	struct fixture *f = ((struct fixture **)ctx)[0];
+	struct collect *c = ((struct collect **)ctx)[1];
+	struct collect rec;
+	const char *error = NULL;
+
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(f->b->record_read(f->s, m->id, collect_bytes, &rec, &error), 0);
+	assert_int_equal(rec.bytes.len, 3);
+	assert_int_equal(buf_append(&c->bytes, rec.bytes.data, 3), 0);
+	buf_free(&rec.bytes);
+	return collect_msg(c, m);
+}
+
+/* Each message of the copies and moves of DST (uids and bytes). */
+static void read_all(struct fixture *f, uint64_t mailbox_id, struct collect *c)
+{
+	void *ctx[2] = {f, c};
+	const char *error = NULL;
+
+	memset(c, 0, sizeof(*c));
+	buf_init(&c->bytes);
+	assert_int_equal(f->b->message_list(f->s, mailbox_id, 1, collect_record, ctx, &error), 0);
+}
+
+/* Two nodes copy the same messages into one mailbox at once (each copy
+ * arrives, with its own UID, sharing the record), then both move the same
+ * messages: each is moved exactly once. */
+static void test_two_handles_copy_move_race(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox dst, moved;
+	struct racer r[2];
+	struct collect c;
+	uint8_t seen[2 * 16 + 1] = {0};
+	const char *error = NULL;
+	const uint32_t n = 16;
+
+	memset(&dst, 0, sizeof(dst));
+	memset(&moved, 0, sizeof(moved));
+	for (uint32_t i = 0; i < n; i++) {
+		char data[4];
+
+		snprintf(data, sizeof(data), "m%02u", i + 1);
+		put(f, data, 3, "m");
+	}
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &dst, &error), 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_NONE, NULL, &moved, &error), 0);
+	memset(r, 0, sizeof(r));
+	for (int t = 0; t < 2; t++) {
+		other_node(f, &r[t].f);
+		r[t].mailbox_id = f->inbox.id;
+		r[t].dst_id = dst.id;
+		r[t].first = 1;
+		r[t].last = n;
+		r[t].step = 1;
+	}
+	race(r, 2, move_main);
+	read_all(f, dst.id, &c);
+	assert_int_equal(c.n, 2 * n);
+	for (size_t i = 0; i < c.n; i++) {
+		assert_true(c.uids[i] >= 1 && c.uids[i] <= 2 * n);
+		assert_int_equal(seen[c.uids[i]], 0);
+		seen[c.uids[i]] = 1;
+	}
+	buf_free(&c.bytes);
+
+	/* Both move every message of the inbox: each lands once. */
+	for (int t = 0; t < 2; t++) {
+		memset(r[t].moved, 0, sizeof(r[t].moved));
+		r[t].dst_id = moved.id;
+		r[t].flag = 1;
+	}
+	race(r, 2, move_main);
+	for (uint32_t uid = 1; uid <= n; uid++)
+		if ((r[0].moved[uid] != 0) == (r[1].moved[uid] != 0))
+			fail_msg("uid %u moved %d times", uid,
+				 (r[0].moved[uid] != 0) + (r[1].moved[uid] != 0));
+	read_all(f, moved.id, &c);
+	assert_int_equal(c.n, n);
+	memset(seen, 0, sizeof(seen));
+	for (uint32_t i = 0; i < n; i++) {
+		/* "mNN": every message once. */
+		uint32_t k = (uint32_t)(c.bytes.data[3 * i + 1] - '0') * 10 +
+			     (uint32_t)(c.bytes.data[3 * i + 2] - '0');
+
+		assert_true(k >= 1 && k <= n);
+		assert_int_equal(seen[k], 0);
+		seen[k] = 1;
+	}
+	buf_free(&c.bytes);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 0);
+	for (int t = 0; t < 2; t++) {
+		assert_int_equal(r[t].failed, 0);
+		store_close(&r[t].f.s);
+	}
+	/* The copies keep the records; deleting both mailboxes frees them. */
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, moved.id, &error), 0);
+	read_all(f, dst.id, &c);
+	assert_int_equal(c.n, 2 * n);
+	buf_free(&c.bytes);
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, dst.id, &error), 0);
+	assert_true(store_objects(f, "r.") <= 0);
+	store_mailbox_clear(&dst);
+	store_mailbox_clear(&moved);
+}
+
+/* ---- the rest of the vtable ------------------------------------------------- */
+
+struct chunks {
+	uint64_t len;
+	size_t calls;
+	int bad;
+};
+
+static int check_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+	struct chunks *c = ctx;
+
+	for (size_t i = 0; i < len; i++)
+		if (data[i] != (uint8_t)((c->len + i) * 131 >> 3))
+			c->bad = 1;
+	c->len += len;
+	c->calls++;
+	return 0;
+}
+
+/* A record over several write flushes and read chunks (the rados backend
+ * writes every 4 MiB and reads 4 MiB at a time), and a writer aborted after
+ * it has flushed leaves nothing behind. */
+static void test_large_record(void **state)
+{
+	static const size_t size = 9 * 1024 * 1024 + 3;
+	struct fixture *f = *state;
+	struct store_record_writer *w = NULL;
+	struct chunks c = {0, 0, 0};
+	const char *error = NULL;
+	uint8_t *data = malloc(size);
+	struct collect list;
+	int records;
+
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 131 >> 3);
+	assert_int_equal(put(f, data, size, "big"), 1);
+	memset(&list, 0, sizeof(list));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &list, &error), 0);
+	assert_int_equal(list.n, 1);
+	assert_int_equal(f->b->record_read(f->s, list.ids[0], check_chunk, &c, &error), 0);
+	assert_int_equal(c.len, size);
+	assert_int_equal(c.bad, 0);
+	if (store_objects(f, "") >= 0)
+		assert_true(c.calls >= 3);
+
+	records = store_objects(f, "r.");
+	assert_int_equal(f->b->record_begin(f->s, &w, &error), 0);
+	for (size_t off = 0; off < 5 * 1024 * 1024; off += 65536)
+		assert_int_equal(f->b->record_write(w, data + off, 65536, &error), 0);
+	/* Flushed: the record exists before its commit. */
+	if (records >= 0)
+		assert_int_equal(store_objects(f, "r."), records + 1);
+	f->b->record_abort(&w);
+	assert_null(w);
+	assert_int_equal(store_objects(f, "r."), records);
+	free(data);
+}
+
+struct heard {
+	pthread_mutex_t lock;
+	uint64_t account_id, mailbox_id;
+	int calls;
+};
+
+static void heard_change(void *ctx, uint64_t account_id, uint64_t mailbox_id)
+{
+	struct heard *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	h->account_id = account_id;
+	h->mailbox_id = mailbox_id;
+	h->calls++;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Calls seen within MS milliseconds (returns as soon as there is one). */
+static int heard_wait(struct heard *h, int ms)
+{
+	int calls = 0;
+
+	for (int i = 0; i < ms / 10 && calls == 0; i++) {
+		usleep(10000);
+		pthread_mutex_lock(&h->lock);
+		calls = h->calls;
+		pthread_mutex_unlock(&h->lock);
+	}
+	return calls;
+}
+
+/* A change posted by one node reaches the watcher on another within a
+ * second; a node does not hear its own; after unwatch nothing arrives. */
+static void test_change_watch(void **state)
+{
+	struct fixture *f = *state, o;
+	struct store_watch *w = NULL;
+	struct heard h = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+	const char *error = NULL;
+
+	if (f->b->change_watch == NULL)
+		skip();
+	other_node(f, &o);
+	assert_int_equal(f->b->change_watch(f->s, f->acct.id, heard_change, &h, &w, &error), 0);
+	o.b->change_notify(o.s, f->acct.id, 4242);
+	assert_int_equal(heard_wait(&h, 1000), 1);
+	assert_int_equal(h.account_id, f->acct.id);
+	assert_int_equal(h.mailbox_id, 4242);
+	h.calls = 0;
+	f->b->change_notify(f->s, f->acct.id, 77);
+	assert_int_equal(heard_wait(&h, 300), 0);
+	f->b->change_unwatch(f->s, &w);
+	assert_null(w);
+	o.b->change_notify(o.s, f->acct.id, 4243);
+	assert_int_equal(heard_wait(&h, 300), 0);
+	store_close(&o.s);
+}
+
+static void test_account_set_wrapped(void **state)
+{
+	struct fixture *f = *state;
+	struct store_account got;
+	struct buf wp, wr;
+	const char *error = NULL;
+
+	buf_init(&wp);
+	buf_init(&wr);
+	store_account_init(&got);
+	assert_int_equal(buf_append(&wp, "new-password-wrap", 17), 0);
+	assert_int_equal(buf_append(&wr, "new-recovery", 12), 0);
+	assert_int_equal(f->b->account_set_wrapped(f->s, f->acct.id, &wp, &wr, &error), 0);
+	assert_int_equal(f->b->account_get(f->s, f->acct.addr_hash, &got, &error), 1);
+	assert_int_equal(got.wrapped_password.len, 17);
+	assert_memory_equal(got.wrapped_password.data, "new-password-wrap", 17);
+	assert_int_equal(got.wrapped_recovery.len, 12);
+	assert_memory_equal(got.wrapped_recovery.data, "new-recovery", 12);
+	assert_memory_equal(got.pk, f->acct.pk, STORE_PK_BYTES);
+	/* No such account: an error, nothing created. */
+	assert_int_equal(f->b->account_set_wrapped(f->s, f->acct.id ^ 0x5a5a, &wp, &wr, &error),
+			 -1);
+	store_account_clear(&got);
+	buf_free(&wp);
+	buf_free(&wr);
+}
+
+static void test_mailbox_get_role(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox sent, trash, got;
+	const char *error = NULL;
+
+	memset(&sent, 0, sizeof(sent));
+	memset(&trash, 0, sizeof(trash));
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_SENT, NULL, &sent, &error), 0);
+	assert_int_equal(
+	    f->b->mailbox_create(f->s, f->acct.id, STORE_ROLE_TRASH, NULL, &trash, &error), 0);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_INBOX, &got, &error),
+			 1);
+	assert_int_equal(got.id, f->inbox.id);
+	assert_int_equal(got.role, STORE_ROLE_INBOX);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_SENT, &got, &error),
+			 1);
+	assert_int_equal(got.id, sent.id);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_TRASH, &got, &error),
+			 1);
+	assert_int_equal(got.id, trash.id);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_DRAFTS, &got, &error),
+			 0);
+	/* Another account's roles are not ours. */
+	assert_int_equal(
+	    f->b->mailbox_get_role(f->s, f->acct.id + 1, STORE_ROLE_INBOX, &got, &error), 0);
+	assert_int_equal(f->b->mailbox_delete(f->s, f->acct.id, sent.id, &error), 0);
+	assert_int_equal(f->b->mailbox_get_role(f->s, f->acct.id, STORE_ROLE_SENT, &got, &error),
+			 0);
+	store_mailbox_clear(&sent);
+	store_mailbox_clear(&trash);
+	store_mailbox_clear(&got);
+}
+
+/* Every test but the fs upgrade runs on a fresh account with an INBOX. */
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_account_lookup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mailboxes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_uids_and_bytes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_concurrent_commits_unique_uids, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mail_ops, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_expunged, setup, teardown),
+	    STORE_TEST(test_account_lookup),
+	    STORE_TEST(test_mailboxes),
+	    STORE_TEST(test_uids_and_bytes),
+	    STORE_TEST(test_concurrent_commits_unique_uids),
+	    STORE_TEST(test_usage),
+	    STORE_TEST(test_mail_ops),
+	    STORE_TEST(test_expunged),
 	    cmocka_unit_test(test_fs_schema_upgrade),
-	    cmocka_unit_test_setup_teardown(test_two_handles_unique_uids, setup, teardown),
+	    STORE_TEST(test_two_handles_unique_uids),
+	    STORE_TEST(test_two_handles_delete_races_delivery),
+	    STORE_TEST(test_two_handles_flags_race),
+	    STORE_TEST(test_two_handles_expunge_race),
+	    STORE_TEST(test_two_handles_copy_move_race),
+	    STORE_TEST(test_large_record),
+	    STORE_TEST(test_change_watch),
+	    STORE_TEST(test_account_set_wrapped),
+	    STORE_TEST(test_mailbox_get_role),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
