@@ -474,3 +474,101 @@ def test_user_add_prompts_on_the_terminal_without_echo(instance):
     r = subprocess.run(argv[:5] + ["erin@example.org", "--region", "eu-ie"], input=b"pw\npw\n",
                        capture_output=True, env=instance.env, start_new_session=True)
     assert r.returncode != 0 and b"--password-stdin" in r.stderr, r.stderr
+
+
+# ---- export as other Maildir readers see it ------------------------------------------
+
+
+def delivered_set(instance, address, n, big_every=3):
+    sent = []
+    for i in range(n):
+        extra = (b"%078d\r\n" % i) * (600 if i % big_every == 0 else 1)
+        msg = make_message("mdir%02d%s" % (i, secrets.token_hex(4)), extra)
+        assert instance.deliver(address, msg).returncode == 0
+        sent.append(msg)
+    return sent
+
+
+def test_export_read_by_python_mailbox_maildir(instance, tmp_path):
+    instance.add_user("alice@example.org", "eu-ie")
+    sent = delivered_set(instance, "alice@example.org", 7)
+    out = tmp_path / "export"
+    r = instance.run(["export", "alice@example.org", "--password-stdin", "--out", str(out)],
+                     input="correct horse\n")
+    assert r.returncode == 0, r.stderr
+    import mailbox
+    md = mailbox.Maildir(str(out), factory=None, create=False)
+    got = sorted(md.get_bytes(key) for key in md.keys())
+    assert got == sorted(sent)
+    for key in md.keys():
+        m = md.get_message(key)
+        assert m["Subject"].startswith("report mdir")
+        assert m.get_subdir() in ("new", "cur")
+    folders = set(md.list_folders())
+    assert {"Sent", "Drafts", "Trash", "Junk", "Archive"} <= folders, folders
+    for name in folders:
+        assert len(md.get_folder(name)) == 0
+
+
+def test_export_read_by_mbsync(instance, tmp_path):
+    """mbsync copies the exported Maildir++ tree into another Maildir: it
+    accepts the layout and every message arrives intact."""
+    import shutil
+    if shutil.which("mbsync") is None:
+        pytest.skip("mbsync (isync) not installed")
+    instance.add_user("alice@example.org", "eu-ie")
+    sent = delivered_set(instance, "alice@example.org", 5)
+    out, copy = tmp_path / "export", tmp_path / "copy"
+    r = instance.run(["export", "alice@example.org", "--password-stdin", "--out", str(out)],
+                     input="correct horse\n")
+    assert r.returncode == 0, r.stderr
+    copy.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text(
+        "MaildirStore exported\nInbox %s\nSubFolders Maildir++\n\n"
+        "MaildirStore copy\nInbox %s\nSubFolders Maildir++\n\n"
+        "Channel c\nFar :exported:\nNear :copy:\nPatterns *\nCreate Near\nSync Pull\n"
+        "SyncState *\n" % (out, copy))
+    r = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
+                       timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    import mailbox
+    md = mailbox.Maildir(str(copy), factory=None, create=False)
+    # mbsync adds its own X-TUID field while copying; the rest is as sent.
+    got = [re.sub(rb"X-TUID: [^\n]*\n", b"", md.get_bytes(k), count=1) for k in md.keys()]
+    assert sorted(got) == sorted(sent)
+    assert {"Sent", "Drafts", "Trash", "Junk", "Archive"} <= set(md.list_folders())
+
+
+def test_nothing_readable_at_rest_with_large_records(instance):
+    """Messages of 32 KiB and more (sealed into records.dat) and the recovery
+    code printed at `user add`: no token, password or recovery code appears
+    in any file (or file name) under the data folder."""
+    password = "pw-" + secrets.token_hex(8)
+    code = instance.add_user("alice@example.org", "eu-ie", password=password)
+    bob_pw = "pw-" + secrets.token_hex(8)
+    bob_code = instance.add_user("bob@example.org", "us-east", password=bob_pw)
+    tokens = [password, bob_pw]
+    for c in (code, bob_code):
+        tokens += [c, c.replace("-", ""), c.split("-")[0] + c.split("-")[1]]
+    filler = b"".join(b"line %05d of filler text\r\n" % i for i in range(3000))
+    for i in range(6):
+        body, subj, frm = ("t%s" % secrets.token_hex(8) for _ in range(3))
+        tokens += [body, subj, frm]
+        msg = (b"From: " + frm.encode() + b"@example.net\r\nTo: alice@example.org\r\n"
+               b"Subject: " + subj.encode() + b"\r\n\r\n" + body.encode() + b"\r\n" +
+               filler[: 40000 * (i + 1)] + body.encode() + b"\r\n")
+        rcpts = ["alice@example.org"] + (["bob@example.org"] if i % 2 else [])
+        assert instance.deliver(rcpts, msg).returncode == 0
+    for region in ("eu-ie", "us-east"):
+        dat = instance.region_dir(region) / "records.dat"
+        assert dat.is_file() and dat.stat().st_size >= 6 * 32768 // 2, region
+    # The password changes too: neither the old nor the new one lands on disk.
+    new_pw = "pw-" + secrets.token_hex(8)
+    tokens.append(new_pw)
+    r = instance.run(["user", "passwd", "alice@example.org", "--password-stdin"],
+                     input=password + "\n" + new_pw + "\n")
+    assert r.returncode == 0, r.stderr
+    assert len(instance.export("alice@example.org", new_pw)["INBOX"]) == 6
+    found = scan_at_rest(instance.dir, tokens)
+    assert found == [], found
