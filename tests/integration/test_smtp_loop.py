@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import Server
-from smtp_helpers import Raw, inbox, strip_trace
+from smtp_helpers import Raw, check_clean_stop, inbox, strip_trace
 
 ALICE = "alice@example.org"   # eu-ie
 BOB = "bob@example.org"       # us-east
@@ -34,10 +34,7 @@ def srv(instance):
     instance.set_option("smtp", "max_message_size", "64M")
     s = Server(instance).start()
     yield s
-    rc = s.stop()
-    log = s.log_text()
-    assert "AddressSanitizer" not in log and "runtime error" not in log, log[-4000:]
-    assert rc == 0, log[-4000:]
+    check_clean_stop(s)
 
 
 def big_message():
