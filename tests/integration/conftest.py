@@ -81,6 +81,37 @@ def scan_at_rest(path, tokens):
     return found
 
 
+def file_states(path):
+    """{relative path: (size, sha256 hex)} for every file under PATH, to tell
+    exactly which files a step created, changed or removed."""
+    import hashlib
+    path = Path(path)
+    result = {}
+    for root, _, files in os.walk(path):
+        for f in files:
+            p = Path(root) / f
+            try:
+                data = p.read_bytes()
+            except OSError:
+                continue
+            result[str(p.relative_to(path))] = (len(data), hashlib.sha256(data).hexdigest())
+    return result
+
+
+def changed_files(before, after):
+    """The relative paths created, changed or removed between two file_states."""
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+
+
+def store_commit_stats(log_text):
+    """{store folder: (writes, commits)} from the lines the fs store logs when
+    it closes after 100 writes or more ("store DIR: N writes in M commits")."""
+    stats = {}
+    for m in re.finditer(r"store (\S+): (\d+) writes in (\d+) commits", log_text):
+        stats[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return stats
+
+
 class Instance:
     def __init__(self, binary, path, domain="example.org"):
         self.bin = str(binary)

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import dir_bytes, scan_at_rest
+from conftest import changed_files, file_states, scan_at_rest
 from smtp_helpers import (Raw, SmtpServer, check_clean_stop, inbox, make_message, new_cert,
                           peer_cert, smtp_server, strip_trace, tls_context, wait_until)
 
@@ -84,6 +84,23 @@ def test_smtplib_starttls(mx):
     trace, body = strip_trace(inbox(inst, ALICE)[0])
     assert body == msg
     assert b"with ESMTPS" in trace and b"TLSv1." in trace
+
+
+def test_helo_delivery_says_with_smtp(mx):
+    """A client that greets with HELO (RFC 5321 4.1.1.1) gets plain SMTP: the
+    message is delivered and the Received field says "with SMTP"."""
+    inst, _ = mx
+    msg = make_message(token())
+    with smtp(inst) as s:
+        code, _ = s.helo("client.example")
+        assert code == 250
+        assert s.does_esmtp is False
+        assert s.sendmail(SENDER, [ALICE], msg) == {}
+    trace, body = strip_trace(inbox(inst, ALICE)[0])
+    assert body == msg
+    assert b"from client.example ([127.0.0.1])" in trace
+    assert b" with SMTP id " in trace, trace
+    assert b"ESMTP" not in trace, trace
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -171,23 +188,37 @@ def test_smtputf8_and_quoted_local_part(mx):
 
 
 def test_multi_region_delivery_lands_in_each_home_region_only(mx):
+    """Every file under the data folder is hashed before and after each
+    delivery: a message changes files only under its recipients' home
+    regions, and each recipient's export holds it exactly once."""
     inst, _ = mx
     inst.add_user("carol@example.org", "eu-ie")
-    eu, us = inst.region_dir("eu-ie"), inst.region_dir("us-east")
+    eu, us = "regions/eu-ie/", "regions/us-east/"
     big = make_message(token(), extra=b"".join(b"%078d\r\n" % i for i in range(3000)))
-    before = (dir_bytes(eu), dir_bytes(us))
-    with smtp(inst) as s:
-        assert s.sendmail(SENDER, [ALICE], big) == {}
-    mid = (dir_bytes(eu), dir_bytes(us))
-    assert mid[0] - before[0] > 200000
-    assert mid[1] - before[1] < 50000, "a message for eu-ie only wrote into us-east"
-    t = token()
-    msg = make_message(t)
-    with smtp(inst) as s:
-        assert s.sendmail(SENDER, [ALICE, BOB, ALICE], msg) == {}
-    assert [strip_trace(m)[1] for m in inbox(inst, BOB)] == [msg]
+
+    def changes(rcpts, msg):
+        before = file_states(inst.dir)
+        with smtp(inst) as s:
+            assert s.sendmail(SENDER, rcpts, msg) == {}
+        changed = changed_files(before, file_states(inst.dir))
+        # The recipient lookups read the account directory; SQLite's readers
+        # take their read marks in its shared-memory WAL index. That file
+        # holds frame numbers, never data; the directory itself is unchanged.
+        return [p for p in changed if p != "directory.sqlite-shm"]
+
+    changed = changes([ALICE], big)
+    assert changed and all(p.startswith(eu) for p in changed), changed
+    assert "regions/eu-ie/records.dat" in changed, changed
+    for msg in (make_message(token()), make_message(token(), extra=big)):
+        changed = changes([ALICE, BOB, ALICE], msg)
+        assert all(p.startswith(eu) or p.startswith(us) for p in changed), changed
+        assert any(p.startswith(eu) for p in changed), changed
+        assert any(p.startswith(us) for p in changed), changed
     alice = [strip_trace(m)[1] for m in inbox(inst, ALICE)]
-    assert alice == [big, msg]
+    bob = [strip_trace(m)[1] for m in inbox(inst, BOB)]
+    assert len(alice) == 3 and len(bob) == 2
+    assert alice[0] == big and alice[1:] == bob
+    assert len(set(alice)) == 3 and len(set(bob)) == 2   # each exactly once
     assert inbox(inst, "carol@example.org") == []
 
 
@@ -539,6 +570,48 @@ def test_sighup_reloads_certificate(mx):
     assert before != after and b"renewed.example.org" in after
 
 
+def rcpt_reply(inst, address):
+    c = Raw(inst.smtp_port)
+    c.expect("EHLO client.example", 250)
+    c.expect("MAIL FROM:<%s>" % SENDER, 250)
+    got, text = c.cmd("RCPT TO:<%s>" % address)
+    c.close()
+    return got, text[-1][:5]
+
+
+def test_account_changes_reach_a_running_server(mx):
+    """Accounts added or deleted with the CLI while the server runs: the
+    server looks every recipient up in the account directory afresh (it
+    caches no account list), so RCPT sees a change at once, without a
+    signal; SIGHUP (which reloads the certificates) keeps it so."""
+    inst, server = mx
+    carol, dave = "carol@example.org", "dave@example.org"
+    assert rcpt_reply(inst, carol) == (550, "5.1.1")
+    # No signal: the next RCPT already sees the change.
+    inst.add_user(carol, "us-east")
+    assert inst.run(["user", "delete", BOB]).returncode == 0
+    assert rcpt_reply(inst, carol) == (250, "2.1.5")
+    assert rcpt_reply(inst, BOB) == (550, "5.1.1")
+    # With SIGHUP.
+    inst.add_user(dave, "eu-ie")
+    assert inst.run(["user", "delete", carol]).returncode == 0
+    server.signal(signal.SIGHUP)
+    assert wait_until(lambda: "SIGHUP" in server.log_text())
+    assert rcpt_reply(inst, dave) == (250, "2.1.5")
+    assert rcpt_reply(inst, carol) == (550, "5.1.1")
+    assert rcpt_reply(inst, BOB) == (550, "5.1.1")
+    assert rcpt_reply(inst, ALICE) == (250, "2.1.5")
+    # The new account really receives; a re-added address starts empty.
+    msg = make_message(token())
+    with smtp(inst) as s:
+        assert s.sendmail(SENDER, [dave], msg) == {}
+    assert [strip_trace(m)[1] for m in inbox(inst, dave)] == [msg]
+    inst.add_user(BOB, "eu-ie")
+    assert rcpt_reply(inst, BOB) == (250, "2.1.5")
+    assert inbox(inst, BOB) == []
+    assert server.alive()
+
+
 def test_kill9_loses_no_acknowledged_message(users):
     inst = users
     set_opts(inst, max_connections_per_ip=100)
@@ -590,7 +663,20 @@ def test_logs_and_data_at_rest_hold_no_plaintext(mx):
         t = token()
         tokens.append(t)
         assert s.sendmail(SENDER, [ALICE], make_message(t)) == {}
+    # Large messages too (sealed into records.dat, some past the 1 MiB spill
+    # to a temporary file), with tokens in the body, the Subject and From.
+    for size in (40 << 10, 300 << 10, 1500 << 10):
+        body, subj, frm = token(), token(), token()
+        tokens += [body, subj, frm]
+        big = (b"From: " + frm.encode() + b" <" + frm.encode() + b"@remote.example>\r\n"
+               b"To: alice@example.org\r\nSubject: " + subj.encode() + b"\r\n\r\n" +
+               b"".join(b"%s line %07d\r\n" % (body.encode(), i)
+                        for i in range(size // 32)))
+        with smtp(inst) as s:
+            assert s.sendmail(SENDER, [ALICE, BOB], big) == {}
     Raw(inst.smtp_port).expect("EHLO client.example", 250)
+    for region in ("eu-ie", "us-east"):
+        assert (inst.region_dir(region) / "records.dat").stat().st_size > 1500 << 10
     log = server.log_text()
     for line in log.splitlines():
         if " smtp " in line and "[127.0.0.1]" not in line:

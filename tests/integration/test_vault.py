@@ -3,6 +3,7 @@ residency, export, password change and recovery, deletion, and an at-rest
 scan of every byte under the data folder."""
 import hashlib
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -273,4 +274,301 @@ def test_nothing_readable_at_rest(instance):
     found = scan_at_rest(instance.dir, tokens)
     # The address appears only in the operator's own config (domains) and
     # nowhere in stores, the directory or the log.
+    assert found == [], found
+
+
+# ---- temporary failures, config lookup, the password prompt ------------------------
+
+
+def test_deliver_temporary_failures_exit_75(instance, tmp_path):
+    """A store that cannot be written, a corrupt store and a missing config
+    all make `deliver` exit 75 (EX_TEMPFAIL), so that the MTA keeps the
+    message and retries; none of them stores anything or answers 0."""
+    instance.add_user("alice@example.org", "eu-ie")
+    first = make_message("first" + secrets.token_hex(4))
+    assert instance.deliver("alice@example.org", first).returncode == 0
+    eu = instance.region_dir("eu-ie")
+
+    # 1. The config is missing: -c names no file, and (no -c, no
+    #    $SEALMAIL_CONF) the working folder holds no sealmail.conf.
+    r = instance.run(["-c", str(tmp_path / "absent.conf"), "deliver", "alice@example.org"],
+                     input=make_message("noconf"), config=False)
+    assert r.returncode == EX_TEMPFAIL, (r.returncode, r.stderr)
+    r = subprocess.run([instance.bin, "deliver", "alice@example.org"], cwd=str(tmp_path),
+                       input=make_message("noconf"), capture_output=True, env=instance.env)
+    assert r.returncode == EX_TEMPFAIL, (r.returncode, r.stderr)
+
+    # 2. The region's folder cannot be written (read-only; as root, a
+    #    read-only bind mount, since root ignores file modes).
+    ro = None
+    if os.geteuid() == 0:
+        if subprocess.run(["mount", "--bind", str(eu), str(eu)]).returncode == 0:
+            ro = subprocess.run(["mount", "-o", "remount,ro,bind", str(eu)])
+            if ro.returncode != 0:
+                subprocess.run(["umount", str(eu)])
+                ro = None
+    else:
+        os.chmod(eu, 0o500)
+        for f in eu.iterdir():
+            os.chmod(f, 0o400)
+        ro = True
+    if ro is not None:
+        try:
+            r = instance.deliver("alice@example.org", make_message("readonly"))
+            assert r.returncode == EX_TEMPFAIL, (r.returncode, r.stderr)
+        finally:
+            if os.geteuid() == 0:
+                subprocess.run(["umount", str(eu)], check=True)
+            else:
+                os.chmod(eu, 0o700)
+                for f in eu.iterdir():
+                    os.chmod(f, 0o600)
+        assert [m[2] for m in instance.export("alice@example.org")["INBOX"]] == [first]
+
+    # 3. The store's database is corrupt (garbage over the SQLite file).
+    db = eu / "store.sqlite"
+    saved = {p: p.read_bytes() for p in eu.iterdir() if p.is_file()}
+    for p in eu.iterdir():
+        if p.name.startswith("store.sqlite-"):
+            p.unlink()
+    db.write_bytes(b"this is not a database " * 4096)
+    r = instance.deliver("alice@example.org", make_message("corrupt"))
+    assert r.returncode == EX_TEMPFAIL, (r.returncode, r.stderr)
+    for p in eu.iterdir():
+        if p.is_file() and p not in saved:
+            p.unlink()
+    for p, data in saved.items():
+        p.write_bytes(data)
+
+    # Once the store is whole again, delivery works and nothing else got in.
+    second = make_message("second" + secrets.token_hex(4))
+    assert instance.deliver("alice@example.org", second).returncode == 0
+    assert [m[2] for m in instance.export("alice@example.org")["INBOX"]] == [first, second]
+
+
+def test_config_from_working_folder(instance, tmp_path):
+    """No -c and no $SEALMAIL_CONF: ./sealmail.conf is read; elsewhere the
+    command fails for want of a config."""
+    instance.add_user("alice@example.org", "eu-ie")
+    env = dict(instance.env)
+    env.pop("SEALMAIL_CONF", None)
+    r = subprocess.run([instance.bin, "user", "list"], cwd=str(instance.dir), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["alice@example.org\teu-ie\tIE"]
+    r = subprocess.run([instance.bin, "user", "list"], cwd=str(tmp_path), env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == EX_CONFIG, (r.returncode, r.stderr)
+    assert "sealmail.conf" in r.stderr
+
+
+def test_config_option_beats_environment(sealmail_bin, instance, tmp_path):
+    """-c FILE wins over $SEALMAIL_CONF, which wins over ./sealmail.conf."""
+    from conftest import Instance
+    other = Instance(sealmail_bin, tmp_path / "other")
+    instance.add_user("alice@example.org", "eu-ie")
+    other.add_user("bob@example.org", "us-east")
+    env = dict(instance.env, SEALMAIL_CONF=str(other.conf))
+
+    def users(args, cwd):
+        r = subprocess.run([instance.bin] + args + ["user", "list"], cwd=str(cwd), env=env,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return [line.split("\t")[0] for line in r.stdout.splitlines()]
+
+    assert users(["-c", str(instance.conf)], tmp_path) == ["alice@example.org"]
+    assert users([], tmp_path) == ["bob@example.org"]
+    # $SEALMAIL_CONF also beats a sealmail.conf in the working folder.
+    assert users([], instance.dir) == ["bob@example.org"]
+    # -c naming a broken file is not silently replaced by the environment's.
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[server]\nbogus = 1\n")
+    r = subprocess.run([instance.bin, "-c", str(bad), "user", "list"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == EX_CONFIG and "%s:2: key 'bogus'" % bad in r.stderr, r.stderr
+
+
+def run_on_tty(argv, env, answers, timeout=60):
+    """Runs ARGV with a new pseudo-terminal as its controlling terminal.
+    ANSWERS is a list of (prompt, line): each line is typed once PROMPT has
+    appeared and the terminal's echo is off (a secret is never typed while
+    the terminal would show it). Returns (exit status, transcript bytes)."""
+    import pty
+    import select
+    import termios
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    out = b""
+    deadline = time.monotonic() + timeout
+
+    def read_some(wait):
+        nonlocal out
+        r, _, _ = select.select([fd], [], [], wait)
+        if not r:
+            return True
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:   # EIO: the child closed the terminal
+            return False
+        if not chunk:
+            return False
+        out += chunk
+        return True
+
+    try:
+        for prompt, line in answers:
+            while prompt.encode() not in out:
+                assert time.monotonic() < deadline, "no prompt %r in %r" % (prompt, out)
+                assert read_some(0.1), "exited before %r: %r" % (prompt, out)
+            out_len = len(out)
+            while termios.tcgetattr(fd)[3] & termios.ECHO:
+                assert time.monotonic() < deadline, "echo never turned off at %r" % prompt
+                read_some(0.01)
+            os.write(fd, line.encode() + b"\r")
+            # Let the reply to this line (if any) come back before the next.
+            while prompt.encode() in out[out_len:] or len(out) == out_len:
+                if not read_some(0.2):
+                    break
+                if time.monotonic() > deadline:
+                    break
+        while time.monotonic() < deadline and read_some(0.2):
+            pass
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def test_user_add_prompts_on_the_terminal_without_echo(instance):
+    password = "tty-" + secrets.token_hex(8)
+    argv = [instance.bin, "-c", str(instance.conf), "user", "add", "carol@example.org",
+            "--region", "eu-ie"]
+    code, out = run_on_tty(argv, instance.env, [("New password: ", password),
+                                                ("Repeat the new password: ", password)])
+    assert code == 0, out
+    assert password.encode() not in out, "the password was echoed: %r" % out
+    m = re.search(rb"([A-Z2-7]{4}(?:-[A-Z2-7]{4}){7})", out)
+    assert m, out
+    recovery = m.group(1).decode()
+    # The account works with the typed password, and the printed code recovers it.
+    msg = make_message("tty" + secrets.token_hex(4))
+    assert instance.deliver("carol@example.org", msg).returncode == 0
+    assert [m[2] for m in instance.export("carol@example.org", password)["INBOX"]] == [msg]
+    r = instance.run(["user", "recover", "carol@example.org", "--password-stdin"],
+                     input=recovery + "\nnew pass\n")
+    assert r.returncode == 0, r.stderr
+    assert [m[2] for m in instance.export("carol@example.org", "new pass")["INBOX"]] == [msg]
+    # Two different answers: refused, no account made.
+    argv[5] = "dave@example.org"
+    code, out = run_on_tty(argv, instance.env, [("New password: ", "one"),
+                                                ("Repeat the new password: ", "two")])
+    assert code != 0 and b"do not match" in out, out
+    assert instance.run(["user", "show", "dave@example.org"]).returncode == EX_NOUSER
+    # No terminal and no --password-stdin: refused, not read from stdin.
+    r = subprocess.run(argv[:5] + ["erin@example.org", "--region", "eu-ie"], input=b"pw\npw\n",
+                       capture_output=True, env=instance.env, start_new_session=True)
+    assert r.returncode != 0 and b"--password-stdin" in r.stderr, r.stderr
+
+
+# ---- export as other Maildir readers see it ------------------------------------------
+
+
+def delivered_set(instance, address, n, big_every=3):
+    sent = []
+    for i in range(n):
+        extra = (b"%078d\r\n" % i) * (600 if i % big_every == 0 else 1)
+        msg = make_message("mdir%02d%s" % (i, secrets.token_hex(4)), extra)
+        assert instance.deliver(address, msg).returncode == 0
+        sent.append(msg)
+    return sent
+
+
+def test_export_read_by_python_mailbox_maildir(instance, tmp_path):
+    instance.add_user("alice@example.org", "eu-ie")
+    sent = delivered_set(instance, "alice@example.org", 7)
+    out = tmp_path / "export"
+    r = instance.run(["export", "alice@example.org", "--password-stdin", "--out", str(out)],
+                     input="correct horse\n")
+    assert r.returncode == 0, r.stderr
+    import mailbox
+    md = mailbox.Maildir(str(out), factory=None, create=False)
+    got = sorted(md.get_bytes(key) for key in md.keys())
+    assert got == sorted(sent)
+    for key in md.keys():
+        m = md.get_message(key)
+        assert m["Subject"].startswith("report mdir")
+        assert m.get_subdir() in ("new", "cur")
+    folders = set(md.list_folders())
+    assert {"Sent", "Drafts", "Trash", "Junk", "Archive"} <= folders, folders
+    for name in folders:
+        assert len(md.get_folder(name)) == 0
+
+
+def test_export_read_by_mbsync(instance, tmp_path):
+    """mbsync copies the exported Maildir++ tree into another Maildir: it
+    accepts the layout and every message arrives intact."""
+    import shutil
+    if shutil.which("mbsync") is None:
+        pytest.skip("mbsync (isync) not installed")
+    instance.add_user("alice@example.org", "eu-ie")
+    sent = delivered_set(instance, "alice@example.org", 5)
+    out, copy = tmp_path / "export", tmp_path / "copy"
+    r = instance.run(["export", "alice@example.org", "--password-stdin", "--out", str(out)],
+                     input="correct horse\n")
+    assert r.returncode == 0, r.stderr
+    copy.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text(
+        "MaildirStore exported\nInbox %s\nSubFolders Maildir++\n\n"
+        "MaildirStore copy\nInbox %s\nSubFolders Maildir++\n\n"
+        "Channel c\nFar :exported:\nNear :copy:\nPatterns *\nCreate Near\nSync Pull\n"
+        "SyncState *\n" % (out, copy))
+    r = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True,
+                       timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    import mailbox
+    md = mailbox.Maildir(str(copy), factory=None, create=False)
+    # mbsync adds its own X-TUID field while copying; the rest is as sent.
+    got = [re.sub(rb"X-TUID: [^\n]*\n", b"", md.get_bytes(k), count=1) for k in md.keys()]
+    assert sorted(got) == sorted(sent)
+    assert {"Sent", "Drafts", "Trash", "Junk", "Archive"} <= set(md.list_folders())
+
+
+def test_nothing_readable_at_rest_with_large_records(instance):
+    """Messages of 32 KiB and more (sealed into records.dat) and the recovery
+    code printed at `user add`: no token, password or recovery code appears
+    in any file (or file name) under the data folder."""
+    password = "pw-" + secrets.token_hex(8)
+    code = instance.add_user("alice@example.org", "eu-ie", password=password)
+    bob_pw = "pw-" + secrets.token_hex(8)
+    bob_code = instance.add_user("bob@example.org", "us-east", password=bob_pw)
+    tokens = [password, bob_pw]
+    for c in (code, bob_code):
+        tokens += [c, c.replace("-", ""), c.split("-")[0] + c.split("-")[1]]
+    filler = b"".join(b"line %05d of filler text\r\n" % i for i in range(3000))
+    for i in range(6):
+        body, subj, frm = ("t%s" % secrets.token_hex(8) for _ in range(3))
+        tokens += [body, subj, frm]
+        msg = (b"From: " + frm.encode() + b"@example.net\r\nTo: alice@example.org\r\n"
+               b"Subject: " + subj.encode() + b"\r\n\r\n" + body.encode() + b"\r\n" +
+               filler[: 40000 * (i + 1)] + body.encode() + b"\r\n")
+        rcpts = ["alice@example.org"] + (["bob@example.org"] if i % 2 else [])
+        assert instance.deliver(rcpts, msg).returncode == 0
+    for region in ("eu-ie", "us-east"):
+        dat = instance.region_dir(region) / "records.dat"
+        assert dat.is_file() and dat.stat().st_size >= 6 * 32768 // 2, region
+    # The password changes too: neither the old nor the new one lands on disk.
+    new_pw = "pw-" + secrets.token_hex(8)
+    tokens.append(new_pw)
+    r = instance.run(["user", "passwd", "alice@example.org", "--password-stdin"],
+                     input=password + "\n" + new_pw + "\n")
+    assert r.returncode == 0, r.stderr
+    assert len(instance.export("alice@example.org", new_pw)["INBOX"]) == 6
+    found = scan_at_rest(instance.dir, tokens)
     assert found == [], found
