@@ -323,6 +323,31 @@ void fs_job_submit(struct fs_store *fs, struct fs_job *job)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+/* A COMMIT that failed (its WAL sync, say) may have left the batch's frames,
+ * commit frame included, in the WAL file: recovery after a crash would then
+ * replay writes that were answered as failed. One more small transaction
+ * writes its frame where theirs begin, and since WAL frame checksums chain,
+ * that ends the valid part of the WAL before them; this holds once the
+ * frame is written, even if its own sync fails too. */
+static void fs_wal_overwrite(struct fs_store *fs)
+{
+	sqlite3_stmt *st;
+	int version = -1;
+
+	if (sqlite3_prepare_v2(fs->wdb, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version < 0 || sqlite3_exec(fs->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_exec(fs->wdb, str_tfmt("PRAGMA user_version = %d", version), NULL, NULL,
+			 NULL) != SQLITE_OK ||
+	    sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		log_warn("store %s: after a failed commit: %s", fs->dir, sqlite3_errmsg(fs->wdb));
+	if (!sqlite3_get_autocommit(fs->wdb))
+		sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
+}
+
 /* Runs one batch; every job gets a result. Returns the number of jobs. */
 static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 {
@@ -330,7 +355,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 	struct fs_job *job;
 	struct stat stt;
 	uint64_t batch_start = 0;
-	int failed = 0, cut = 0;
+	int failed = 0, cut = 0, commit_failed = 0;
 
 	fs->data_dirty = 0;
 	fs->nholes = 0;
@@ -380,9 +405,11 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 			}
 		}
 		if (!failed && fs_sql_exec(fs->wdb, "COMMIT", &error) < 0)
-			failed = 1;
+			failed = commit_failed = 1;
 		if (failed && !sqlite3_get_autocommit(fs->wdb))
 			sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
+		if (commit_failed)
+			fs_wal_overwrite(fs);
 		if (failed && fs->data_dirty && ftruncate(fs->data_fd, (off_t)batch_start) < 0)
 			log_warn("store %s: cannot cut %s back: %s", fs->dir, FS_DATA_NAME,
 				 strerror(errno));

@@ -192,11 +192,6 @@ def test_failing_syncs_never_acknowledged(users, sync_shim, tmp_path):
     assert bodies(inst, BOB) in ([], [both])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store-fs.c fs_batch_run: a COMMIT whose WAL sync fails leaves the batch's "
-    "frames, commit marker included, in store.sqlite-wal; ROLLBACK only drops "
-    "them from the shared-memory index, so WAL recovery after a crash replays "
-    "the refused message"))
 def test_failing_syncs_then_crash_keep_refused_mail_out(users, sync_shim, tmp_path):
     """A refused (451) message whose bytes reached the page cache must not
     come back when the store is next opened after a crash: the client was
