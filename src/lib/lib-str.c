@@ -60,11 +60,14 @@ void str_lower(char *s)
 const char *str_tfmt(const char *fmt, ...)
 {
 	static __thread char tbuf[512];
+	char out[sizeof(tbuf)];
 	va_list ap;
 
+	/* Through OUT: an argument may be an earlier result, i.e. TBUF itself. */
 	va_start(ap, fmt);
-	vsnprintf(tbuf, sizeof(tbuf), fmt, ap);
+	vsnprintf(out, sizeof(out), fmt, ap);
 	va_end(ap);
+	memcpy(tbuf, out, sizeof(tbuf));
 	return tbuf;
 }
 

@@ -117,6 +117,15 @@ static void test_config_nul_byte(void **state)
 	free(error);
 }
 
+/* An error message built from an earlier one (both in str_tfmt's buffer). */
+static void test_str_tfmt_of_itself(void **state)
+{
+	const char *inner = str_tfmt("%s", "not a database");
+	const char *outer = str_tfmt("region %s: %s", "eu-ie", inner);
+
+	assert_string_equal(outer, "region eu-ie: not a database");
+}
+
 static void test_config_missing_file(void **state)
 {
 	struct config *cfg = NULL;
@@ -131,9 +140,8 @@ static void test_config_missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_config_good),
-	    cmocka_unit_test(test_config_errors),
-	    cmocka_unit_test(test_config_nul_byte),
+	    cmocka_unit_test(test_config_good),         cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_config_nul_byte),     cmocka_unit_test(test_str_tfmt_of_itself),
 	    cmocka_unit_test(test_config_missing_file),
 	};
 
