@@ -510,3 +510,38 @@ def test_preservation_holds_the_account_until_released(instance):
 
     ok(instance.run(["user", "delete", ALICE]))
     assert ALICE not in ok(instance.run(["user", "list"]))
+
+
+def test_policy_changes_are_logged_before_decisions(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    policy = instance.dir / "policy.conf"
+    first = file_request(instance, "IE", "warrant", "content", [ALICE], "POL-1")
+    ok(instance.run(["legal", "decide", first]))
+    entries = log_entries(instance)
+    changed = [i for i, e in enumerate(entries) if e["type"] == "policy.changed"]
+    decided = [i for i, e in enumerate(entries) if e["type"] == "legal.decided"]
+    assert len(changed) == 1 and changed[0] < decided[0]
+    pol = entries[changed[0]]
+    assert pol["previous"] == "none" and "content=warrant,court-order" in pol["policy"]
+    assert "region eu-ie: partners=" in pol["policy"]
+    assert entries[decided[0]]["policy_sha256"] == pol["policy_sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", pol["policy_sha256"])
+
+    # A comment does not change what is decided: nothing new is logged.
+    policy.write_text(policy.read_text() + "# reviewed by counsel\n")
+    second = file_request(instance, "IE", "warrant", "content", [ALICE], "POL-2")
+    ok(instance.run(["legal", "decide", second]))
+    assert [e["type"] for e in log_entries(instance)].count("policy.changed") == 1
+
+    # A new partner does, before the decision made under it.
+    policy.write_text(policy.read_text().replace("# partners = GB", "partners = GB"))
+    third = file_request(instance, "GB", "warrant", "content", [ALICE], "POL-3")
+    ok(instance.run(["legal", "decide", third]))
+    entries = log_entries(instance)
+    changed = [e for e in entries if e["type"] == "policy.changed"]
+    assert len(changed) == 2 and changed[1]["previous"] == pol["policy_sha256"]
+    assert "region eu-ie: partners=GB" in changed[1]["policy"]
+    last = [e for e in entries if e["type"] == "legal.decided"][-1]
+    assert last["request"] == third and last["decision"] == "accepted"
+    assert last["policy_sha256"] == changed[1]["policy_sha256"]
+    assert entries.index(changed[1]) < entries.index(last)
