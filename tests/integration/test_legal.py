@@ -261,15 +261,20 @@ def test_microsoft_ireland_end_to_end(instance, tmp_path):
     # The notice waits for the end of the non-disclosure order.
     assert not any(ie.encode() in m for m in inbox(instance, tmp_path))
     assert "0 notices" in ok(instance.run(["legal", "notify"]))
-    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-01-31"]))
+    # A date to come is refused unless forced (it would tell the owner early).
+    r = instance.run(["legal", "notify", "--as-of", "2031-02-01"])
+    assert r.returncode == EX_USAGE and "--force" in r.stderr
+    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-01-31",
+                                           "--force"]))
     assert not any(ie.encode() in m for m in inbox(instance, tmp_path))
     assert "1 notice delivered" in ok(instance.run(["legal", "notify", "--as-of",
-                                                    "2031-02-01"]))
+                                                    "2031-02-01", "--force"]))
     notices = [m for m in inbox(instance, tmp_path) if b"Legal request " + ie.encode() in m]
     assert len(notices) == 1
     assert b"accepted" in notices[0] and b"High Court of Ireland" in notices[0]
     assert ("legal.exported     entry %d" % index).encode() in notices[0]
-    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-02-02"]))
+    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-02-02",
+                                           "--force"]))
 
     # The log ties the notice to the decision through the revealed nonce.
     entries = log_entries(instance)
@@ -414,7 +419,7 @@ def test_log_never_names_accounts_before_the_owner_may_know(instance, tmp_path):
     legal = [line for line in ok(instance.run(["log", "show", "--json"])).splitlines()
              if '"legal.' in line]
     assert len(legal) == 3 and not any(tag in line for line in legal)
-    ok(instance.run(["legal", "notify", "--as-of", "2035-01-02"]))
+    ok(instance.run(["legal", "notify", "--as-of", "2035-01-02", "--force"]))
     legal = [line for line in ok(instance.run(["log", "show", "--json"])).splitlines()
              if '"legal.' in line]
     assert tag in legal[-1] and '"legal.notified"' in legal[-1]
@@ -545,3 +550,4 @@ def test_policy_changes_are_logged_before_decisions(instance):
     assert last["request"] == third and last["decision"] == "accepted"
     assert last["policy_sha256"] == changed[1]["policy_sha256"]
     assert entries.index(changed[1]) < entries.index(last)
+
