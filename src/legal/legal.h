@@ -236,8 +236,9 @@ struct legal_request {
 	int64_t nondisclosure_ends; /* 0 none */
 	char status[16];            /* received, decided, rejected */
 	int64_t decided;
-	char *reject_reason;    /* NULL unless rejected */
-	int64_t released_index; /* legal.released entry; -1 none */
+	char *reject_reason;      /* NULL unless rejected */
+	int64_t released_index;   /* legal.released entry; -1 none */
+	int64_t nd_expired_index; /* legal.nondisclosure_expired entry; -1 none */
 	struct legal_account_info *accounts;
 	size_t account_count;
 	struct legal_export_info *exports;

@@ -423,6 +423,7 @@ def test_log_never_names_accounts_before_the_owner_may_know(instance, tmp_path):
     legal = [line for line in ok(instance.run(["log", "show", "--json"])).splitlines()
              if '"legal.' in line]
     assert tag in legal[-1] and '"legal.notified"' in legal[-1]
+    assert '"legal.nondisclosure_expired"' in legal[-2] and tag in legal[-2]
 
 
 def test_tampered_bundle_is_refused(instance, tmp_path):
@@ -551,3 +552,47 @@ def test_policy_changes_are_logged_before_decisions(instance):
     assert last["policy_sha256"] == changed[1]["policy_sha256"]
     assert entries.index(changed[1]) < entries.index(last)
 
+
+def test_end_of_nondisclosure_is_logged_even_without_a_notice(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    tag = re.search(r"log tag:\s+([0-9a-f]{32})", ok(instance.run(["user", "show", ALICE])))[1]
+    held = file_request(instance, "IE", "warrant", "content", [ALICE, "ghost@example.org"],
+                        "ND-1", nd="2031-01-31")
+    ok(instance.run(["legal", "decide", held]))
+    nobody = file_request(instance, "IE", "warrant", "content", ["ghost@example.org"], "ND-2",
+                          nd="2031-01-31")
+    ok(instance.run(["legal", "decide", nobody]))
+    # Ended before the decision: logged at once, before the notice.
+    past = file_request(instance, "IE", "warrant", "content", [ALICE], "ND-3", nd="2020-01-01")
+    ok(instance.run(["legal", "decide", past]))
+
+    def expired():
+        return [(i, e) for i, e in enumerate(log_entries(instance))
+                if e["type"] == "legal.nondisclosure_expired"]
+
+    got = expired()
+    assert [e["request"] for _, e in got] == [past]
+    assert got[0][1]["accounts"] == tag and got[0][1]["ended"] == "2020-01-02T00:00:00Z"
+    notified = [i for i, e in enumerate(log_entries(instance))
+                if e["type"] == "legal.notified" and e["request"] == past]
+    assert got[0][0] < notified[0]
+
+    ok(instance.run(["legal", "notify", "--as-of", "2031-01-31", "--force"]))
+    assert len(expired()) == 1
+    ok(instance.run(["legal", "notify", "--as-of", "2031-02-01", "--force"]))
+    got = {e["request"]: (i, e) for i, e in expired()}
+    assert set(got) == {past, held, nobody}
+    # The order covering only a missing account has no notice, yet its end
+    # is on record; the other one names the account it covered, before the
+    # notice it held back.
+    assert "accounts" not in got[nobody][1]
+    assert got[held][1]["accounts"] == tag
+    assert got[held][1]["ended"] == "2031-02-01T00:00:00Z"
+    entries = log_entries(instance)
+    notice = [i for i, e in enumerate(entries)
+              if e["type"] == "legal.notified" and e["request"] == held]
+    assert len(notice) == 1 and got[held][0] < notice[0]
+    # Once only.
+    ok(instance.run(["legal", "notify", "--as-of", "2031-03-01", "--force"]))
+    assert len(expired()) == 3
+    assert ALICE not in ok(instance.run(["log", "show", "--json"]))
