@@ -190,5 +190,12 @@ const char *tlog_origin(const struct tlog *log);
  * for size n. Fails on any edit, deletion, reordering or truncation of
  * entries that leaves a signed checkpoint behind. */
 int tlog_verify(struct tlog *log, const char **error_r) WARN_UNUSED;
+/* tlog_verify(), and then against NOTE, a signed checkpoint published
+ * earlier: it must be signed by this log's key for its origin, the log must
+ * have at least its size, and the root of that many entries must be its
+ * root. This catches what tlog_verify() alone cannot: a rollback that
+ * deleted the newest entries together with their stored checkpoints. */
+int tlog_verify_published(struct tlog *log, const void *note, size_t len,
+			  const char **error_r) WARN_UNUSED;
 
 #endif

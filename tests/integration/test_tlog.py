@@ -255,3 +255,46 @@ def test_verify_fails_after_reordering(populated):
 def test_verify_fails_after_deleting_an_entry(populated):
     err = _verify_fails(populated, lambda con: con.execute("DELETE FROM entries WHERE idx = 1"))
     assert "missing" in err
+
+
+def test_verify_against_a_published_checkpoint_detects_rollback(populated, tmp_path):
+    old_cp = tmp_path / "old.note"
+    old_cp.write_bytes(populated.run("log", "checkpoint").stdout)
+    old = populated.size()
+    for _ in range(2):
+        populated.add_user()
+    published = tmp_path / "published.note"
+    published.write_bytes(populated.run("log", "checkpoint").stdout)
+    new = populated.size()
+    assert new == old + 2
+    ok = populated.run("log", "verify", "--checkpoint", str(published))
+    assert ok.stdout.decode().strip() == "ok"
+
+    # Roll back: the newest entries and their stored checkpoints go together.
+    con = sqlite3.connect(str(populated.log_db()))
+    con.execute("DELETE FROM entries WHERE idx >= ?", (old,))
+    con.execute("DELETE FROM checkpoints WHERE size > ?", (old,))
+    con.commit()
+    con.close()
+    assert populated.run("log", "verify").stdout.decode().strip() == "ok"
+    proc = populated.run("log", "verify", "--checkpoint", str(published), check=False)
+    assert proc.returncode != 0 and b"ok" not in proc.stdout
+    assert b"rolled back" in proc.stderr
+    # An older published checkpoint is still consistent with what is left.
+    assert populated.run("log", "verify", "--checkpoint", str(old_cp)).returncode == 0
+
+    # Rewritten to the same size: the root at that size gives it away.
+    for _ in range(2):
+        populated.add_user()
+    assert populated.size() == new
+    proc = populated.run("log", "verify", "--checkpoint", str(published), check=False)
+    assert proc.returncode != 0 and b"do not match" in proc.stderr
+
+    # A checkpoint that is not this log's, or not signed, is refused.
+    forged = tmp_path / "forged.note"
+    forged.write_bytes(published.read_bytes().replace(b"\n\n", b"\n\nx", 1)[:-5] + b"AAAA\n")
+    proc = populated.run("log", "verify", "--checkpoint", str(forged), check=False)
+    assert proc.returncode != 0 and b"published checkpoint" in proc.stderr
+    proc = populated.run("log", "verify", "--checkpoint", str(tmp_path / "missing"),
+                         check=False)
+    assert proc.returncode != 0
