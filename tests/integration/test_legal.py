@@ -179,7 +179,8 @@ def check_bundle(bundle, entries_lines):
     index, size = int(log["index"]), int(log["size"])
     assert entry_lines_match(entries_lines, index, entry)
     root = base64.b64decode(log["root"])
-    proof = [base64.b64decode(p) for p in log["proof"].split()]
+    assert isinstance(log["proof"], list) and isinstance(log["index"], int)
+    proof = [base64.b64decode(p) for p in log["proof"]]
     assert leaf_hash(entry) == base64.b64decode(log["leaf_hash"])
     assert verify_inclusion(leaf_hash(entry), index, size, proof, root)
     assert log["checkpoint"].split("\n")[1:3] == [str(size), log["root"]]
@@ -239,6 +240,11 @@ def test_microsoft_ireland_end_to_end(instance, tmp_path):
     # The bundle: sealed records only, checked independently, and by the CLI.
     assert scan_at_rest(bundle, [token, ALICE, "plans", "meeting point"]) == []
     manifest, entry, index = check_bundle(bundle, log_lines(instance))
+    # log.json holds the proof as `log prove-inclusion` prints it.
+    log_json = json.loads((bundle / "log.json").read_text())
+    proved = json.loads(ok(instance.run(["log", "prove-inclusion", str(index), "--size",
+                                         str(log_json["size"])])))
+    assert {k: log_json[k] for k in proved} == proved
     tag = manifest["accounts"][0]["account"]
     assert tag == req["accounts"][0]["tag"] and entry["request"] == ie
     assert len(list((bundle / "accounts" / tag / "records").glob("*.smr"))) == 2
