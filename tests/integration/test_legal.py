@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -322,19 +323,91 @@ def test_microsoft_ireland_end_to_end(instance, tmp_path):
     assert scan_at_rest(instance.dir, [ALICE, token, "13-MJ-2814", "2026 No. 42"]) == []
 
 
+HTML_COLUMNS = (("Requests", "requests"), ("Accounts", "accounts"), ("Accepted", "accepted"),
+                ("Refused", "refused"), ("Redirected", "redirected"), ("Rejected", "rejected"),
+                ("No data", "no_data"), ("Sealed content", "content_produced"),
+                ("Non-content", "non_content_produced"), ("Owners notified", "owners_notified"),
+                ("Gag orders active", "nondisclosure_active"))
+
+
+class TableReader(HTMLParser):
+    """The report's table: header cells, and body and footer rows as lists."""
+
+    def __init__(self):
+        super().__init__()
+        self.heads, self.rows, self.foot = [], [], []
+        self.part, self.row, self.cell = None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("thead", "tbody", "tfoot"):
+            self.part = tag
+        elif tag == "tr":
+            self.row = []
+        elif tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.row.append(self.cell)
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            {"thead": self.heads, "tbody": self.rows, "tfoot": self.foot}[self.part].append(
+                self.row)
+            self.row = None
+
+
 def test_report_html_is_self_contained(instance, tmp_path):
     instance.add_user(ALICE, password=PASSWORD)
-    rid = file_request(instance, "US", "warrant", "content", [ALICE], "X-1")
-    ok(instance.run(["legal", "decide", rid]))
+    ok(instance.deliver(ALICE, mail("HTML-TOKEN")))
+    # Enough different outcomes that every column has a figure of its own.
+    us = file_request(instance, "US", "warrant", "content", [ALICE], "X-1")
+    ok(instance.run(["legal", "decide", us]))
+    held = file_request(instance, "IE", "warrant", "content", [ALICE, "ghost@example.org"],
+                        "X-2", nd="2099-01-01")
+    ok(instance.run(["legal", "decide", held]))
+    ok(instance.run(["legal", "export", held, "--out", str(tmp_path / "b1")]))
+    meta = file_request(instance, "IE", "subpoena", "non-content", [ALICE], "X-3")
+    ok(instance.run(["legal", "decide", meta]))
+    ok(instance.run(["legal", "export", meta, "--out", str(tmp_path / "b2")]))
+    for _ in range(2):
+        rid = file_request(instance, "IE", "warrant", "content", [ALICE], "X-4")
+        ok(instance.run(["legal", "reject", rid, "--reason", "overbroad"]))
+    ghost = file_request(instance, "FR", "warrant", "content", ["ghost@example.org"], "X-5")
+    ok(instance.run(["legal", "decide", ghost]))
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    period = ["--from", "2000-01-01", "--to", today]
     page = tmp_path / "report.html"
-    ok(instance.run(["report", "--format", "html", "--out", str(page)]))
+    ok(instance.run(["report", "--format", "html", "--out", str(page)] + period))
+    report = json.loads(ok(instance.run(["report", "--format", "json"] + period)))
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html and "<svg" in html
     assert 'name="viewport"' in html and "width=device-width" in html
     assert "US &rarr; IE via mutual legal assistance" in html
     assert not re.search(r"(src|href)\s*=|@import|url\(|https?://", html)
+    assert not re.search(r"<script|<img|<link|<iframe", html, re.I)
     note = ok(instance.run(["log", "checkpoint"]))
     assert note.split("\n")[2] in html
+    assert report["checkpoint"]["root"] == note.split("\n")[2]
+
+    table = TableReader()
+    table.feed(html)
+    assert table.heads == [["Jurisdiction"] + [head for head, _ in HTML_COLUMNS]]
+    want = {j["jurisdiction"]: [str(j[name]) for _, name in HTML_COLUMNS]
+            for j in report["jurisdictions"]}
+    got = {row[0]: row[1:] for row in table.rows}
+    assert got == want and set(got) == {"US", "IE", "FR"}
+    assert table.foot == [["All"] + [str(report["totals"][name]) for _, name in HTML_COLUMNS]]
+    # The figures differ enough that a swapped column would show.
+    ie = dict(zip((name for _, name in HTML_COLUMNS), map(int, got["IE"])))
+    assert ie == {"requests": 4, "accounts": 5, "accepted": 2, "refused": 0, "redirected": 0,
+                  "rejected": 2, "no_data": 1, "content_produced": 1,
+                  "non_content_produced": 1, "owners_notified": 3,
+                  "nondisclosure_active": 1}
+    assert all(report["totals"][name] > 0 for _, name in HTML_COLUMNS), report["totals"]
 
 
 def test_partner_subpoena_preservation_and_no_data(instance, tmp_path):
