@@ -7,16 +7,18 @@ ended; the transparency report counts it all and is recomputed here from the
 log alone, against its checkpoint."""
 import base64
 import hashlib
+import imaplib
 import json
 import re
 import secrets
+import time
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from conftest import scan_at_rest
+from conftest import Server, scan_at_rest
 
 EX_USAGE, EX_DATAERR = 64, 65
 ALICE = "alice@example.org"
@@ -675,3 +677,74 @@ def test_end_of_nondisclosure_is_logged_even_without_a_notice(instance):
     ok(instance.run(["legal", "notify", "--as-of", "2031-03-01", "--force"]))
     assert len(expired()) == 3
     assert ALICE not in ok(instance.run(["log", "show", "--json"]))
+
+
+def inbox_notices(inst, rid):
+    """Subjects of INBOX messages about request RID, over IMAP."""
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+    try:
+        m.login(ALICE, PASSWORD)
+        m.select("INBOX", readonly=True)
+        typ, data = m.search(None, "SUBJECT", '"Legal request %s "' % rid)
+        assert typ == "OK"
+        return data[0].split()
+    finally:
+        m.logout()
+
+
+def wait_for(what, timeout=15):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.2)
+    return what()
+
+
+def soon(seconds):
+    """A non-disclosure end SECONDS from now, as the CLI takes it."""
+    t = datetime.fromtimestamp(time.time() + seconds, timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_server_releases_due_notices_and_logs_the_policy_at_start(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    # Only the sweep at start can release it: the timer is an hour away.
+    instance.set_option("legal", "notify_interval", "1h")
+    rid = file_request(instance, "IE", "warrant", "content", [ALICE], "AT-START", nd=soon(2))
+    ok(instance.run(["legal", "decide", rid]))
+    assert show(instance, rid)["accounts"][0]["notice"] == "pending"
+    policy = instance.dir / "policy.conf"
+    policy.write_text(policy.read_text().replace("# partners = GB", "partners = GB"))
+    time.sleep(3)
+    srv = Server(instance).start()
+    try:
+        assert len(wait_for(lambda: inbox_notices(instance, rid))) == 1
+    finally:
+        srv.stop()
+    assert show(instance, rid)["accounts"][0]["notice"] == "delivered"
+    types = [e["type"] for e in log_entries(instance)]
+    assert types.count("legal.nondisclosure_expired") == 1 and types[-1] == "legal.notified"
+    changed = [e for e in log_entries(instance) if e["type"] == "policy.changed"]
+    assert len(changed) == 2 and "eu-ie: partners=GB" in changed[1]["policy"]
+    # Started again with nothing new: nothing more is logged.
+    size = len(log_entries(instance))
+    srv = Server(instance).start()
+    srv.stop()
+    assert len(log_entries(instance)) == size
+
+
+def test_server_releases_notices_on_its_timer(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    instance.set_option("legal", "notify_interval", "1s")
+    srv = Server(instance).start()
+    try:
+        rid = file_request(instance, "IE", "warrant", "content", [ALICE], "ON-TIMER",
+                           nd=soon(4))
+        ok(instance.run(["legal", "decide", rid]))
+        assert inbox_notices(instance, rid) == []
+        assert len(wait_for(lambda: inbox_notices(instance, rid), timeout=20)) == 1
+        assert show(instance, rid)["accounts"][0]["notice"] == "delivered"
+    finally:
+        srv.stop()
