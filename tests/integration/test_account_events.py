@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import sqlite3
+import subprocess
 
 from conftest import Server, scan_at_rest
 from test_vault import make_message, snapshot
@@ -183,3 +184,61 @@ def test_move_refusals_leave_the_account_in_place(instance):
     ok(instance.run(["legal", "release", rid]))
     ok(instance.run(["user", "move", ALICE, "--region", "us-east"]))
     assert region_of(instance, ALICE) == "us-east"
+
+
+def test_nothing_happens_when_the_log_cannot_be_written(instance, tmp_path):
+    """Every logged action waits for its entry: with the log's database locked
+    by someone else, each command fails and leaves no trace of itself."""
+    instance.add_user(ALICE, "eu-ie", PW)
+    token = "FAULT-" + secrets.token_hex(4)
+    ok(instance.deliver(ALICE, make_message(token)))
+    tag = tag_of(instance, ALICE)
+
+    def legal_file(reference):
+        return ok(instance.run(["legal", "file", "--authority", "High Court",
+                                "--jurisdiction", "IE", "--instrument", "warrant",
+                                "--reference", reference, "--scope", "content",
+                                "--account", ALICE])).strip()
+
+    accepted = legal_file("F-1")
+    ok(instance.run(["legal", "decide", accepted]))
+    waiting = legal_file("F-2")
+    size = len(entries(instance))
+
+    con = sqlite3.connect(str(instance.dir / "tlog" / "log.db"), isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        bundle = tmp_path / "bundle"
+        commands = {
+            "export": ["legal", "export", accepted, "--out", str(bundle)],
+            "decide": ["legal", "decide", waiting],
+            "delete": ["user", "delete", ALICE],
+            "passwd": ["user", "passwd", ALICE, "--password-stdin"],
+            "move": ["user", "move", ALICE, "--region", "us-east"],
+        }
+        procs = {name: subprocess.Popen([instance.bin, "-c", str(instance.conf)] + argv,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=instance.env)
+                 for name, argv in commands.items()}
+        results = {name: p.communicate(input=(PW + "\nnew pw\n").encode(), timeout=120)
+                   for name, p in procs.items()}
+        for name, p in procs.items():
+            assert p.returncode != 0, (name, results[name])
+            assert b"locked" in results[name][1], (name, results[name][1])
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+
+    assert len(entries(instance)) == size
+    assert ok(instance.run(["log", "verify"])).strip() == "ok"
+    assert not bundle.exists() and not list(tmp_path.glob("bundle*"))
+    req = json.loads(ok(instance.run(["legal", "show", accepted, "--json"])))
+    assert req["exports"] == []
+    assert json.loads(ok(instance.run(["legal", "show", waiting, "--json"])))["status"] == \
+        "received"
+    # The account is where it was, with its mail and its old password, and
+    # the other region holds nothing of it.
+    assert region_of(instance, ALICE) == "eu-ie"
+    assert scan_at_rest(instance.region_dir("us-east"), [bytes.fromhex(tag)]) == []
+    boxes = instance.export(ALICE, PW, out=tmp_path / "after")
+    assert any(token.encode() in m[2] for m in boxes["INBOX"])
