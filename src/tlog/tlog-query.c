@@ -244,20 +244,21 @@ static int verify_checkpoints(struct tlog *log, const struct tlog_tree *tree, co
 static int verify_published(struct tlog *log, const struct tlog_tree *tree, const void *note,
 			    size_t len, const char **error_r)
 {
-	uint8_t root[TLOG_HASH_BYTES], ours[TLOG_HASH_BYTES];
+	uint8_t root[TLOG_HASH_BYTES];
 	const char *error;
 	uint64_t size;
+	int r;
 
 	if (tlog_checkpoint_open(note, len, log->origin, log->pk, &size, root, &error) < 0)
 		return tlog_fail(log, error_r, "tlog: the published checkpoint: %s", error);
-	if (size > tlog_tree_size(tree))
+	r = tlog_root_check(tree, size, root);
+	if (r == TLOG_ROOT_SHORT)
 		return tlog_fail(log, error_r,
 				 "tlog: the published checkpoint is for size %llu but the log has "
 				 "only %llu entries (rolled back?)",
 				 (unsigned long long)size,
 				 (unsigned long long)tlog_tree_size(tree));
-	if (tlog_tree_root(tree, size, ours, &error) < 0 ||
-	    memcmp(root, ours, TLOG_HASH_BYTES) != 0)
+	if (r == TLOG_ROOT_DIFFERS)
 		return tlog_fail(log, error_r,
 				 "tlog: the log's first %llu entries do not match the published "
 				 "checkpoint (rewritten?)",
