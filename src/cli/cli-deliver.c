@@ -3,7 +3,10 @@
  *
  * Trust boundary: the message on stdin is untrusted. It is sealed as it is
  * read and stored in each recipient's home region; exit codes follow
- * sysexits.h so the MTA bounces (64-67) or retries (75). */
+ * sysexits.h so the MTA bounces (64-67) or retries (75). Like SMTP delivery
+ * it only adds sealed mail and reads nothing stored, so it is not logged as
+ * operator access (a log entry per delivery would publish each account's
+ * mail traffic). */
 #include "cli/cli.h"
 
 #include "region/region.h"

@@ -3,11 +3,15 @@
  *
  * Trust boundary: needs the owner's password; the unlocked key stays in
  * sodium_malloc'd memory and plaintext goes only to the owner's chosen
- * folder, written through tmp/ and renamed into cur/ (Maildir delivery). */
+ * folder, written through tmp/ and renamed into cur/ (Maildir delivery).
+ * The operator runs it outside the server, so before the account's stored
+ * data is touched the access is in the transparency log (operator.access,
+ * naming the account by its tag only). */
 #include "cli/cli.h"
 
 #include "crypto/seal.h"
 #include "region/region.h"
+#include "tlog/tlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +120,25 @@ out:
 	return ret < 0 ? 1 : 0;
 }
 
+/* Appends operator.access for ACCT; the export may start only if it is on
+ * disk. */
+static int cli_export_log(struct tlog *tlog, const struct account *acct)
+{
+	char tag[2 * STORE_TAG_BYTES + 1];
+	const char *fields[] = {"account", tag,      "region", acct->region->name,
+				"what",    "export", NULL};
+	const char *error = NULL;
+	uint64_t index;
+
+	for (size_t i = 0; i < STORE_TAG_BYTES; i++)
+		snprintf(tag + 2 * i, 3, "%02x", acct->st.tag[i]);
+	if (tlog_append(tlog, "operator.access", fields, &index, &error) < 0) {
+		cli_error("the access cannot be logged, so nothing is exported: %s", error);
+		return -1;
+	}
+	return 0;
+}
+
 /* The Maildir++ folder of a mailbox: the root for INBOX, ".Name" otherwise
  * ("/" in names becomes the "." hierarchy separator). */
 static char *cli_export_folder(const char *out, const char *name)
@@ -191,6 +214,7 @@ int cli_export_main(struct cli *cli, int argc, char **argv)
 	int from_stdin = cli_take_flag(&argc, argv, "--password-stdin");
 	const char *out = cli_take_option(&argc, argv, "--out");
 	struct router *router = NULL;
+	struct tlog *tlog = NULL;
 	struct account *acct = NULL;
 	struct seal_keypair *kp = NULL;
 	struct store_mailbox *boxes = NULL;
@@ -206,12 +230,16 @@ int cli_export_main(struct cli *cli, int argc, char **argv)
 		cli_error("usage: sealmail export ADDRESS [--password-stdin] --out DIR");
 		return CLI_EX_USAGE;
 	}
-	ret = cli_open(cli, &router, NULL);
+	ret = cli_open(cli, &router, &tlog);
 	if (ret != 0)
 		return ret;
 	ret = cli_find_account(router, argv[1], &acct);
 	if (ret != 0)
 		goto out;
+	if (cli_export_log(tlog, acct) < 0) {
+		ret = CLI_EX_TEMPFAIL;
+		goto out;
+	}
 	pw = cli_read_secret("Password: ", from_stdin);
 	if (pw == NULL) {
 		ret = CLI_EX_DATAERR;
@@ -248,6 +276,6 @@ out:
 	seal_keypair_free(&kp);
 	cli_secret_free(&pw);
 	router_account_free(&acct);
-	cli_close(&router, NULL);
+	cli_close(&router, &tlog);
 	return ret;
 }

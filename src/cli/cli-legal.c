@@ -25,7 +25,7 @@ static const char cli_legal_usage[] =
     "           --instrument warrant|subpoena|court-order|preservation --reference REF\n"
     "           --account ADDRESS... --scope content|non-content [--nondisclosure-until DATE]\n"
     "       sealmail legal list | show ID [--json] | decide ID | reject ID --reason TEXT\n"
-    "       sealmail legal export ID --out DIR | notify [--as-of DATE] | release ID\n"
+    "       sealmail legal export ID --out DIR | notify [--as-of DATE [--force]] | release ID\n"
     "       sealmail legal verify-bundle DIR\n"
     "       sealmail legal open-bundle DIR --account ADDRESS [--password-stdin] --out DIR";
 
@@ -346,13 +346,23 @@ static int cli_legal_export(struct legal *legal, int argc, char **argv)
 static int cli_legal_notify(struct legal *legal, int argc, char **argv)
 {
 	const char *as_of_arg = cli_take_option(&argc, argv, "--as-of");
-	int64_t as_of = (int64_t)time(NULL);
+	int force = cli_take_flag(&argc, argv, "--force");
+	int64_t now = (int64_t)time(NULL), as_of = now;
 	const char *error = NULL;
 	unsigned released = 0;
 	int r;
 
 	if (argc != 2 || (as_of_arg != NULL && legal_date_parse(as_of_arg, 0, &as_of) < 0)) {
-		cli_error("usage: sealmail legal notify [--as-of YYYY-MM-DD]");
+		cli_error("usage: sealmail legal notify [--as-of YYYY-MM-DD [--force]]");
+		return CLI_EX_USAGE;
+	}
+	/* A date to come would tell owners before their non-disclosure order
+	 * ends: only on purpose. */
+	if (as_of > now && !force) {
+		cli_error("legal notify: --as-of %s is in the future and would release notices "
+			  "whose non-disclosure order has not ended; add --force to do that anyway "
+			  "(the log records the real time of release)",
+			  as_of_arg);
 		return CLI_EX_USAGE;
 	}
 	r = legal_notify(legal, as_of, &released, &error);

@@ -21,7 +21,8 @@
 
 static const char cli_log_usage[] =
     "usage: sealmail log key | checkpoint [--size N] | show [--from N] [--json] |\n"
-    "       prove-inclusion INDEX [--size N] | prove-consistency OLD NEW | verify";
+    "       prove-inclusion INDEX [--size N] | prove-consistency OLD NEW |\n"
+    "       verify [--checkpoint FILE]";
 
 static int parse_u64(const char *s, uint64_t *v_r)
 {
@@ -232,13 +233,25 @@ static int cmd_key(struct tlog *log, int argc, char **argv)
 
 static int cmd_verify(struct tlog *log, int argc, char **argv)
 {
+	const char *path = cli_take_option(&argc, argv, "--checkpoint");
 	const char *error;
+	uint8_t *note = NULL;
+	size_t len = 0;
+	int r;
 
 	if (argc != 2) {
-		cli_error("usage: sealmail log verify");
+		cli_error("usage: sealmail log verify [--checkpoint FILE]");
 		return CLI_EX_USAGE;
 	}
-	if (tlog_verify(log, &error) < 0) {
+	if (path != NULL && fs_read_all(path, &note, &len) < 0) {
+		cli_error("cannot read %s: %s", path, strerror(errno));
+		return CLI_EX_IOERR;
+	}
+	r = path != NULL
+		? tlog_verify_published(log, note != NULL ? note : (const uint8_t *)"", len, &error)
+		: tlog_verify(log, &error);
+	free(note);
+	if (r < 0) {
 		cli_error("log verification failed: %s", error);
 		return CLI_EX_DATAERR;
 	}

@@ -1,4 +1,4 @@
-/* cli-user.c — `sealmail user add|list|show|passwd|recover|delete`.
+/* cli-user.c — `sealmail user add|list|show|passwd|recover|move|delete`.
  *
  * Trust boundary: passwords and recovery codes pass through memory only and
  * are wiped after use. `user list` shows addresses: it opens the directory's
@@ -178,9 +178,10 @@ out:
 	return ret;
 }
 
-/* 0 when no preservation request holds ACCT, else an exit code. */
+/* 0 when no preservation request holds ACCT, else an exit code; WHAT is
+ * what the hold forbids ("deleted", "moved"). */
 static int cli_user_check_hold(struct cli *cli, struct router *router, struct tlog *tlog,
-			       const struct account *acct)
+			       const struct account *acct, const char *what)
 {
 	struct legal *legal = NULL;
 	const char *error = NULL;
@@ -199,9 +200,9 @@ static int cli_user_check_hold(struct cli *cli, struct router *router, struct tl
 	}
 	if (held == 0)
 		return 0;
-	cli_error("%s is held by preservation request %s and cannot be deleted; "
+	cli_error("%s is held by preservation request %s and cannot be %s; "
 		  "when the hold ends: sealmail legal release %s",
-		  acct->address, id, id);
+		  acct->address, id, what, id);
 	return CLI_EX_DATAERR;
 }
 
@@ -215,7 +216,7 @@ static int cli_user_delete(struct cli *cli, struct router *router, struct tlog *
 	ret = cli_find_account(router, address, &acct);
 	if (ret != 0)
 		return ret;
-	ret = cli_user_check_hold(cli, router, tlog, acct);
+	ret = cli_user_check_hold(cli, router, tlog, acct, "deleted");
 	if (ret != 0) {
 		router_account_free(&acct);
 		return ret;
@@ -230,6 +231,49 @@ static int cli_user_delete(struct cli *cli, struct router *router, struct tlog *
 	return ret;
 }
 
+static int cli_user_move(struct cli *cli, struct router *router, struct tlog *tlog, int argc,
+			 char **argv)
+{
+	const char *region = cli_take_option(&argc, argv, "--region");
+	const struct region *from;
+	struct account *acct = NULL;
+	const char *error = NULL;
+	int ret;
+
+	if (argc != 2 || region == NULL) {
+		cli_error("usage: sealmail user move ADDRESS --region R");
+		return CLI_EX_USAGE;
+	}
+	if (router_region(router, region) == NULL) {
+		cli_error("no region named '%s' in the configuration", region);
+		return CLI_EX_USAGE;
+	}
+	ret = cli_find_account(router, argv[1], &acct);
+	if (ret != 0)
+		return ret;
+	from = acct->region;
+	if (strcmp(from->name, region) == 0) {
+		cli_error("%s is already in region %s", acct->address, region);
+		ret = CLI_EX_DATAERR;
+		goto out;
+	}
+	ret = cli_user_check_hold(cli, router, tlog, acct, "moved");
+	if (ret != 0)
+		goto out;
+	if (router_account_move(router, acct, region, &error) < 0) {
+		cli_error("%s: %s", acct->address, error);
+		ret = CLI_EX_TEMPFAIL;
+		goto out;
+	}
+	printf("Moved %s from region %s (%s) to region %s (%s); nothing of it is left in %s.\n",
+	       acct->address, from->name, from->jurisdiction, acct->region->name,
+	       acct->region->jurisdiction, from->name);
+	ret = CLI_EX_OK;
+out:
+	router_account_free(&acct);
+	return ret;
+}
+
 int cli_user_main(struct cli *cli, int argc, char **argv)
 {
 	struct router *router = NULL;
@@ -238,9 +282,9 @@ int cli_user_main(struct cli *cli, int argc, char **argv)
 	int ret;
 
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
-	    strcmp(sub, "passwd") != 0 && strcmp(sub, "recover") != 0 &&
+	    strcmp(sub, "passwd") != 0 && strcmp(sub, "recover") != 0 && strcmp(sub, "move") != 0 &&
 	    strcmp(sub, "delete") != 0) {
-		cli_error("usage: sealmail user add|list|show|passwd|recover|delete ...");
+		cli_error("usage: sealmail user add|list|show|passwd|recover|move|delete ...");
 		return CLI_EX_USAGE;
 	}
 	ret = cli_open(cli, &router, &tlog);
@@ -254,6 +298,8 @@ int cli_user_main(struct cli *cli, int argc, char **argv)
 		ret = cli_user_list(router);
 	} else if (strcmp(sub, "passwd") == 0 || strcmp(sub, "recover") == 0) {
 		ret = cli_user_passwd(router, argc, argv, strcmp(sub, "recover") == 0);
+	} else if (strcmp(sub, "move") == 0) {
+		ret = cli_user_move(cli, router, tlog, argc, argv);
 	} else if (argc != 2) {
 		cli_error("usage: sealmail user %s ADDRESS", sub);
 		ret = CLI_EX_USAGE;

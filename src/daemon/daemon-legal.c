@@ -1,6 +1,7 @@
 /* daemon-legal.c — releases owner notices of legal requests: at start and
  * every [legal] notify_interval, a sweep delivers the sealed notices whose
- * non-disclosure order has ended (legal_notify_due).
+ * non-disclosure order has ended (legal_notify_due). At start it also logs
+ * policy.changed when the policy file differs from the last one logged.
  *
  * Trust boundary: no network input. A sweep appends to the transparency log
  * and delivers into owners' mailboxes; it blocks on syncs, so it runs on a
@@ -47,6 +48,10 @@ static int daemon_legal_start(struct daemon *d, const char **error_r)
 		return -1;
 	}
 	router_set_tlog(d->router, d->tlog);
+	/* A policy edited while the server was down is on record before the
+	 * first sweep. An invalid one stops only `legal decide`, which says why. */
+	if (legal_policy_record(cfg, d->router, d->tlog, error_r) < 0)
+		log_warn("legal: the policy in force is not logged: %s", *error_r);
 	d->legal_pool = pool_new(1);
 	if (cfg->legal_notify_interval > 0) {
 		d->legal_timer = event_new(d->base, -1, EV_PERSIST, daemon_legal_timer, d);

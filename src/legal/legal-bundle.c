@@ -171,7 +171,7 @@ static int bundle_check_log(const char *dir, const char *vkey, const char *name,
 		return -1;
 	while (len > 0 && text[len - 1] == '\n')
 		len--;
-	if (tlog_json_decode(text, len, &f, &error) < 0)
+	if (tlog_json_decode_doc(text, len, &f, &error) < 0)
 		goto out;
 	error = "log.json is malformed";
 	v = tlog_json_field(f, "verifier_key");

@@ -39,7 +39,9 @@ static const char legal_schema[] =
     " created INTEGER NOT NULL, manifest_sha256 TEXT NOT NULL,"
     " PRIMARY KEY(request, log_index));"
     "CREATE TABLE IF NOT EXISTS releases(request INTEGER PRIMARY KEY,"
-    " log_index INTEGER NOT NULL, released INTEGER NOT NULL);";
+    " log_index INTEGER NOT NULL, released INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS nd_expired(request INTEGER PRIMARY KEY,"
+    " log_index INTEGER NOT NULL);";
 
 int legal_db_fail(struct legal *legal, const char **error_r)
 {
@@ -335,19 +337,23 @@ int legal_db_add_export(struct legal *legal, uint64_t index, uint64_t log_index,
 	return legal_step_done(legal, st, error_r);
 }
 
-int legal_db_pending_notices(struct legal *legal, uint64_t **indexes_r, size_t *count_r,
-			     const char **error_r)
+int legal_db_pending_notices(struct legal *legal, int64_t as_of, uint64_t **indexes_r,
+			     size_t *count_r, const char **error_r)
 {
-	sqlite3_stmt *st = legal_prepare(legal,
-					 "SELECT DISTINCT request FROM accounts WHERE notice IN"
-					 " ('pending', 'logged') ORDER BY request",
-					 error_r);
+	sqlite3_stmt *st =
+	    legal_prepare(legal,
+			  "SELECT request FROM accounts WHERE notice IN ('pending', 'logged')"
+			  " UNION SELECT id FROM requests WHERE nd_ends > 0 AND nd_ends <= ?1"
+			  " AND status IN ('decided', 'rejected')"
+			  " AND id NOT IN (SELECT request FROM nd_expired) ORDER BY 1",
+			  error_r);
 	size_t n = 0, cap = 16;
 	uint64_t *v;
 	int rc;
 
 	if (st == NULL)
 		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)as_of);
 	v = xcalloc(cap, sizeof(*v));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
@@ -455,7 +461,8 @@ static int legal_load_accounts(struct legal *legal, struct legal_request *req, c
 #define LEGAL_REQUEST_COLUMNS                                                                      \
 	"SELECT id, received, authority, jurisdiction, instrument, scope, reference_sealed,"       \
 	" nd_ends, status, decided, reject_sealed,"                                                \
-	" (SELECT log_index FROM releases WHERE releases.request = requests.id) FROM requests"
+	" (SELECT log_index FROM releases WHERE releases.request = requests.id),"                  \
+	" (SELECT log_index FROM nd_expired WHERE nd_expired.request = requests.id) FROM requests"
 
 static int legal_row_request(struct legal *legal, sqlite3_stmt *st, struct legal_request **req_r,
 			     const char **error_r)
@@ -486,6 +493,8 @@ static int legal_row_request(struct legal *legal, sqlite3_stmt *st, struct legal
 						     (size_t)sqlite3_column_bytes(st, 10));
 	req->released_index =
 	    sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 11);
+	req->nd_expired_index =
+	    sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 12);
 	if (legal_load_accounts(legal, req, error_r) < 0) {
 		legal_request_free(&req);
 		return -1;
@@ -577,6 +586,19 @@ int legal_db_add_release(struct legal *legal, uint64_t index, uint64_t log_index
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)log_index);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+	return legal_step_done(legal, st, error_r);
+}
+
+int legal_db_add_nd_expired(struct legal *legal, uint64_t index, uint64_t log_index,
+			    const char **error_r)
+{
+	sqlite3_stmt *st = legal_prepare(
+	    legal, "INSERT INTO nd_expired(request, log_index) VALUES (?,?)", error_r);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)log_index);
 	return legal_step_done(legal, st, error_r);
 }
 

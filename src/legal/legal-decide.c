@@ -44,6 +44,77 @@ static int legal_need_log(struct legal *legal, const char **error_r)
 	return 0;
 }
 
+/* Keeps the policy hash of the last policy.changed entry seen. */
+static int legal_policy_last(void *ctx, uint64_t index, const uint8_t *json, size_t len)
+{
+	static const char type[] = "\"policy.changed\"";
+	char *last = ctx, **fields = NULL;
+	const char *error, *hash;
+
+	if (memmem(json, len, type, sizeof(type) - 1) == NULL ||
+	    tlog_json_decode(json, len, &fields, &error) < 0)
+		return 0;
+	hash = tlog_json_field(fields, "policy_sha256");
+	if (strcmp(tlog_json_field(fields, "type"), "policy.changed") == 0 && hash != NULL)
+		snprintf(last, LEGAL_HASH_HEX_MAX, "%s", hash);
+	tlog_json_fields_free(&fields);
+	return 0;
+}
+
+/* Under the lock: appends policy.changed unless the log's last one is for
+ * POLICY. HASH_R receives POLICY's hash. */
+static int legal_policy_log(struct legal *legal, const struct legal_policy *policy,
+			    char hash_r[LEGAL_HASH_HEX_MAX], const char **error_r)
+{
+	char last[LEGAL_HASH_HEX_MAX] = "";
+	struct buf summary;
+	uint64_t index;
+	int ret;
+
+	legal_policy_hash(policy, hash_r);
+	if (tlog_foreach(legal->log, 0, legal_policy_last, last, error_r) < 0)
+		return -1;
+	if (strcmp(last, hash_r) == 0)
+		return 0;
+	buf_init(&summary);
+	legal_policy_summary(policy, &summary);
+	{
+		const char *fields[] = {"policy_sha256",
+					hash_r,
+					"policy",
+					buf_cstr(&summary),
+					"previous",
+					last[0] != '\0' ? last : "none",
+					NULL};
+
+		ret = tlog_append(legal->log, "policy.changed", fields, &index, error_r);
+	}
+	buf_free(&summary);
+	return ret;
+}
+
+int legal_policy_record(const struct config *cfg, struct router *router, struct tlog *log,
+			const char **error_r)
+{
+	struct legal_policy *policy = NULL;
+	struct legal *legal = NULL;
+	char hash[LEGAL_HASH_HEX_MAX];
+	int ret = -1;
+
+	if (legal_open(cfg, router, log, &legal, error_r) < 0)
+		return -1;
+	if (legal_need_log(legal, error_r) < 0 ||
+	    legal_policy_load(cfg->legal_policy, &policy, error_r) < 0 ||
+	    legal_policy_check(policy, cfg, error_r) < 0 || legal_lock(legal, error_r) < 0)
+		goto out;
+	ret = legal_policy_log(legal, policy, hash, error_r);
+	legal_unlock(legal);
+out:
+	legal_policy_free(&policy);
+	legal_close(&legal);
+	return ret;
+}
+
 /* Normalised, distinct addresses; *list_r is a malloc'd array of malloc'd
  * strings. */
 static int legal_addresses(const struct legal_filing *f, char ***list_r, const char **error_r)
@@ -143,7 +214,7 @@ out:
 /* Decides (or, with REJECT, rejects) account A of REQ and logs it first. */
 static int legal_decide_account(struct legal *legal, const struct legal_request *req,
 				struct legal_account_info *a, const struct legal_policy *policy,
-				const char **error_r)
+				const char *policy_hash, const char **error_r)
 {
 	struct legal_fields fields = {.n = 0};
 	struct legal_verdict v;
@@ -199,6 +270,8 @@ static int legal_decide_account(struct legal *legal, const struct legal_request 
 	}
 	if (v.channel[0] != '\0')
 		legal_field(&fields, "channel", v.channel);
+	if (policy_hash != NULL)
+		legal_field(&fields, "policy_sha256", policy_hash);
 	if (tlog_append(legal->log, "legal.decided", fields.v, &index, error_r) < 0)
 		goto out;
 	a->decided_index = (int64_t)index;
@@ -218,6 +291,7 @@ static int legal_close_request(struct legal *legal, const char *id, const char *
 	struct legal_policy *policy = NULL;
 	struct legal_request *req = NULL;
 	const char *status = reject_reason != NULL ? "rejected" : "decided";
+	char policy_hash[LEGAL_HASH_HEX_MAX];
 	int64_t now = (int64_t)time(NULL);
 	unsigned released = 0;
 	int r, ret = -1;
@@ -244,10 +318,14 @@ static int legal_close_request(struct legal *legal, const char *id, const char *
 		*error_r = str_tfmt("%s is %s already", req->id, req->status);
 		goto out;
 	}
+	/* The policy in force is in the log before any decision made under it. */
+	if (policy != NULL && legal_policy_log(legal, policy, policy_hash, error_r) < 0)
+		goto out;
 	for (size_t i = 0; i < req->account_count; i++) {
 		if (req->accounts[i].decided_index >= 0)
 			continue;
-		if (legal_decide_account(legal, req, &req->accounts[i], policy, error_r) < 0)
+		if (legal_decide_account(legal, req, &req->accounts[i], policy,
+					 policy != NULL ? policy_hash : NULL, error_r) < 0)
 			goto out;
 	}
 	if (legal_db_set_status(legal, req->index, status, now, reject_reason, error_r) < 0)

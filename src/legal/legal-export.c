@@ -355,7 +355,7 @@ static int export_seal_bundle(struct export_job *ex, const char *dir, uint64_t i
 	uint8_t *sk = NULL, sig[SEAL_SIGN_BYTES], leaf[TLOG_HASH_BYTES], root[TLOG_HASH_BYTES];
 	struct buf entry, note, proof, out;
 	struct tlog_proof p;
-	char num_index[24], num_size[24], *b64, *path = NULL, *vkey = NULL;
+	char *b64, *path = NULL, *vkey = NULL;
 	char *leaf64 = NULL, *root64 = NULL;
 	uint64_t size = tlog_size(ex->legal->log);
 	size_t sk_len = 0;
@@ -381,28 +381,26 @@ static int export_seal_bundle(struct export_job *ex, const char *dir, uint64_t i
 	    tlog_prove_inclusion(ex->legal->log, index, size, leaf, root, &p, error_r) < 0 ||
 	    tlog_checkpoint_at(ex->legal->log, size, &note, error_r) < 0)
 		goto out;
+	/* As `sealmail log prove-inclusion` prints it, with the entry, the
+	 * checkpoint and the verifier key beside. */
 	for (size_t i = 0; i < p.count; i++) {
 		b64 = seal_base64_encode(p.hash[i], TLOG_HASH_BYTES);
-		legal_putf(&proof, "%s%s", i > 0 ? " " : "", b64);
+		legal_putf(&proof, "%s\"%s\"", i > 0 ? "," : "", b64);
 		free(b64);
 	}
-	snprintf(num_index, sizeof(num_index), "%llu", (unsigned long long)index);
-	snprintf(num_size, sizeof(num_size), "%llu", (unsigned long long)size);
 	leaf64 = seal_base64_encode(leaf, sizeof(leaf));
 	root64 = seal_base64_encode(root, sizeof(root));
 	vkey = tlog_verifier_key(ex->legal->log);
-	{
-		const char *fields[] = {
-		    "checkpoint", buf_cstr(&note),  "entry",        buf_cstr(&entry),
-		    "index",      num_index,        "leaf_hash",    leaf64,
-		    "proof",      buf_cstr(&proof), "root",         root64,
-		    "size",       num_size,         "verifier_key", vkey,
-		    NULL};
-
-		buf_reset(&out);
-		if (tlog_json_encode(fields, &out, error_r) < 0 || buf_append(&out, "\n", 1) < 0)
-			goto out;
-	}
+	buf_reset(&out);
+	legal_put(&out, "{\"checkpoint\":");
+	legal_put_json(&out, buf_cstr(&note));
+	legal_put(&out, ",\"entry\":");
+	legal_put_json(&out, buf_cstr(&entry));
+	legal_putf(&out, ",\"index\":%llu,\"leaf_hash\":\"%s\",\"proof\":[%s],\"root\":\"%s\"",
+		   (unsigned long long)index, leaf64, buf_cstr(&proof), root64);
+	legal_putf(&out, ",\"size\":%llu,\"verifier_key\":", (unsigned long long)size);
+	legal_put_json(&out, vkey);
+	legal_put(&out, "}\n");
 	free(path);
 	path = fs_path_join(dir, "log.json");
 	ret = export_write_file(path, out.data, out.len, error_r);

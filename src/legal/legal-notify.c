@@ -192,6 +192,43 @@ out:
 	return ret;
 }
 
+/* Logs that REQ's non-disclosure order has ended, naming the tags of the
+ * accounts it covered; before any notice it held back is released. */
+static int legal_nd_expired(struct legal *legal, const struct legal_request *req,
+			    const char **error_r)
+{
+	char ended[LEGAL_TIME_MAX];
+	const char *fields[9];
+	struct buf tags;
+	uint64_t index;
+	size_t n = 0;
+	int ret;
+
+	buf_init(&tags);
+	for (size_t i = 0; i < req->account_count; i++) {
+		if (req->accounts[i].tag[0] == '\0')
+			continue;
+		legal_putf(&tags, "%s%s", tags.len > 0 ? " " : "", req->accounts[i].tag);
+	}
+	legal_time_format(req->nondisclosure_ends, ended);
+	fields[n++] = "request";
+	fields[n++] = req->id;
+	fields[n++] = "jurisdiction";
+	fields[n++] = req->jurisdiction;
+	fields[n++] = "ended";
+	fields[n++] = ended;
+	if (tags.len > 0) {
+		fields[n++] = "accounts";
+		fields[n++] = buf_cstr(&tags);
+	}
+	fields[n] = NULL;
+	ret = tlog_append(legal->log, "legal.nondisclosure_expired", fields, &index, error_r);
+	if (ret == 0)
+		ret = legal_db_add_nd_expired(legal, req->index, index, error_r);
+	buf_free(&tags);
+	return ret;
+}
+
 int legal_notify_request(struct legal *legal, const struct legal_request *req, int64_t as_of,
 			 unsigned *released_r, const char **error_r)
 {
@@ -201,6 +238,9 @@ int legal_notify_request(struct legal *legal, const struct legal_request *req, i
 		return 0;
 	if (req->nondisclosure_ends > 0 && as_of < req->nondisclosure_ends)
 		return 0;
+	if (req->nondisclosure_ends > 0 && req->nd_expired_index < 0 &&
+	    legal_nd_expired(legal, req, error_r) < 0)
+		return -1;
 	for (size_t i = 0; i < req->account_count; i++) {
 		struct legal_account_info *a = &req->accounts[i];
 
@@ -228,7 +268,7 @@ int legal_notify(struct legal *legal, int64_t as_of, unsigned *released_r, const
 	}
 	if (legal_lock(legal, error_r) < 0)
 		return -1;
-	if (legal_db_pending_notices(legal, &pending, &count, error_r) < 0) {
+	if (legal_db_pending_notices(legal, as_of, &pending, &count, error_r) < 0) {
 		legal_unlock(legal);
 		return -1;
 	}

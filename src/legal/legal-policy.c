@@ -329,6 +329,50 @@ int legal_policy_check(const struct legal_policy *pol, const struct config *cfg,
 	return 0;
 }
 
+static void legal_policy_put_instruments(struct buf *out, const char *key, unsigned bits)
+{
+	const char *sep = "";
+
+	legal_putf(out, "%s=", key);
+	for (unsigned i = LEGAL_WARRANT; i <= LEGAL_PRESERVATION; i++) {
+		if (bits & LEGAL_BIT(i)) {
+			legal_putf(out, "%s%s", sep,
+				   legal_instrument_name((enum legal_instrument)i));
+			sep = ",";
+		}
+	}
+	legal_put(out, "; ");
+}
+
+void legal_policy_summary(const struct legal_policy *pol, struct buf *out)
+{
+	legal_policy_put_instruments(out, "content", pol->content);
+	legal_policy_put_instruments(out, "non-content", pol->non_content);
+	legal_putf(out, "preservation=%s; channel=%s", pol->preservation ? "yes" : "no",
+		   pol->channel != NULL ? pol->channel : LEGAL_DEFAULT_CHANNEL);
+	for (size_t i = 0; i < pol->region_count; i++) {
+		const struct legal_policy_region *r = &pol->regions[i];
+
+		legal_putf(out, "; region %s: partners=", r->name);
+		for (size_t j = 0; j < r->partner_count; j++)
+			legal_putf(out, "%s%s", j > 0 ? "," : "", r->partners[j]);
+		if (r->channel != NULL)
+			legal_putf(out, ", channel=%s", r->channel);
+	}
+}
+
+void legal_policy_hash(const struct legal_policy *pol, char out[LEGAL_HASH_HEX_MAX])
+{
+	uint8_t hash[32];
+	struct buf text;
+
+	buf_init(&text);
+	legal_policy_summary(pol, &text);
+	seal_sha256(text.data, text.len, hash);
+	legal_hex(hash, sizeof(hash), out);
+	buf_free(&text);
+}
+
 void legal_policy_free(struct legal_policy **polp)
 {
 	struct legal_policy *pol = *polp;

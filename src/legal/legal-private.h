@@ -66,9 +66,13 @@ int legal_db_add_export(struct legal *legal, uint64_t index, uint64_t log_index,
 			const char *manifest_sha256, const char **error_r) WARN_UNUSED;
 int legal_db_add_release(struct legal *legal, uint64_t index, uint64_t log_index,
 			 const char **error_r) WARN_UNUSED;
-/* Indexes of the requests that have a notice waiting (pending or logged). */
-int legal_db_pending_notices(struct legal *legal, uint64_t **indexes_r, size_t *count_r,
-			     const char **error_r) WARN_UNUSED;
+/* Indexes of the requests that have a notice waiting (pending or logged) or
+ * whose non-disclosure order ended by AS_OF without legal.nondisclosure_expired
+ * logged yet. */
+int legal_db_pending_notices(struct legal *legal, int64_t as_of, uint64_t **indexes_r,
+			     size_t *count_r, const char **error_r) WARN_UNUSED;
+int legal_db_add_nd_expired(struct legal *legal, uint64_t index, uint64_t log_index,
+			    const char **error_r) WARN_UNUSED;
 
 /* ---- legal-notify.c -------------------------------------------------------- */
 /* Releases the due notices of request REQ (loaded, decided or rejected). */

@@ -95,6 +95,12 @@ int legal_policy_load(const char *path, struct legal_policy **policy_r,
 int legal_policy_check(const struct legal_policy *policy, const struct config *cfg,
 		       const char **error_r) WARN_UNUSED;
 void legal_policy_free(struct legal_policy **policy);
+/* Appends one line that states everything a decision depends on (instrument
+ * lists, preservation, channels, partners per region), in file order and
+ * without comments: the policy's public summary. */
+void legal_policy_summary(const struct legal_policy *policy, struct buf *out);
+/* hex(SHA-256(summary)): two files that decide alike hash alike. */
+void legal_policy_hash(const struct legal_policy *policy, char out[LEGAL_HASH_HEX_MAX]);
 /* Writes the default policy to PATH (mode 0600); refuses to overwrite. */
 int legal_policy_write_default(const char *path, const char **error_r) WARN_UNUSED;
 
@@ -179,6 +185,13 @@ int legal_notify(struct legal *legal, int64_t as_of, unsigned *released_r,
 int legal_notify_due(const struct config *cfg, struct router *router, struct tlog *log,
 		     int64_t as_of, unsigned *released_r, const char **error_r) WARN_UNUSED;
 
+/* Loads the policy file ([legal] policy) and, if its hash differs from the
+ * one in the log's last policy.changed entry (or there is none), appends
+ * policy.changed with the hash and the summary. For the daemon at start;
+ * `legal decide` does the same before deciding. */
+int legal_policy_record(const struct config *cfg, struct router *router, struct tlog *log,
+			const char **error_r) WARN_UNUSED;
+
 /* Ends the hold of a decided preservation request: appends legal.released
  * (with the request id) and records it. Until then the accounts it accepted
  * cannot be deleted. *INDEX_R receives the entry's log index. */
@@ -223,8 +236,9 @@ struct legal_request {
 	int64_t nondisclosure_ends; /* 0 none */
 	char status[16];            /* received, decided, rejected */
 	int64_t decided;
-	char *reject_reason;    /* NULL unless rejected */
-	int64_t released_index; /* legal.released entry; -1 none */
+	char *reject_reason;      /* NULL unless rejected */
+	int64_t released_index;   /* legal.released entry; -1 none */
+	int64_t nd_expired_index; /* legal.nondisclosure_expired entry; -1 none */
 	struct legal_account_info *accounts;
 	size_t account_count;
 	struct legal_export_info *exports;

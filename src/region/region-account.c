@@ -366,3 +366,245 @@ out:
 	seal_keypair_free(&kp);
 	return ret;
 }
+
+/* ---- moving an account to another region ------------------------------------ */
+
+struct router_move {
+	struct store *src, *dst;
+	uint64_t dst_mailbox;
+	uint32_t uidvalidity;
+	struct store_record_writer *w;
+	const char *error;
+};
+
+/* One mailbox of the account as it is copied: SRC's id, its copy's id, and
+ * the UIDs copied so far (below UIDNEXT). */
+struct router_move_box {
+	uint64_t src_id, dst_id;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+};
+
+static int router_move_bytes(void *ctx, const uint8_t *data, size_t len)
+{
+	struct router_move *m = ctx;
+
+	return m->dst->backend->record_write(m->w, data, len, &m->error);
+}
+
+/* Copies one sealed record with its index fields and UID; 1 stops the walk. */
+static int router_move_message(void *ctx, const struct store_message *msg)
+{
+	struct router_move *m = ctx;
+	const struct store_backend *b = m->dst->backend;
+	struct store_message copy = *msg;
+	const char *error = NULL;
+	uint32_t uid;
+
+	if (b->mailbox_set_uids(m->dst, m->dst_mailbox, m->uidvalidity, msg->uid, 0, &m->error) <
+		0 ||
+	    b->record_begin(m->dst, &m->w, &m->error) < 0)
+		return 1;
+	if (m->src->backend->record_read(m->src, msg->id, router_move_bytes, m, &error) < 0) {
+		b->record_abort(&m->w);
+		if (m->error == NULL)
+			m->error = error;
+		return 1;
+	}
+	copy.mailbox_id = m->dst_mailbox;
+	if (store_record_commit_wait(m->dst, &m->w, &copy, &uid, &m->error) < 0)
+		return 1;
+	if (uid != msg->uid) {
+		m->error = str_tfmt("message UID %u was stored as %u", msg->uid, uid);
+		return 1;
+	}
+	return 0;
+}
+
+/* Copies the messages of BOX from UID_MIN on, then its UID counters. */
+static int router_move_messages(struct router_move *m, struct router_move_box *box,
+				uint32_t uid_min, const char **error_r)
+{
+	const char *error = NULL;
+
+	m->dst_mailbox = box->dst_id;
+	m->uidvalidity = box->uidvalidity;
+	m->error = NULL;
+	if (m->src->backend->message_list(m->src, box->src_id, uid_min, router_move_message, m,
+					  &error) < 0 ||
+	    m->error != NULL) {
+		*error_r = m->error != NULL ? m->error : error;
+		return -1;
+	}
+	return m->dst->backend->mailbox_set_uids(m->dst, box->dst_id, box->uidvalidity,
+						 box->uidnext, box->highestmodseq, error_r);
+}
+
+/* Creates the account and copies of its mailboxes in M->dst; *BOXES_R gets
+ * one router_move_box per mailbox. */
+static int router_move_copy(struct router_move *m, const struct store_account *st,
+			    uint64_t *dst_id_r, struct router_move_box **boxes_r, size_t *count_r,
+			    const char **error_r)
+{
+	const struct store_backend *sb = m->src->backend, *db = m->dst->backend;
+	struct store_mailbox *boxes = NULL;
+	struct router_move_box *moved;
+	struct store_account copy;
+	size_t count = 0;
+	int ret = -1;
+
+	store_account_init(&copy);
+	memcpy(copy.addr_hash, st->addr_hash, sizeof(copy.addr_hash));
+	memcpy(copy.tag, st->tag, sizeof(copy.tag));
+	memcpy(copy.pk, st->pk, sizeof(copy.pk));
+	copy.created = st->created;
+	if (buf_append(&copy.wrapped_password, st->wrapped_password.data,
+		       st->wrapped_password.len) < 0 ||
+	    buf_append(&copy.wrapped_recovery, st->wrapped_recovery.data,
+		       st->wrapped_recovery.len) < 0 ||
+	    buf_append(&copy.address_sealed, st->address_sealed.data, st->address_sealed.len) < 0)
+		log_fatal("out of memory");
+	if (db->account_create(m->dst, &copy, error_r) < 0)
+		goto out;
+	*dst_id_r = copy.id;
+	if (sb->mailbox_list(m->src, st->id, &boxes, &count, error_r) < 0)
+		goto out;
+	moved = xcalloc(count + 1, sizeof(*moved));
+	*boxes_r = moved;
+	for (size_t i = 0; i < count; i++) {
+		const struct store_mailbox *b = &boxes[i];
+		struct store_mailbox created;
+		uint64_t id;
+		int r;
+
+		memset(&created, 0, sizeof(created));
+		buf_init(&created.name_sealed);
+		r = db->mailbox_create(m->dst, copy.id, b->role,
+				       b->name_sealed.len > 0 ? &b->name_sealed : NULL, &created,
+				       error_r);
+		id = created.id;
+		store_mailbox_clear(&created);
+		if (r < 0 || (!b->subscribed &&
+			      db->mailbox_update(m->dst, copy.id, id, NULL, 0, error_r) < 0))
+			goto out;
+		moved[i] = (struct router_move_box){b->id, id, b->uidvalidity, b->uidnext,
+						    b->highestmodseq};
+		*count_r = i + 1;
+		if (router_move_messages(m, &moved[i], 1, error_r) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	store_mailboxes_free(&boxes, count);
+	store_account_clear(&copy);
+	return ret;
+}
+
+/* After the directory switch: what was delivered to the old region while
+ * the copy ran. */
+static int router_move_catch_up(struct router_move *m, const struct store_account *st,
+				struct router_move_box *boxes, size_t count, const char **error_r)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct store_mailbox now;
+		uint32_t from = boxes[i].uidnext;
+		int r;
+
+		memset(&now, 0, sizeof(now));
+		buf_init(&now.name_sealed);
+		r = m->src->backend->mailbox_get(m->src, st->id, boxes[i].src_id, &now, error_r);
+		if (r > 0) {
+			boxes[i].uidnext = now.uidnext;
+			boxes[i].highestmodseq = now.highestmodseq;
+		}
+		store_mailbox_clear(&now);
+		if (r < 0 || (r > 0 && router_move_messages(m, &boxes[i], from, error_r) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+int router_account_move(struct router *router, struct account *acct, const char *region_name,
+			const char **error_r)
+{
+	const struct region *from = acct->region, *to = router_region(router, region_name);
+	char tag[2 * STORE_TAG_BYTES + 1];
+	struct router_move m = {.src = from->store};
+	struct router_move_box *boxes = NULL;
+	struct store_account old;
+	uint64_t dst_id = 0;
+	size_t count = 0;
+	const char *ignored;
+	int r, ret = -1;
+
+	if (to == NULL) {
+		*error_r = str_tfmt("no region named '%s' in the configuration", region_name);
+		return -1;
+	}
+	if (to == from) {
+		*error_r = str_tfmt("the account is already in region %s", to->name);
+		return -1;
+	}
+	m.dst = to->store;
+	if (m.dst->backend->mailbox_set_uids == NULL) {
+		*error_r = str_tfmt("the %s store of region %s cannot take a moved account",
+				    m.dst->backend->scheme, to->name);
+		return -1;
+	}
+	router_tag_hex(&acct->st, tag);
+	{
+		const char *fields[] = {"account",
+					tag,
+					"from",
+					from->name,
+					"from_jurisdiction",
+					from->jurisdiction,
+					"to",
+					to->name,
+					"to_jurisdiction",
+					to->jurisdiction,
+					NULL};
+
+		/* Logged before a byte reaches the new region. */
+		if (router_log_event(router, "account.moved", fields, error_r) < 0)
+			return -1;
+	}
+	/* A leftover of an interrupted move: the directory does not point at
+	 * it, so nothing reached it but the copy. */
+	store_account_init(&old);
+	r = m.dst->backend->account_get(m.dst, acct->st.addr_hash, &old, error_r);
+	if (r > 0)
+		r = m.dst->backend->account_delete(m.dst, old.id, error_r);
+	store_account_clear(&old);
+	if (r < 0)
+		return -1;
+
+	if (router_move_copy(&m, &acct->st, &dst_id, &boxes, &count, error_r) < 0 ||
+	    router_directory_move(router, acct->st.addr_hash, from, to, error_r) < 0) {
+		if (dst_id != 0 && m.dst->backend->account_delete(m.dst, dst_id, &ignored) < 0)
+			log_warn("could not remove the partial copy of a moved account: %s",
+				 ignored);
+		goto out;
+	}
+	/* The account lives in TO from here on. */
+	if (router_move_catch_up(&m, &acct->st, boxes, count, error_r) < 0) {
+		*error_r = str_tfmt("the account now lives in region %s, but mail that arrived "
+				    "during the move could not be copied, so its old copy in "
+				    "region %s was kept: %s",
+				    to->name, from->name, *error_r);
+		goto switched;
+	}
+	if (from->store->backend->account_delete(from->store, acct->st.id, error_r) < 0) {
+		*error_r = str_tfmt("the account now lives in region %s, but its old copy in "
+				    "region %s could not be removed: %s",
+				    to->name, from->name, *error_r);
+		goto switched;
+	}
+	ret = 0;
+switched:
+	acct->region = to;
+	acct->st.id = dst_id;
+out:
+	free(boxes);
+	return ret;
+}

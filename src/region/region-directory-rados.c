@@ -127,6 +127,28 @@ int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES
 	return r < 0 ? dir_rados_fail(r, "write", error_r) : 0;
 }
 
+int dir_rados_move(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		   const struct region *from, const struct region *to, const char **error_r)
+{
+	rados_write_op_t op = rados_create_write_op();
+	char oid[80];
+	int r;
+
+	dir_rados_oid(oid, addr_hash);
+	rados_write_op_assert_exists(op);
+	rados_write_op_cmpxattr(op, "region", LIBRADOS_CMPXATTR_OP_EQ, from->name,
+				strlen(from->name));
+	rados_write_op_setxattr(op, "region", to->name, strlen(to->name));
+	r = rados_write_op_operate2(op, router->dir_rados->io, oid, NULL, 0);
+	rados_release_write_op(op);
+	if (r == -ENOENT || r == -ECANCELED) {
+		*error_r =
+		    str_tfmt("the directory no longer lists the account in region %s", from->name);
+		return -1;
+	}
+	return r < 0 ? dir_rados_fail(r, "write", error_r) : 0;
+}
+
 int dir_rados_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 		     const char **error_r)
 {

@@ -159,6 +159,35 @@ int router_directory_delete(struct router *router, const uint8_t addr_hash[SEAL_
 	return 0;
 }
 
+int router_directory_move(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+			  const struct region *from, const struct region *to, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+#ifdef HAVE_RADOS
+	if (router->dir_rados != NULL)
+		return dir_rados_move(router, addr_hash, from, to, error_r);
+#endif
+	if (sqlite3_prepare_v2(router->dir,
+			       "UPDATE accounts SET region = ? WHERE addr_hash = ? AND region = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return dir_error(router, error_r);
+	sqlite3_bind_text(st, 1, to->name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, addr_hash, SEAL_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, from->name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return dir_error(router, error_r);
+	if (sqlite3_changes(router->dir) != 1) {
+		*error_r =
+		    str_tfmt("the directory no longer lists the account in region %s", from->name);
+		return -1;
+	}
+	return 0;
+}
+
 struct dir_list {
 	struct router *router;
 	int (*fn)(void *ctx, const char *address, const struct region *region);

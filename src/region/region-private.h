@@ -36,7 +36,8 @@ void router_addr_hash(const struct router *router, const char *address,
 /* The current delivery epoch for PK (a new one when expired). The sender
  * stays owned by the router; use it under router->senders_lock only. */
 struct seal_sender *router_sender_get(struct router *router, const uint8_t pk[SEAL_PK_BYTES]);
-/* Appends an event to the transparency log, if one is set. */
+/* Appends an event to the transparency log; fails when none is set (an
+ * event that must be logged never goes unlogged). */
 int router_log_event(struct router *router, const char *type, const char *const *fields,
 		     const char **error_r);
 
@@ -51,6 +52,10 @@ int router_directory_put(struct router *router, const uint8_t addr_hash[SEAL_HAS
 			 const struct region *region, const char **error_r);
 int router_directory_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			    const char **error_r);
+/* Points the entry of ADDR_HASH from region FROM to region TO in one atomic
+ * step (an account move); fails if the entry does not name FROM. */
+int router_directory_move(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+			  const struct region *from, const struct region *to, const char **error_r);
 
 /* The RADOS directory (region-directory-rados.c; built with HAVE_RADOS). */
 int dir_rados_open(struct router *router, const char *uri, const char **error_r);
@@ -61,6 +66,8 @@ int dir_rados_put(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES
 		  const struct region *region, const char **error_r);
 int dir_rados_delete(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
 		     const char **error_r);
+int dir_rados_move(struct router *router, const uint8_t addr_hash[SEAL_HASH_BYTES],
+		   const struct region *from, const struct region *to, const char **error_r);
 int dir_rados_list(struct router *router,
 		   int (*fn)(void *ctx, const uint8_t addr_hash[SEAL_HASH_BYTES],
 			     const char *region),

@@ -226,7 +226,9 @@ int router_log_event(struct router *router, const char *type, const char *const 
 {
 	uint64_t index;
 
-	if (router->tlog == NULL)
-		return 0;
+	if (router->tlog == NULL) {
+		*error_r = str_tfmt("%s cannot be logged: the transparency log is not open", type);
+		return -1;
+	}
 	return tlog_append(router->tlog, type, fields, &index, error_r);
 }

@@ -34,7 +34,8 @@ struct account {
 int router_open(const struct config *cfg, struct router **router_r,
 		const char **error_r) WARN_UNUSED;
 void router_close(struct router **router);
-/* Optional: the transparency log that account events are appended to. */
+/* The transparency log that account events are appended to; creating,
+ * moving, re-keying or deleting an account fails while none is set. */
 void router_set_tlog(struct router *router, struct tlog *log);
 const struct region *router_region(struct router *router, const char *name);
 size_t router_region_count(const struct router *router);
@@ -61,6 +62,16 @@ int router_account_list(struct router *router,
 /* Removes the account, every byte of its mail and its directory entry. */
 int router_account_delete(struct router *router, struct account *acct,
 			  const char **error_r) WARN_UNUSED;
+/* Moves the account to region REGION_NAME: its keys, mailboxes (UIDVALIDITY,
+ * UIDs, flags, keywords) and sealed records are copied as they are (never
+ * opened) into that region's store, the directory is pointed there, and then
+ * every byte of the account is removed from the old region. account.moved is
+ * logged before anything is copied. Until the directory switch a failure
+ * leaves the account whole in its old region; on success ACCT describes the
+ * account in its new region. Mail delivered while the copy runs is carried
+ * over; changes made over IMAP meanwhile may be lost. */
+int router_account_move(struct router *router, struct account *acct, const char *region_name,
+			const char **error_r) WARN_UNUSED;
 /* Unlocks the account key with the password (Argon2id: slow by design; do not
  * call on an event loop). -1 with "wrong password" on mismatch. */
 int router_account_unlock(struct router *router, struct account *acct, const char *password,

@@ -251,6 +251,37 @@ int fs_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
 	return fs_job_run_wait(FS(s), fs_mailbox_update_job, &c, error_r);
 }
 
+struct fs_uids_ctx {
+	uint64_t mailbox_id;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+};
+
+static int fs_mailbox_set_uids_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r)
+{
+	struct fs_uids_ctx *c = ctx;
+	sqlite3_stmt *st;
+
+	if (fs_sql_prepare(db,
+			   "UPDATE mailboxes SET uidvalidity = ?, uidnext = max(uidnext, ?),"
+			   " highestmodseq = max(highestmodseq, ?) WHERE id = ?",
+			   &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->uidvalidity);
+	sqlite3_bind_int64(st, 2, c->uidnext);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->highestmodseq);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->mailbox_id);
+	return fs_step_done(db, st, error_r);
+}
+
+int fs_mailbox_set_uids(struct store *s, uint64_t mailbox_id, uint32_t uidvalidity,
+			uint32_t uidnext, uint64_t highestmodseq, const char **error_r)
+{
+	struct fs_uids_ctx c = {mailbox_id, uidvalidity, uidnext, highestmodseq};
+
+	return fs_job_run_wait(FS(s), fs_mailbox_set_uids_job, &c, error_r);
+}
+
 /* ---- scans --------------------------------------------------------------- */
 
 int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,

@@ -587,4 +587,5 @@ const struct store_backend store_backend_fs = {
     .message_expunge = fs_message_expunge,
     .expunged_scan = fs_expunged_scan,
     .message_copy = fs_message_copy,
+    .mailbox_set_uids = fs_mailbox_set_uids,
 };

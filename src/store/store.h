@@ -201,6 +201,13 @@ struct store_backend {
 	int (*message_copy)(struct store *s, uint64_t src_mailbox_id, const uint32_t *uids,
 			    size_t count, uint64_t dst_mailbox_id, int move, uint32_t *dst_uids_r,
 			    const char **error_r);
+	/* Moving an account between regions: sets MAILBOX_ID's UIDVALIDITY and
+	 * raises its next UID and highest modseq to at least UIDNEXT and
+	 * HIGHESTMODSEQ, so that the next record_commit into a mailbox with no
+	 * higher UID gets UID UIDNEXT. Optional: NULL for a backend that cannot
+	 * take a moved account. */
+	int (*mailbox_set_uids)(struct store *s, uint64_t mailbox_id, uint32_t uidvalidity,
+				uint32_t uidnext, uint64_t highestmodseq, const char **error_r);
 
 	/* ---- changes across nodes: optional (NULL for a store only one
 	 * process uses). ---- */

@@ -261,6 +261,62 @@ static void skip_ws(struct json_reader *r)
 		r->p++;
 }
 
+/* A value of a document (tlog_json_decode_doc): a string, a non-negative
+ * integer (kept as its digits) or an array of strings without spaces (kept
+ * joined by single spaces). */
+static char *json_read_doc_value(struct json_reader *r)
+{
+	const uint8_t *start = r->p;
+	struct buf b;
+	char *s;
+
+	if (r->p >= r->end || *r->p == '"')
+		return json_read_string(r);
+	if (*r->p >= '0' && *r->p <= '9') {
+		while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+			r->p++;
+		if ((start[0] == '0' && r->p - start > 1) || r->p - start > 20)
+			return NULL;
+		s = xmalloc((size_t)(r->p - start) + 1);
+		memcpy(s, start, (size_t)(r->p - start));
+		s[r->p - start] = '\0';
+		return s;
+	}
+	if (*r->p++ != '[')
+		return NULL;
+	buf_init(&b);
+	skip_ws(r);
+	if (r->p < r->end && *r->p == ']') {
+		r->p++;
+		return xstrdup("");
+	}
+	for (;;) {
+		skip_ws(r);
+		s = json_read_string(r);
+		if (s == NULL || s[0] == '\0' || strchr(s, ' ') != NULL ||
+		    (b.len > 0 && buf_append(&b, " ", 1) < 0) || buf_append_str(&b, s) < 0) {
+			free(s);
+			goto fail;
+		}
+		free(s);
+		skip_ws(r);
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			continue;
+		}
+		if (r->p < r->end && *r->p == ']') {
+			r->p++;
+			break;
+		}
+		goto fail;
+	}
+	buf_cstr(&b);
+	return (char *)b.data;
+fail:
+	buf_free(&b);
+	return NULL;
+}
+
 void tlog_json_fields_free(char ***fields)
 {
 	char **f = *fields;
@@ -274,7 +330,8 @@ void tlog_json_fields_free(char ***fields)
 	*fields = NULL;
 }
 
-int tlog_json_decode(const void *json, size_t len, char ***fields_r, const char **error_r)
+static int json_decode(const void *json, size_t len, int doc, char ***fields_r,
+		       const char **error_r)
 {
 	struct json_reader r = {json, (const uint8_t *)json + len};
 	char **f = NULL;
@@ -303,7 +360,8 @@ int tlog_json_decode(const void *json, size_t len, char ***fields_r, const char 
 		if (r.p >= r.end || *r.p++ != ':')
 			goto fail;
 		skip_ws(&r);
-		if ((f[2 * n + 1] = json_read_string(&r)) == NULL)
+		f[2 * n + 1] = doc ? json_read_doc_value(&r) : json_read_string(&r);
+		if (f[2 * n + 1] == NULL)
 			goto fail;
 		for (i = 0; i < n; i++) {
 			if (strcmp(f[2 * i], f[2 * n]) == 0)
@@ -329,8 +387,19 @@ done:
 	return 0;
 fail:
 	tlog_json_fields_free(&f);
-	*error_r = "entry is not a flat JSON object of strings";
+	*error_r = doc ? "not a flat JSON object of strings, numbers and lists of strings"
+		       : "entry is not a flat JSON object of strings";
 	return -1;
+}
+
+int tlog_json_decode(const void *json, size_t len, char ***fields_r, const char **error_r)
+{
+	return json_decode(json, len, 0, fields_r, error_r);
+}
+
+int tlog_json_decode_doc(const void *json, size_t len, char ***fields_r, const char **error_r)
+{
+	return json_decode(json, len, 1, fields_r, error_r);
 }
 
 const char *tlog_json_field(char *const *fields, const char *key)

@@ -37,6 +37,12 @@ int tlog_refresh(struct tlog *log, const char **error_r);
 int tlog_load_checkpoint(struct tlog *log, uint64_t size, struct buf *note_r, const char **error_r);
 /* Checks NOTE's signature and origin, that it is for WANT_SIZE, and that its
  * root equals TREE's root at that size. */
+/* 0 if TREE has at least SIZE leaves and ROOT is its root at SIZE, else why
+ * not. */
+#define TLOG_ROOT_SHORT   1
+#define TLOG_ROOT_DIFFERS 2
+int tlog_root_check(const struct tlog_tree *tree, uint64_t size,
+		    const uint8_t root[TLOG_HASH_BYTES]);
 int tlog_check_note(struct tlog *log, const struct tlog_tree *tree, const struct buf *note,
 		    uint64_t want_size, const char **error_r);
 

@@ -239,7 +239,39 @@ static int verify_checkpoints(struct tlog *log, const struct tlog_tree *tree, co
 	return ret;
 }
 
+/* A checkpoint published earlier: signed by this log's key, for a size the
+ * log still has, with the root the stored entries give at that size. */
+static int verify_published(struct tlog *log, const struct tlog_tree *tree, const void *note,
+			    size_t len, const char **error_r)
+{
+	uint8_t root[TLOG_HASH_BYTES];
+	const char *error;
+	uint64_t size;
+	int r;
+
+	if (tlog_checkpoint_open(note, len, log->origin, log->pk, &size, root, &error) < 0)
+		return tlog_fail(log, error_r, "tlog: the published checkpoint: %s", error);
+	r = tlog_root_check(tree, size, root);
+	if (r == TLOG_ROOT_SHORT)
+		return tlog_fail(log, error_r,
+				 "tlog: the published checkpoint is for size %llu but the log has "
+				 "only %llu entries (rolled back?)",
+				 (unsigned long long)size,
+				 (unsigned long long)tlog_tree_size(tree));
+	if (r == TLOG_ROOT_DIFFERS)
+		return tlog_fail(log, error_r,
+				 "tlog: the log's first %llu entries do not match the published "
+				 "checkpoint (rewritten?)",
+				 (unsigned long long)size);
+	return 0;
+}
+
 int tlog_verify(struct tlog *log, const char **error_r)
+{
+	return tlog_verify_published(log, NULL, 0, error_r);
+}
+
+int tlog_verify_published(struct tlog *log, const void *note, size_t len, const char **error_r)
 {
 	struct tlog_tree *tree = tlog_tree_new();
 	int ret = -1;
@@ -248,6 +280,8 @@ int tlog_verify(struct tlog *log, const char **error_r)
 	if (tlog_db_exec(log, "BEGIN", error_r) < 0)
 		goto out;
 	if (verify_entries(log, tree, error_r) < 0 || verify_checkpoints(log, tree, error_r) < 0)
+		goto out;
+	if (note != NULL && verify_published(log, tree, note, len, error_r) < 0)
 		goto out;
 	ret = 0;
 out:

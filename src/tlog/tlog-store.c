@@ -125,7 +125,7 @@ int tlog_load_checkpoint(struct tlog *log, uint64_t size, struct buf *note_r, co
 int tlog_check_note(struct tlog *log, const struct tlog_tree *tree, const struct buf *note,
 		    uint64_t want_size, const char **error_r)
 {
-	uint8_t root[TLOG_HASH_BYTES], ours[TLOG_HASH_BYTES];
+	uint8_t root[TLOG_HASH_BYTES];
 	const char *error;
 	uint64_t size;
 	int r;
@@ -138,18 +138,32 @@ int tlog_check_note(struct tlog *log, const struct tlog_tree *tree, const struct
 		return tlog_fail(log, error_r,
 				 "tlog: checkpoint stored for size %llu says size %llu",
 				 (unsigned long long)want_size, (unsigned long long)size);
-	if (size > tlog_tree_size(tree))
+	r = tlog_root_check(tree, size, root);
+	if (r == TLOG_ROOT_SHORT)
 		return tlog_fail(log, error_r,
 				 "tlog: signed checkpoint for size %llu but the log has "
 				 "only %llu entries (entries deleted?)",
 				 (unsigned long long)size,
 				 (unsigned long long)tlog_tree_size(tree));
-	if (tlog_tree_root(tree, size, ours, &error) < 0 ||
-	    memcmp(root, ours, TLOG_HASH_BYTES) != 0)
+	if (r == TLOG_ROOT_DIFFERS)
 		return tlog_fail(log, error_r,
 				 "tlog: entries do not match the signed checkpoint for "
 				 "size %llu (edited, reordered or deleted?)",
 				 (unsigned long long)size);
+	return 0;
+}
+
+int tlog_root_check(const struct tlog_tree *tree, uint64_t size,
+		    const uint8_t root[TLOG_HASH_BYTES])
+{
+	uint8_t ours[TLOG_HASH_BYTES];
+	const char *error;
+
+	if (size > tlog_tree_size(tree))
+		return TLOG_ROOT_SHORT;
+	if (tlog_tree_root(tree, size, ours, &error) < 0 ||
+	    memcmp(root, ours, TLOG_HASH_BYTES) != 0)
+		return TLOG_ROOT_DIFFERS;
 	return 0;
 }
 

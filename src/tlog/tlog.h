@@ -125,6 +125,12 @@ int tlog_json_encode(const char *const *fields, struct buf *out, const char **er
  * NULL-terminated key, value, ... array (free with tlog_json_fields_free). */
 int tlog_json_decode(const void *json, size_t len, char ***fields_r,
 		     const char **error_r) WARN_UNUSED;
+/* tlog_json_decode() for documents around entries (a bundle's log.json, the
+ * output of `log prove-inclusion`): a value may also be a non-negative
+ * integer, decoded to its digits, or an array of strings without spaces,
+ * decoded to them joined by single spaces. */
+int tlog_json_decode_doc(const void *json, size_t len, char ***fields_r,
+			 const char **error_r) WARN_UNUSED;
 void tlog_json_fields_free(char ***fields);
 /* Looks KEY up in a decoded field array; NULL if absent. */
 const char *tlog_json_field(char *const *fields, const char *key);
@@ -190,5 +196,12 @@ const char *tlog_origin(const struct tlog *log);
  * for size n. Fails on any edit, deletion, reordering or truncation of
  * entries that leaves a signed checkpoint behind. */
 int tlog_verify(struct tlog *log, const char **error_r) WARN_UNUSED;
+/* tlog_verify(), and then against NOTE, a signed checkpoint published
+ * earlier: it must be signed by this log's key for its origin, the log must
+ * have at least its size, and the root of that many entries must be its
+ * root. This catches what tlog_verify() alone cannot: a rollback that
+ * deleted the newest entries together with their stored checkpoints. */
+int tlog_verify_published(struct tlog *log, const void *note, size_t len,
+			  const char **error_r) WARN_UNUSED;
 
 #endif

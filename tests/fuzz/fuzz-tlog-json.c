@@ -1,5 +1,5 @@
 /* fuzz-tlog-json.c — canonical JSON log entries: tlog_json_decode and
- * tlog_json_encode.
+ * tlog_json_encode, and tlog_json_decode_doc for documents around them.
  *
  * Trust boundary: the decoder reads entries from the database and from files
  * users hand us (an exported log to audit); the encoder's output is hashed
@@ -113,6 +113,29 @@ static void fuzz_decode(const uint8_t *data, size_t size)
 	tlog_json_fields_free(&f);
 }
 
+/* The document decoder (numbers and lists of strings allowed) accepts every
+ * entry the strict one does, with the same fields, and its values are UTF-8
+ * without NUL. */
+static void fuzz_decode_doc(const uint8_t *data, size_t size)
+{
+	char **f = NULL, **strict = NULL;
+	const char *error = NULL;
+	int r = tlog_json_decode_doc(data, size, &f, &error);
+
+	if (tlog_json_decode(data, size, &strict, &error) == 0) {
+		FUZZ_CHECK(r == 0);
+		check_same_fields((char *const *)strict, f);
+		tlog_json_fields_free(&strict);
+	}
+	if (r < 0) {
+		FUZZ_CHECK(error != NULL && f == NULL);
+		return;
+	}
+	for (size_t i = 0; f[i] != NULL; i++)
+		FUZZ_CHECK(tlog_utf8_valid(f[i], strlen(f[i])));
+	tlog_json_fields_free(&f);
+}
+
 /* The input split at NUL bytes: key, value, key, value, ... */
 static void fuzz_encode(const uint8_t *data, size_t size)
 {
@@ -132,6 +155,7 @@ static void fuzz_encode(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_decode(data, size);
+	fuzz_decode_doc(data, size);
 	fuzz_encode(data, size);
 	return 0;
 }

@@ -7,15 +7,18 @@ ended; the transparency report counts it all and is recomputed here from the
 log alone, against its checkpoint."""
 import base64
 import hashlib
+import imaplib
 import json
 import re
 import secrets
+import time
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from conftest import scan_at_rest
+from conftest import Server, scan_at_rest
 
 EX_USAGE, EX_DATAERR = 64, 65
 ALICE = "alice@example.org"
@@ -179,7 +182,8 @@ def check_bundle(bundle, entries_lines):
     index, size = int(log["index"]), int(log["size"])
     assert entry_lines_match(entries_lines, index, entry)
     root = base64.b64decode(log["root"])
-    proof = [base64.b64decode(p) for p in log["proof"].split()]
+    assert isinstance(log["proof"], list) and isinstance(log["index"], int)
+    proof = [base64.b64decode(p) for p in log["proof"]]
     assert leaf_hash(entry) == base64.b64decode(log["leaf_hash"])
     assert verify_inclusion(leaf_hash(entry), index, size, proof, root)
     assert log["checkpoint"].split("\n")[1:3] == [str(size), log["root"]]
@@ -239,6 +243,11 @@ def test_microsoft_ireland_end_to_end(instance, tmp_path):
     # The bundle: sealed records only, checked independently, and by the CLI.
     assert scan_at_rest(bundle, [token, ALICE, "plans", "meeting point"]) == []
     manifest, entry, index = check_bundle(bundle, log_lines(instance))
+    # log.json holds the proof as `log prove-inclusion` prints it.
+    log_json = json.loads((bundle / "log.json").read_text())
+    proved = json.loads(ok(instance.run(["log", "prove-inclusion", str(index), "--size",
+                                         str(log_json["size"])])))
+    assert {k: log_json[k] for k in proved} == proved
     tag = manifest["accounts"][0]["account"]
     assert tag == req["accounts"][0]["tag"] and entry["request"] == ie
     assert len(list((bundle / "accounts" / tag / "records").glob("*.smr"))) == 2
@@ -261,15 +270,20 @@ def test_microsoft_ireland_end_to_end(instance, tmp_path):
     # The notice waits for the end of the non-disclosure order.
     assert not any(ie.encode() in m for m in inbox(instance, tmp_path))
     assert "0 notices" in ok(instance.run(["legal", "notify"]))
-    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-01-31"]))
+    # A date to come is refused unless forced (it would tell the owner early).
+    r = instance.run(["legal", "notify", "--as-of", "2031-02-01"])
+    assert r.returncode == EX_USAGE and "--force" in r.stderr
+    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-01-31",
+                                           "--force"]))
     assert not any(ie.encode() in m for m in inbox(instance, tmp_path))
     assert "1 notice delivered" in ok(instance.run(["legal", "notify", "--as-of",
-                                                    "2031-02-01"]))
+                                                    "2031-02-01", "--force"]))
     notices = [m for m in inbox(instance, tmp_path) if b"Legal request " + ie.encode() in m]
     assert len(notices) == 1
     assert b"accepted" in notices[0] and b"High Court of Ireland" in notices[0]
     assert ("legal.exported     entry %d" % index).encode() in notices[0]
-    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-02-02"]))
+    assert "0 notices" in ok(instance.run(["legal", "notify", "--as-of", "2031-02-02",
+                                           "--force"]))
 
     # The log ties the notice to the decision through the revealed nonce.
     entries = log_entries(instance)
@@ -311,19 +325,91 @@ def test_microsoft_ireland_end_to_end(instance, tmp_path):
     assert scan_at_rest(instance.dir, [ALICE, token, "13-MJ-2814", "2026 No. 42"]) == []
 
 
+HTML_COLUMNS = (("Requests", "requests"), ("Accounts", "accounts"), ("Accepted", "accepted"),
+                ("Refused", "refused"), ("Redirected", "redirected"), ("Rejected", "rejected"),
+                ("No data", "no_data"), ("Sealed content", "content_produced"),
+                ("Non-content", "non_content_produced"), ("Owners notified", "owners_notified"),
+                ("Gag orders active", "nondisclosure_active"))
+
+
+class TableReader(HTMLParser):
+    """The report's table: header cells, and body and footer rows as lists."""
+
+    def __init__(self):
+        super().__init__()
+        self.heads, self.rows, self.foot = [], [], []
+        self.part, self.row, self.cell = None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("thead", "tbody", "tfoot"):
+            self.part = tag
+        elif tag == "tr":
+            self.row = []
+        elif tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.row.append(self.cell)
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            {"thead": self.heads, "tbody": self.rows, "tfoot": self.foot}[self.part].append(
+                self.row)
+            self.row = None
+
+
 def test_report_html_is_self_contained(instance, tmp_path):
     instance.add_user(ALICE, password=PASSWORD)
-    rid = file_request(instance, "US", "warrant", "content", [ALICE], "X-1")
-    ok(instance.run(["legal", "decide", rid]))
+    ok(instance.deliver(ALICE, mail("HTML-TOKEN")))
+    # Enough different outcomes that every column has a figure of its own.
+    us = file_request(instance, "US", "warrant", "content", [ALICE], "X-1")
+    ok(instance.run(["legal", "decide", us]))
+    held = file_request(instance, "IE", "warrant", "content", [ALICE, "ghost@example.org"],
+                        "X-2", nd="2099-01-01")
+    ok(instance.run(["legal", "decide", held]))
+    ok(instance.run(["legal", "export", held, "--out", str(tmp_path / "b1")]))
+    meta = file_request(instance, "IE", "subpoena", "non-content", [ALICE], "X-3")
+    ok(instance.run(["legal", "decide", meta]))
+    ok(instance.run(["legal", "export", meta, "--out", str(tmp_path / "b2")]))
+    for _ in range(2):
+        rid = file_request(instance, "IE", "warrant", "content", [ALICE], "X-4")
+        ok(instance.run(["legal", "reject", rid, "--reason", "overbroad"]))
+    ghost = file_request(instance, "FR", "warrant", "content", ["ghost@example.org"], "X-5")
+    ok(instance.run(["legal", "decide", ghost]))
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    period = ["--from", "2000-01-01", "--to", today]
     page = tmp_path / "report.html"
-    ok(instance.run(["report", "--format", "html", "--out", str(page)]))
+    ok(instance.run(["report", "--format", "html", "--out", str(page)] + period))
+    report = json.loads(ok(instance.run(["report", "--format", "json"] + period)))
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html and "<svg" in html
     assert 'name="viewport"' in html and "width=device-width" in html
     assert "US &rarr; IE via mutual legal assistance" in html
     assert not re.search(r"(src|href)\s*=|@import|url\(|https?://", html)
+    assert not re.search(r"<script|<img|<link|<iframe", html, re.I)
     note = ok(instance.run(["log", "checkpoint"]))
     assert note.split("\n")[2] in html
+    assert report["checkpoint"]["root"] == note.split("\n")[2]
+
+    table = TableReader()
+    table.feed(html)
+    assert table.heads == [["Jurisdiction"] + [head for head, _ in HTML_COLUMNS]]
+    want = {j["jurisdiction"]: [str(j[name]) for _, name in HTML_COLUMNS]
+            for j in report["jurisdictions"]}
+    got = {row[0]: row[1:] for row in table.rows}
+    assert got == want and set(got) == {"US", "IE", "FR"}
+    assert table.foot == [["All"] + [str(report["totals"][name]) for _, name in HTML_COLUMNS]]
+    # The figures differ enough that a swapped column would show.
+    ie = dict(zip((name for _, name in HTML_COLUMNS), map(int, got["IE"])))
+    assert ie == {"requests": 4, "accounts": 5, "accepted": 2, "refused": 0, "redirected": 0,
+                  "rejected": 2, "no_data": 1, "content_produced": 1,
+                  "non_content_produced": 1, "owners_notified": 3,
+                  "nondisclosure_active": 1}
+    assert all(report["totals"][name] > 0 for _, name in HTML_COLUMNS), report["totals"]
 
 
 def test_partner_subpoena_preservation_and_no_data(instance, tmp_path):
@@ -414,10 +500,11 @@ def test_log_never_names_accounts_before_the_owner_may_know(instance, tmp_path):
     legal = [line for line in ok(instance.run(["log", "show", "--json"])).splitlines()
              if '"legal.' in line]
     assert len(legal) == 3 and not any(tag in line for line in legal)
-    ok(instance.run(["legal", "notify", "--as-of", "2035-01-02"]))
+    ok(instance.run(["legal", "notify", "--as-of", "2035-01-02", "--force"]))
     legal = [line for line in ok(instance.run(["log", "show", "--json"])).splitlines()
              if '"legal.' in line]
     assert tag in legal[-1] and '"legal.notified"' in legal[-1]
+    assert '"legal.nondisclosure_expired"' in legal[-2] and tag in legal[-2]
 
 
 def test_tampered_bundle_is_refused(instance, tmp_path):
@@ -510,3 +597,154 @@ def test_preservation_holds_the_account_until_released(instance):
 
     ok(instance.run(["user", "delete", ALICE]))
     assert ALICE not in ok(instance.run(["user", "list"]))
+
+
+def test_policy_changes_are_logged_before_decisions(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    policy = instance.dir / "policy.conf"
+    first = file_request(instance, "IE", "warrant", "content", [ALICE], "POL-1")
+    ok(instance.run(["legal", "decide", first]))
+    entries = log_entries(instance)
+    changed = [i for i, e in enumerate(entries) if e["type"] == "policy.changed"]
+    decided = [i for i, e in enumerate(entries) if e["type"] == "legal.decided"]
+    assert len(changed) == 1 and changed[0] < decided[0]
+    pol = entries[changed[0]]
+    assert pol["previous"] == "none" and "content=warrant,court-order" in pol["policy"]
+    assert "region eu-ie: partners=" in pol["policy"]
+    assert entries[decided[0]]["policy_sha256"] == pol["policy_sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", pol["policy_sha256"])
+
+    # A comment does not change what is decided: nothing new is logged.
+    policy.write_text(policy.read_text() + "# reviewed by counsel\n")
+    second = file_request(instance, "IE", "warrant", "content", [ALICE], "POL-2")
+    ok(instance.run(["legal", "decide", second]))
+    assert [e["type"] for e in log_entries(instance)].count("policy.changed") == 1
+
+    # A new partner does, before the decision made under it.
+    policy.write_text(policy.read_text().replace("# partners = GB", "partners = GB"))
+    third = file_request(instance, "GB", "warrant", "content", [ALICE], "POL-3")
+    ok(instance.run(["legal", "decide", third]))
+    entries = log_entries(instance)
+    changed = [e for e in entries if e["type"] == "policy.changed"]
+    assert len(changed) == 2 and changed[1]["previous"] == pol["policy_sha256"]
+    assert "region eu-ie: partners=GB" in changed[1]["policy"]
+    last = [e for e in entries if e["type"] == "legal.decided"][-1]
+    assert last["request"] == third and last["decision"] == "accepted"
+    assert last["policy_sha256"] == changed[1]["policy_sha256"]
+    assert entries.index(changed[1]) < entries.index(last)
+
+
+def test_end_of_nondisclosure_is_logged_even_without_a_notice(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    tag = re.search(r"log tag:\s+([0-9a-f]{32})", ok(instance.run(["user", "show", ALICE])))[1]
+    held = file_request(instance, "IE", "warrant", "content", [ALICE, "ghost@example.org"],
+                        "ND-1", nd="2031-01-31")
+    ok(instance.run(["legal", "decide", held]))
+    nobody = file_request(instance, "IE", "warrant", "content", ["ghost@example.org"], "ND-2",
+                          nd="2031-01-31")
+    ok(instance.run(["legal", "decide", nobody]))
+    # Ended before the decision: logged at once, before the notice.
+    past = file_request(instance, "IE", "warrant", "content", [ALICE], "ND-3", nd="2020-01-01")
+    ok(instance.run(["legal", "decide", past]))
+
+    def expired():
+        return [(i, e) for i, e in enumerate(log_entries(instance))
+                if e["type"] == "legal.nondisclosure_expired"]
+
+    got = expired()
+    assert [e["request"] for _, e in got] == [past]
+    assert got[0][1]["accounts"] == tag and got[0][1]["ended"] == "2020-01-02T00:00:00Z"
+    notified = [i for i, e in enumerate(log_entries(instance))
+                if e["type"] == "legal.notified" and e["request"] == past]
+    assert got[0][0] < notified[0]
+
+    ok(instance.run(["legal", "notify", "--as-of", "2031-01-31", "--force"]))
+    assert len(expired()) == 1
+    ok(instance.run(["legal", "notify", "--as-of", "2031-02-01", "--force"]))
+    got = {e["request"]: (i, e) for i, e in expired()}
+    assert set(got) == {past, held, nobody}
+    # The order covering only a missing account has no notice, yet its end
+    # is on record; the other one names the account it covered, before the
+    # notice it held back.
+    assert "accounts" not in got[nobody][1]
+    assert got[held][1]["accounts"] == tag
+    assert got[held][1]["ended"] == "2031-02-01T00:00:00Z"
+    entries = log_entries(instance)
+    notice = [i for i, e in enumerate(entries)
+              if e["type"] == "legal.notified" and e["request"] == held]
+    assert len(notice) == 1 and got[held][0] < notice[0]
+    # Once only.
+    ok(instance.run(["legal", "notify", "--as-of", "2031-03-01", "--force"]))
+    assert len(expired()) == 3
+    assert ALICE not in ok(instance.run(["log", "show", "--json"]))
+
+
+def inbox_notices(inst, rid):
+    """Subjects of INBOX messages about request RID, over IMAP."""
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+    try:
+        m.login(ALICE, PASSWORD)
+        m.select("INBOX", readonly=True)
+        typ, data = m.search(None, "SUBJECT", '"Legal request %s "' % rid)
+        assert typ == "OK"
+        return data[0].split()
+    finally:
+        m.logout()
+
+
+def wait_for(what, timeout=15):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.2)
+    return what()
+
+
+def soon(seconds):
+    """A non-disclosure end SECONDS from now, as the CLI takes it."""
+    t = datetime.fromtimestamp(time.time() + seconds, timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_server_releases_due_notices_and_logs_the_policy_at_start(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    # Only the sweep at start can release it: the timer is an hour away.
+    instance.set_option("legal", "notify_interval", "1h")
+    rid = file_request(instance, "IE", "warrant", "content", [ALICE], "AT-START", nd=soon(2))
+    ok(instance.run(["legal", "decide", rid]))
+    assert show(instance, rid)["accounts"][0]["notice"] == "pending"
+    policy = instance.dir / "policy.conf"
+    policy.write_text(policy.read_text().replace("# partners = GB", "partners = GB"))
+    time.sleep(3)
+    srv = Server(instance).start()
+    try:
+        assert len(wait_for(lambda: inbox_notices(instance, rid))) == 1
+    finally:
+        srv.stop()
+    assert show(instance, rid)["accounts"][0]["notice"] == "delivered"
+    types = [e["type"] for e in log_entries(instance)]
+    assert types.count("legal.nondisclosure_expired") == 1 and types[-1] == "legal.notified"
+    changed = [e for e in log_entries(instance) if e["type"] == "policy.changed"]
+    assert len(changed) == 2 and "eu-ie: partners=GB" in changed[1]["policy"]
+    # Started again with nothing new: nothing more is logged.
+    size = len(log_entries(instance))
+    srv = Server(instance).start()
+    srv.stop()
+    assert len(log_entries(instance)) == size
+
+
+def test_server_releases_notices_on_its_timer(instance):
+    instance.add_user(ALICE, password=PASSWORD)
+    instance.set_option("legal", "notify_interval", "1s")
+    srv = Server(instance).start()
+    try:
+        rid = file_request(instance, "IE", "warrant", "content", [ALICE], "ON-TIMER",
+                           nd=soon(4))
+        ok(instance.run(["legal", "decide", rid]))
+        assert inbox_notices(instance, rid) == []
+        assert len(wait_for(lambda: inbox_notices(instance, rid), timeout=20)) == 1
+        assert show(instance, rid)["accounts"][0]["notice"] == "delivered"
+    finally:
+        srv.stop()

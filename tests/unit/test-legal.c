@@ -16,6 +16,8 @@
 #include "crypto/seal.h"
 #include "legal/legal.h"
 #include "lib/config.h"
+#include "region/region.h"
+#include "tlog/tlog.h"
 
 static const char policy_text[] = "# test policy\n"
 				  "[policy]\n"
@@ -291,13 +293,118 @@ static void test_commitment(void **state)
 			    "ce9b3351bc4ed216018d6f9e9f2e76c3db94a9da531e9a8bb55be129bd97ad7c");
 }
 
+/* The hash that names a policy in the log: what decides, not how the file
+ * is written. */
+static void test_policy_hash(void **state)
+{
+	static const struct {
+		const char *text;
+		int same; /* hashes like the first */
+	} cases[] = {
+	    {"[policy]\ncontent = warrant, court-order\n[region eu-ie]\n", 1},
+	    {"# a comment\n[policy]\ncontent = court-order warrant\n\n[region eu-ie]\n", 1},
+	    {"[policy]\ncontent = warrant\n[region eu-ie]\n", 0},
+	    {"[policy]\ncontent = warrant, court-order\n[region eu-ie]\npartners = GB\n", 0},
+	    {"[policy]\ncontent = warrant, court-order\n[region eu-ie]\nchannel = MLAT\n", 0},
+	    {"[policy]\ncontent = warrant, court-order\npreservation = no\n[region eu-ie]\n", 0},
+	    {"[policy]\ncontent = warrant, court-order\n", 0},
+	};
+	char first[LEGAL_HASH_HEX_MAX], hash[LEGAL_HASH_HEX_MAX];
+	struct buf summary;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct legal_policy *p = parse(cases[i].text);
+
+		legal_policy_hash(p, i == 0 ? first : hash);
+		if (i > 0 && (strcmp(first, hash) == 0) != cases[i].same)
+			fail_msg("policy %zu: hash %s the first's", i,
+				 cases[i].same ? "differs from" : "equals");
+		if (i == 3) {
+			buf_init(&summary);
+			legal_policy_summary(p, &summary);
+			assert_string_equal(buf_cstr(&summary),
+					    "content=warrant,court-order; "
+					    "non-content=warrant,subpoena,court-order; "
+					    "preservation=yes; channel=mutual legal assistance; "
+					    "region eu-ie: partners=GB");
+			buf_free(&summary);
+		}
+		legal_policy_free(&p);
+	}
+}
+
+/* Account changes are logged or do not happen: without a log set on the
+ * router, creating, re-keying and deleting fail and change nothing. */
+static void test_account_events_need_the_log(void **state)
+{
+	static const char conf[] = "[region eu-ie]\njurisdiction = IE\nstore = fs:eu\n";
+	char dir[] = "/tmp/sealmail-test-legal-XXXXXX", *path, *key, *logdir;
+	char code[64];
+	struct config *cfg = NULL;
+	struct router *router = NULL;
+	struct account *acct = NULL;
+	struct tlog *log = NULL;
+	struct seal_keypair *kp = NULL;
+	const char *error = NULL;
+	char *cerr = NULL;
+
+	(void)state;
+	setenv("SEALMAIL_ARGON2_OPS", "1", 1);
+	setenv("SEALMAIL_ARGON2_MEM", "8192", 1);
+	assert_non_null(mkdtemp(dir));
+	path = fs_path_join(dir, "sealmail.conf");
+	key = fs_path_join(dir, "log.key");
+	logdir = fs_path_join(dir, "tlog");
+	assert_int_equal(config_parse(path, conf, strlen(conf), &cfg, &cerr), 0);
+	assert_int_equal(router_open(cfg, &router, &error), 0);
+
+	assert_int_equal(router_account_create(router, "a@example.org", "eu-ie", "pw", code,
+					       sizeof(code), &error),
+			 -1);
+	assert_non_null(strstr(error, "transparency log is not open"));
+	assert_int_equal(router_account_find(router, "a@example.org", &acct, &error), 0);
+
+	assert_int_equal(tlog_keygen(key, &error), 0);
+	assert_int_equal(tlog_open(logdir, "test/log", key, &log, &error), 0);
+	router_set_tlog(router, log);
+	assert_int_equal(router_account_create(router, "a@example.org", "eu-ie", "pw", code,
+					       sizeof(code), &error),
+			 0);
+	assert_int_equal(tlog_size(log), 1);
+	assert_int_equal(router_account_find(router, "a@example.org", &acct, &error), 1);
+
+	router_set_tlog(router, NULL);
+	assert_int_equal(router_account_passwd(router, acct, "pw", "new", &error), -1);
+	assert_int_equal(router_account_delete(router, acct, &error), -1);
+	router_account_free(&acct);
+	assert_int_equal(router_account_find(router, "a@example.org", &acct, &error), 1);
+	assert_int_equal(router_account_unlock(router, acct, "pw", &kp, &error), 0);
+	seal_keypair_free(&kp);
+	assert_int_equal(tlog_size(log), 1);
+
+	router_account_free(&acct);
+	router_close(&router);
+	tlog_close(&log);
+	config_free(&cfg);
+	assert_int_equal(fs_remove_tree(dir), 0);
+	free(path);
+	free(key);
+	free(logdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decisions),    cmocka_unit_test(test_bad_policies),
-	    cmocka_unit_test(test_policy_check), cmocka_unit_test(test_default_policy),
-	    cmocka_unit_test(test_dates),        cmocka_unit_test(test_ids_and_names),
+	    cmocka_unit_test(test_decisions),
+	    cmocka_unit_test(test_bad_policies),
+	    cmocka_unit_test(test_policy_check),
+	    cmocka_unit_test(test_default_policy),
+	    cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_ids_and_names),
 	    cmocka_unit_test(test_commitment),
+	    cmocka_unit_test(test_policy_hash),
+	    cmocka_unit_test(test_account_events_need_the_log),
 	};
 
 	if (seal_init() < 0)

@@ -621,6 +621,53 @@ static void test_json(void **state)
 	}
 }
 
+/* Documents around entries: numbers and lists of strings too; entries stay
+ * strict. */
+static void test_json_doc(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *key, *value; /* NULL value: must be refused */
+	} cases[] = {
+	    {"{\"index\":17}", "index", "17"},
+	    {"{\"index\":0}", "index", "0"},
+	    {"{\"proof\":[\"YQ==\", \"Yg==\"]}", "proof", "YQ== Yg=="},
+	    {"{\"proof\":[]}", "proof", ""},
+	    {"{\"s\":\"a b\"}", "s", "a b"},
+	    {"{\"index\":017}", "index", NULL},
+	    {"{\"index\":-1}", "index", NULL},
+	    {"{\"index\":123456789012345678901}", "index", NULL},
+	    {"{\"proof\":[\"a b\"]}", "proof", NULL},
+	    {"{\"proof\":[\"\"]}", "proof", NULL},
+	    {"{\"proof\":[\"a\",]}", "proof", NULL},
+	    {"{\"proof\":[1]}", "proof", NULL},
+	    {"{\"proof\":[[\"a\"]]}", "proof", NULL},
+	    {"{\"proof\":[\"a\"}", "proof", NULL},
+	};
+	const char *error;
+	char **f = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		int r = tlog_json_decode_doc(cases[i].json, strlen(cases[i].json), &f, &error);
+
+		if (cases[i].value == NULL) {
+			if (r == 0)
+				fail_msg("accepted %s", cases[i].json);
+			continue;
+		}
+		if (r != 0)
+			fail_msg("refused %s: %s", cases[i].json, error);
+		assert_string_equal(tlog_json_field(f, cases[i].key), cases[i].value);
+		tlog_json_fields_free(&f);
+		/* An entry is strings only. */
+		if (strchr(cases[i].json, '[') != NULL || strstr(cases[i].json, "\":\"") == NULL) {
+			assert_int_not_equal(
+			    tlog_json_decode(cases[i].json, strlen(cases[i].json), &f, &error), 0);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +680,7 @@ int main(void)
 	    cmocka_unit_test(test_note_roundtrip),
 	    cmocka_unit_test(test_checkpoint_parse),
 	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_json_doc),
 	};
 
 	if (seal_init() < 0)

@@ -9,7 +9,7 @@
 // Usage:
 //
 //	tlogcheck -vkey KEY [-origin ORIGIN] [-checkpoint FILE]... [-entries FILE]
-//	          [-inclusion FILE]... [-consistency FILE]...
+//	          [-inclusion FILE]... [-consistency FILE]... [-bundle FILE]...
 //
 //	-vkey         verifier key string ("name+hhhhhhhh+base64"), as printed by
 //	              `sealmail log key`
@@ -20,8 +20,12 @@
 //	              recomputed from them
 //	-inclusion    output of `sealmail log prove-inclusion`
 //	-consistency  output of `sealmail log prove-consistency`
+//	-bundle       log.json of a legal export bundle: its signed checkpoint
+//	              must verify with -vkey (and name the same key), and its
+//	              entry must be a legal.exported event included in it
 //
-// Every proof must be against a tree size for which a checkpoint was given.
+// Every proof must be against a tree size for which a checkpoint was given
+// (a bundle brings its own).
 // Exits 0 and prints a summary when everything verifies, 1 otherwise.
 package main
 
@@ -51,6 +55,15 @@ type inclusionProof struct {
 	LeafHash *tlog.Hash       `json:"leaf_hash"`
 	Root     *tlog.Hash       `json:"root"`
 	Proof    tlog.RecordProof `json:"proof"`
+}
+
+// bundleLog is a bundle's log.json: an inclusion proof with the entry, the
+// signed checkpoint it is against and the verifier key of the log.
+type bundleLog struct {
+	inclusionProof
+	Entry       *string `json:"entry"`
+	Checkpoint  *string `json:"checkpoint"`
+	VerifierKey *string `json:"verifier_key"`
 }
 
 type consistencyProof struct {
@@ -114,13 +127,14 @@ func signedRoot(trees map[int64]tlog.Hash, n int64, what string) tlog.Hash {
 }
 
 func main() {
-	var checkpoints, inclusions, consistencies fileList
+	var checkpoints, inclusions, consistencies, bundles fileList
 	vkey := flag.String("vkey", "", "verifier key")
 	origin := flag.String("origin", "", "expected origin (default: key name)")
 	entriesPath := flag.String("entries", "", "entries, one per line, from index 0")
 	flag.Var(&checkpoints, "checkpoint", "signed checkpoint file (repeatable)")
 	flag.Var(&inclusions, "inclusion", "inclusion proof JSON file (repeatable)")
 	flag.Var(&consistencies, "consistency", "consistency proof JSON file (repeatable)")
+	flag.Var(&bundles, "bundle", "log.json of a legal export bundle (repeatable)")
 	flag.Parse()
 	if *vkey == "" || flag.NArg() != 0 {
 		flag.Usage()
@@ -249,6 +263,48 @@ func main() {
 		}
 	}
 
-	fmt.Printf("ok: %d checkpoints, %d entries, %d inclusion proofs, %d consistency proofs\n",
-		len(trees), len(recordHashes), len(inclusions), len(consistencies))
+	for _, path := range bundles {
+		var b bundleLog
+		readJSON(path, &b)
+		if b.Index == nil || b.Size == nil || b.LeafHash == nil || b.Root == nil ||
+			b.Entry == nil || b.Checkpoint == nil || b.VerifierKey == nil {
+			fail("%s: missing field", path)
+		}
+		if *b.VerifierKey != *vkey {
+			fail("%s: made by another log", path)
+		}
+		n, err := note.Open([]byte(*b.Checkpoint), note.VerifierList(verifier))
+		if err != nil {
+			fail("%s: checkpoint: %v", path, err)
+		}
+		tree, err := parseCheckpoint(n.Text, *origin)
+		if err != nil {
+			fail("%s: checkpoint: %v", path, err)
+		}
+		if tree.N != *b.Size || tree.Hash != *b.Root {
+			fail("%s: size or root differs from its checkpoint", path)
+		}
+		if old, ok := trees[tree.N]; ok && old != tree.Hash {
+			fail("%s: checkpoint for size %d differs from another one", path, tree.N)
+		}
+		entry := []byte(*b.Entry)
+		var fields map[string]string
+		if err := json.Unmarshal(entry, &fields); err != nil || fields["type"] != "legal.exported" {
+			fail("%s: the entry is not a legal.exported event", path)
+		}
+		if tlog.RecordHash(entry) != *b.LeafHash {
+			fail("%s: leaf hash is not the hash of the entry", path)
+		}
+		if recordHashes != nil && (*b.Index >= int64(len(recordHashes)) ||
+			recordHashes[*b.Index] != *b.LeafHash) {
+			fail("%s: entry %d is not the one in the entries given", path, *b.Index)
+		}
+		if err := tlog.CheckRecord(b.Proof, tree.N, tree.Hash, *b.Index, *b.LeafHash); err != nil {
+			fail("%s: inclusion of %d in %d: %v", path, *b.Index, tree.N, err)
+		}
+	}
+
+	fmt.Printf("ok: %d checkpoints, %d entries, %d inclusion proofs, %d consistency proofs, "+
+		"%d bundles\n", len(trees), len(recordHashes), len(inclusions), len(consistencies),
+		len(bundles))
 }
