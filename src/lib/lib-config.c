@@ -49,6 +49,7 @@ static const struct config_key config_keys[] = {
     K("smtp", "timeout_data", CT_DURATION, smtp_timeout_data, "10m"),
     K("smtp", "unknown_user_delay_ms", CT_UINT, smtp_unknown_user_delay_ms, "500"),
     K("smtp", "shutdown_grace", CT_DURATION, smtp_shutdown_grace, "10s"),
+    K("smtp", "max_commands_per_second", CT_UINT, smtp_max_commands_per_second, "100"),
     K("imap", "listen", CT_HOSTPORT, imap_listen, "127.0.0.1:1143"),
     K("imap", "listen_tls", CT_HOSTPORT, imap_listen_tls, "127.0.0.1:1993"),
     K("imap", "max_line", CT_SIZE, imap_max_line, "64k"),

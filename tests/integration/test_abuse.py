@@ -1,5 +1,6 @@
 """Abuse limits on IMAP: failed-login slow-down and lockout, per client
-address and per account; connection caps; the per-session command rate.
+address and per account; connection caps; the per-session command rate
+(on SMTP too).
 Loopback is 127.0.0.0/8, so connecting from 127.0.0.N gives each client an
 address of its own. (The SMTP connection caps, error limit and unknown-user
 delay are covered in test_smtp.py.)"""
@@ -206,5 +207,87 @@ def test_command_rate_limit(instance):
         assert time.monotonic() - t < 2.0
         # And the throttled session still works.
         assert "OK" in c.cmd("NOOP")
+    finally:
+        stop(srv)
+
+
+class SmtpClient:
+    def __init__(self, port, source="127.0.0.1", timeout=30):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                          source_address=(source, 0))
+        self.f = self.s.makefile("rb")
+        self.greeting = self.reply()
+
+    def reply(self):
+        """One reply (multi-line joined); b"" when the connection closed."""
+        lines = []
+        while True:
+            line = self.f.readline()
+            if not line:
+                return b"".join(lines)
+            lines.append(line)
+            if len(line) < 4 or line[3:4] != b"-":
+                return b"".join(lines)
+
+    def cmd(self, text):
+        self.s.sendall(text.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def smtp_start(instance, **smtp):
+    instance.add_user(ALICE)
+    for k, v in smtp.items():
+        instance.set_option("smtp", k, str(v))
+    return Server(instance).start()
+
+
+def test_smtp_command_rate_limit(instance):
+    srv = smtp_start(instance, max_commands_per_second=20, max_errors=0)
+    try:
+        c = SmtpClient(instance.smtp_port, "127.0.7.1")
+        assert c.greeting.startswith(b"220"), c.greeting
+        assert c.cmd("EHLO client.example").startswith(b"250")
+        # A burst of about a second's worth, then 20 a second: 60 NOOPs take
+        # about 2 s, and every one is answered.
+        t = time.monotonic()
+        c.s.sendall(b"NOOP\r\n" * 60)
+        for i in range(60):
+            r = c.reply()
+            assert r.startswith(b"250"), (i, r)
+        elapsed = time.monotonic() - t
+        assert elapsed >= 1.5, elapsed
+        # Per session: another client is answered at once meanwhile.
+        d = SmtpClient(instance.smtp_port, "127.0.7.2")
+        t = time.monotonic()
+        assert d.cmd("EHLO other.example").startswith(b"250")
+        for _ in range(5):
+            assert d.cmd("NOOP").startswith(b"250")
+        assert time.monotonic() - t < 1.0
+        # A client that never slows down is dropped with 421 4.7.0 after
+        # 5 seconds' worth (100) of commands held back in a row (those of
+        # the first batch count: it never slowed down either).
+        t = time.monotonic()
+        c.s.sendall(b"NOOP\r\n" * 400)
+        answered = 0
+        while True:
+            r = c.reply()
+            assert r, "closed without 421"
+            if not r.startswith(b"250"):
+                break
+            answered += 1
+        assert r.startswith(b"421 4.7.0"), r
+        assert 40 <= answered < 400, answered
+        assert c.reply() == b"", "the connection stays open after 421"
+        assert time.monotonic() - t >= 2.0
+        assert "command rate limit exceeded" in srv.log_text()
+        # The other session still works.
+        assert d.cmd("NOOP").startswith(b"250")
+        assert d.cmd("QUIT").startswith(b"221")
     finally:
         stop(srv)
