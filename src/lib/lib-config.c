@@ -55,7 +55,7 @@ static const struct config_key config_keys[] = {
     K("imap", "max_line", CT_SIZE, imap_max_line, "64k"),
     K("imap", "max_literal", CT_SIZE, imap_max_literal, "50M"),
     K("imap", "max_connections", CT_UINT, imap_max_connections, "20000"),
-    K("imap", "max_connections_per_ip", CT_UINT, imap_max_connections_per_ip, "20000"),
+    K("imap", "max_connections_per_ip", CT_UINT, imap_max_connections_per_ip, "50"),
     K("imap", "max_unauth_commands", CT_UINT, imap_max_unauth_commands, "20"),
     K("imap", "timeout_idle", CT_DURATION, imap_timeout_idle, "30m"),
     K("imap", "timeout_unauth", CT_DURATION, imap_timeout_unauth, "1m"),

@@ -1,6 +1,5 @@
 """Abuse limits on IMAP: failed-login slow-down and lockout, per client
-address and per account; connection caps; the per-session command rate
-(on SMTP too).
+address and per account; connection caps; the per-session command rate.
 Loopback is 127.0.0.0/8, so connecting from 127.0.0.N gives each client an
 address of its own. (The SMTP connection caps, error limit and unknown-user
 delay are covered in test_smtp.py.)"""
@@ -207,6 +206,57 @@ def test_command_rate_limit(instance):
         assert time.monotonic() - t < 2.0
         # And the throttled session still works.
         assert "OK" in c.cmd("NOOP")
+    finally:
+        stop(srv)
+
+
+def test_imap_default_per_address_cap(instance):
+    # Without configuration one address gets 50 connections, not all of them.
+    srv = start(instance)
+    held = []
+    try:
+        for _ in range(50):
+            held.append(Client(instance.imap_port, "127.0.5.9"))
+        assert all(h.greeting.startswith(b"* OK") for h in held)
+        extra = Client(instance.imap_port, "127.0.5.9")
+        assert extra.greeting.startswith(b"* BYE Too many connections"), extra.greeting
+        other = Client(instance.imap_port, "127.0.5.10")
+        assert other.greeting.startswith(b"* OK"), other.greeting
+    finally:
+        for h in held:
+            h.close()
+        stop(srv)
+
+
+def test_lockout_survives_address_flood(instance):
+    # An account's lockout must not be forgotten because failures from many
+    # fresh addresses filled the failure table (1024 entries each).
+    srv = start(instance, auth_fail_delay_ms=0, auth_fail_lockout=3, auth_fail_window="5m")
+    try:
+        for i in range(3):
+            c = Client(instance.imap_port, "127.0.6.%d" % (i + 1))
+            assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, "wrong%d" % i)
+            c.close()
+        c = Client(instance.imap_port, "127.0.6.9")
+        assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, PW)
+        c.close()
+        locked = srv.log_text().count("login refused: account locked out")
+        assert locked == 1
+        # 1100 fresh addresses, one failure each (unknown accounts: no
+        # Argon2id, so this is quick).
+        for i in range(1100):
+            src = "127.9.%d.%d" % (i // 250, i % 250 + 1)
+            c = Client(instance.imap_port, src)
+            assert c.greeting.startswith(b"* OK"), c.greeting
+            assert "NO [AUTHENTICATIONFAILED]" in c.login("nobody%d@example.org" % i, "x")
+            c.close()
+        # Still locked, from yet another address, with the right password.
+        c = Client(instance.imap_port, "127.0.6.10")
+        assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, PW)
+        c.close()
+        assert srv.log_text().count("login refused: account locked out") == locked + 1
+        # Other accounts are not affected.
+        assert "OK" in Client(instance.imap_port, "127.0.6.11").login(BOB, PW)
     finally:
         stop(srv)
 
