@@ -126,18 +126,25 @@ def test_lockout_per_address(instance):
         stop(srv)
 
 
+def lock_out_alice(instance, srv, net, failures):
+    """Fails ALICE's login FAILURES times from NET.1, NET.2, ...; then checks
+    that the right password from NET.9 is refused. Returns that client."""
+    for i in range(failures):
+        c = Client(instance.imap_port, "%s.%d" % (net, i + 1))
+        assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, "wrong%d" % i)
+        c.close()
+    # From a fresh address with the right password: refused, answered as
+    # a wrong password would be (no account enumeration), no Argon2id.
+    c = Client(instance.imap_port, "%s.9" % net)
+    assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, PW)
+    assert "login refused: account locked out" in srv.log_text()
+    return c
+
+
 def test_lockout_per_account(instance):
     srv = start(instance, auth_fail_delay_ms=20, auth_fail_lockout=3, auth_fail_window="3s")
     try:
-        for i in range(3):
-            c = Client(instance.imap_port, "127.0.3.%d" % (i + 1))
-            assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, "wrong%d" % i)
-            c.close()
-        # From a fresh address with the right password: refused, answered as
-        # a wrong password would be (no account enumeration), no Argon2id.
-        c = Client(instance.imap_port, "127.0.3.9")
-        assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, PW)
-        assert "login refused: account locked out" in srv.log_text()
+        c = lock_out_alice(instance, srv, "127.0.3", 3)
         # Other accounts are fine from the same address.
         assert "OK" in c.login(BOB, PW)
         c.close()
@@ -233,13 +240,7 @@ def test_lockout_survives_address_flood(instance):
     # fresh addresses filled the failure table (1024 entries each).
     srv = start(instance, auth_fail_delay_ms=0, auth_fail_lockout=3, auth_fail_window="5m")
     try:
-        for i in range(3):
-            c = Client(instance.imap_port, "127.0.6.%d" % (i + 1))
-            assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, "wrong%d" % i)
-            c.close()
-        c = Client(instance.imap_port, "127.0.6.9")
-        assert "NO [AUTHENTICATIONFAILED]" in c.login(ALICE, PW)
-        c.close()
+        lock_out_alice(instance, srv, "127.0.6", 3).close()
         locked = srv.log_text().count("login refused: account locked out")
         assert locked == 1
         # 1100 fresh addresses, one failure each (unknown accounts: no

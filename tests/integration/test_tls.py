@@ -52,21 +52,7 @@ def python_handshake(inst, endpoint, version):
     ctx = tls_context()
     ctx.minimum_version = version
     ctx.maximum_version = version
-    sock = socket.create_connection(("127.0.0.1", inst.imaps_port if endpoint == "imaps" else
-                                     inst.smtp_port if endpoint == "smtp-starttls" else
-                                     inst.imap_port), timeout=10)
-    f = sock.makefile("rb")
-    if endpoint == "smtp-starttls":
-        assert f.readline().startswith(b"220")
-        sock.sendall(b"EHLO client.example\r\n")
-        while not f.readline().startswith(b"250 "):
-            pass
-        sock.sendall(b"STARTTLS\r\n")
-        assert f.readline().startswith(b"220")
-    elif endpoint == "imap-starttls":
-        assert f.readline().startswith(b"* OK")
-        sock.sendall(b"a STARTTLS\r\n")
-        assert f.readline().startswith(b"a OK")
+    sock = plain_socket(inst, endpoint)
     tls = ctx.wrap_socket(sock)
     try:
         return tls.version(), tls.cipher()[0]
@@ -179,11 +165,16 @@ def test_weak_tls12_suites_refused(instance, server, endpoint, cipher):
     assert rc != 0 and negotiated(out) is None, out
 
 
+def imaps_peer(instance):
+    """The DER certificate the server presents on implicit TLS."""
+    with tls_context().wrap_socket(
+            socket.create_connection(("127.0.0.1", instance.imaps_port), timeout=10)) as s:
+        return s.getpeercert(binary_form=True)
+
+
 def test_sighup_reloads_certificate_on_imaps(instance, server):
     def peer():
-        with tls_context().wrap_socket(
-                socket.create_connection(("127.0.0.1", instance.imaps_port), timeout=10)) as s:
-            return s.getpeercert(binary_form=True)
+        return imaps_peer(instance)
 
     before = peer()
     new_cert(instance, "imaps-renewed.example.org")
@@ -198,9 +189,7 @@ def test_sighup_reloads_certificate_on_imaps(instance, server):
 
 def test_sighup_with_bad_certificate_keeps_the_old_one(instance, server):
     def peer():
-        with tls_context().wrap_socket(
-                socket.create_connection(("127.0.0.1", instance.imaps_port), timeout=10)) as s:
-            return s.getpeercert(binary_form=True)
+        return imaps_peer(instance)
 
     before = peer()
     tls = instance.dir / "tls"
