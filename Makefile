@@ -103,8 +103,7 @@ FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
                -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
                -Wno-unused-parameter -Isrc $(PKG_CFLAGS) $(filter -DHAVE_%,$(CFLAGS)) $(FUZZ_SAN)
-FUZZ_NAMES  := config mime seal smtp tlog-json tlog-note tlog-proof imap imap-search imap-args \
-               legal-bundle
+FUZZ_NAMES  := config mime seal smtp tlog-json tlog-note tlog-proof imap imap-search imap-args legal-bundle
 FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz-%)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 fuzz_lib     = $(foreach m,$(1),$(FUZZ_BUILD)/mod-$(m).a)
