@@ -113,6 +113,12 @@ def low_ports(n):
     pytest.skip("no free ports below 1024")
 
 
+def is_asan(binary):
+    # An ASan build links libasan dynamically: its entry point is imported.
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def memlock_limit(pid):
     for line in Path("/proc/%d/limits" % pid).read_text().splitlines():
         if line.startswith("Max locked memory"):
@@ -181,7 +187,9 @@ def test_drops_to_user_and_serves(sealmail_bin, rootdir, sysuser):
         p.starttls(ssl_context=tls_context())
         p.login(USER, PW)
         assert p.select("INBOX")[0] == "OK"
-        assert locked_kb() > before, (locked_kb(), before)
+        # (AddressSanitizer turns mlock() into a no-op: nothing to see there.)
+        asan = is_asan(sealmail_bin)
+        assert asan or locked_kb() > before, (locked_kb(), before)
         p.logout()
         # The account's last session ended: its key is wiped and unlocked.
         assert wait_until(lambda: locked_kb() == before), (locked_kb(), before)
