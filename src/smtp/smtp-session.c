@@ -242,6 +242,14 @@ static void smtp_session_delay_cb(evutil_socket_t fd, short what, void *arg)
 	s->waiting = 0;
 	if (s->rate_held) {
 		s->rate_held = 0;
+		if (s->server->draining &&
+		    (s->state == SMTP_STATE_INIT || s->state == SMTP_STATE_HELO)) {
+			/* Shutdown passed this session by while it waited. */
+			buf_reset(&s->line);
+			smtp_session_close(s,
+					   "421 4.3.2 Service shutting down, closing connection");
+			return;
+		}
 		smtp_session_command(s);
 		buf_reset(&s->line);
 		if (s->waiting || s->state == SMTP_STATE_QUIT)

@@ -4,6 +4,7 @@ Loopback is 127.0.0.0/8, so connecting from 127.0.0.N gives each client an
 address of its own. (The SMTP connection caps, error limit and unknown-user
 delay are covered in test_smtp.py.)"""
 import base64
+import signal
 import socket
 import time
 
@@ -340,5 +341,29 @@ def test_smtp_command_rate_limit(instance):
         # The other session still works.
         assert d.cmd("NOOP").startswith(b"250")
         assert d.cmd("QUIT").startswith(b"221")
+    finally:
+        stop(srv)
+
+
+def test_smtp_shutdown_reaches_a_throttled_session(instance):
+    # A session whose command waits for the rate limit when the server is
+    # told to stop is closed with 421 4.3.2 at once, not after the grace.
+    srv = smtp_start(instance, max_commands_per_second=1, shutdown_grace="30s")
+    try:
+        c = SmtpClient(instance.smtp_port, "127.0.7.3")
+        assert c.cmd("EHLO client.example").startswith(b"250")
+        c.s.sendall(b"NOOP\r\n" * 5)
+        assert c.reply().startswith(b"250")  # the burst's last token
+        t = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        replies = []
+        while True:
+            r = c.reply()
+            if not r:
+                break
+            replies.append(r)
+        assert replies and replies[-1].startswith(b"421 4.3.2"), replies
+        assert time.monotonic() - t < 5.0
+        assert srv.proc.wait(timeout=10) == 0
     finally:
         stop(srv)
