@@ -103,7 +103,7 @@ FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
                -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
                -Wno-unused-parameter -Isrc $(PKG_CFLAGS) $(filter -DHAVE_%,$(CFLAGS)) $(FUZZ_SAN)
-FUZZ_NAMES  := config mime seal smtp tlog-json tlog-note tlog-proof imap
+FUZZ_NAMES  := config mime seal smtp tlog-json tlog-note tlog-proof imap imap-search imap-args legal-bundle
 FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz-%)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 fuzz_lib     = $(foreach m,$(1),$(FUZZ_BUILD)/mod-$(m).a)
@@ -119,6 +119,11 @@ FUZZ_DEPS_tlog-proof := $(call fuzz_lib,tlog crypto lib)
 FUZZ_DEPS_smtp       := $(call fuzz_lib,smtp net region store tlog crypto mime lib)
 FUZZ_DEPS_imap       := $(FUZZ_BUILD)/obj/src/imap/imap-parser.o $(FUZZ_BUILD)/obj/src/imap/imap-utf7.o \
                         $(call fuzz_lib,lib)
+# These compile a command's file into the harness (its parser is static);
+# the archive's copy of that file is then never linked.
+FUZZ_DEPS_imap-search  := $(call fuzz_lib,imap net region store tlog crypto mime lib)
+FUZZ_DEPS_imap-args    := $(FUZZ_DEPS_imap-search)
+FUZZ_DEPS_legal-bundle := $(call fuzz_lib,legal region store tlog crypto mime lib)
 
 fuzz: $(FUZZ_BINS)
 

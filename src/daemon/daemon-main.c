@@ -32,6 +32,8 @@ static const struct daemon_service *const daemon_services[] = {
 
 #define DAEMON_SIGNALS        3
 #define DAEMON_MMAP_THRESHOLD (32 * 1024 * 1024)
+/* Locked memory for unlocked account keys (a few pages each). */
+#define DAEMON_MEMLOCK_BYTES (64u * 1024 * 1024)
 static const int daemon_signals[DAEMON_SIGNALS] = {SIGTERM, SIGINT, SIGHUP};
 
 static void daemon_set_log_level(const char *level)
@@ -79,6 +81,37 @@ static int daemon_no_dumps(const struct config *cfg, const char **error_r)
 		return -1;
 	}
 	return 0;
+}
+
+/* Unlocked account keys are in sodium_malloc'd memory, which libsodium
+ * mlock()s, silently going without when RLIMIT_MEMLOCK is used up: keys
+ * could then reach swap. The limit is raised to DAEMON_MEMLOCK_BYTES while
+ * the process may still raise it (as root, before the switch of user; the
+ * limit stays with the process), else a warning says how far keys stay
+ * locked. */
+static void daemon_memlock_limit(void)
+{
+	struct rlimit rl, want;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= DAEMON_MEMLOCK_BYTES)
+		return;
+	want.rlim_cur = DAEMON_MEMLOCK_BYTES;
+	want.rlim_max = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < DAEMON_MEMLOCK_BYTES
+			    ? DAEMON_MEMLOCK_BYTES
+			    : rl.rlim_max;
+	if (setrlimit(RLIMIT_MEMLOCK, &want) == 0)
+		return;
+	/* Not root: as far as the hard limit allows. */
+	want.rlim_cur = rl.rlim_max;
+	want.rlim_max = rl.rlim_max;
+	if (rl.rlim_max > rl.rlim_cur && setrlimit(RLIMIT_MEMLOCK, &want) == 0)
+		rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < DAEMON_MEMLOCK_BYTES)
+		log_warn("RLIMIT_MEMLOCK is %llu kB (below %u kB): account keys beyond it are not "
+			 "locked in memory and may be swapped out; raise it (e.g. systemd "
+			 "LimitMEMLOCK=)",
+			 (unsigned long long)rl.rlim_cur / 1024, DAEMON_MEMLOCK_BYTES / 1024);
 }
 
 /* Looked up before anything is bound, so a misspelt user fails the start
@@ -226,6 +259,7 @@ int daemon_run(const struct config *cfg, const char **error_r)
 	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
 		if (daemon_services[i]->listen(&d, error_r) < 0)
 			goto out;
+	daemon_memlock_limit();
 	if (daemon_drop_privileges(pw, error_r) < 0 || daemon_no_dumps(cfg, error_r) < 0)
 		goto out;
 	if (router_open(cfg, &d.router, error_r) < 0)

@@ -8,6 +8,7 @@
  * [imap] max_literal before a byte is read. */
 #include "imap/imap-private.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +31,30 @@ struct imap_append {
 	char error[160];
 };
 
-/* "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 3501 date-time); -1 if invalid. */
+/* "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 3501 date-time, the day also " d" or
+ * "d"); -1 if invalid. The shape is checked first: sscanf alone would take
+ * signs, spaces and short fields ("02: 02-0700"). */
 static int imap_date_time_parse(const char *s, int64_t *t_r)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	static const char shape[] = "dd-Mmm-dddd dd:dd:dd sdddd";
+	size_t off = s[0] != '\0' && s[1] == '-' ? 1 : 0;
 	char mon[4], sign;
 	int day, year, hh, mm, ss, zone, n = 0;
 	const char *m;
 	struct tm tm;
 
+	if (strlen(s) + off != sizeof(shape) - 1)
+		return -1;
+	for (size_t i = off; i < sizeof(shape) - 1; i++) {
+		char c = s[i - off];
+
+		if (shape[i] == 'd' ? !isdigit((unsigned char)c) && !(i == 0 && c == ' ')
+		    : shape[i] == 'M' || shape[i] == 'm' ? !isalpha((unsigned char)c)
+		    : shape[i] == 's'                    ? c != '+' && c != '-'
+							 : c != shape[i])
+			return -1;
+	}
 	if (sscanf(s, "%2d-%3s-%4d %2d:%2d:%2d %c%4d%n", &day, mon, &year, &hh, &mm, &ss, &sign,
 		   &zone, &n) != 8 ||
 	    s[n] != '\0' || (sign != '+' && sign != '-'))

@@ -30,7 +30,7 @@ void imap_fetch_spec_free(struct imap_fetch_spec *spec)
 
 static int imap_section_fields(struct imap_fetch_item *it, const char *p, const char *end)
 {
-	struct imap_args args;
+	struct imap_args args = {NULL, 0}; /* freed on every path, parsed or not */
 	const char *error;
 	int ret = -1;
 

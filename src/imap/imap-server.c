@@ -6,7 +6,10 @@
  * id, never by name) so that guessing passwords gets slower with every miss
  * from either side, and stops: after [imap] auth_fail_lockout failures
  * within auth_fail_window the address or account is refused without a
- * password check until the window has passed since its last failure. */
+ * password check until the window has passed since its last failure.
+ * Addresses and accounts have tables of their own, so that failures from
+ * many fresh addresses cannot push an account's lockout out of memory; an
+ * IPv6 client counts as its /64 (one host usually holds a whole /64). */
 #include "imap/imap-private.h"
 
 #include "mime/mime.h"
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/random.h>
 
 #define IMAP_FAILS_MAX       1024
@@ -26,7 +30,8 @@ struct imap_fail {
 };
 
 struct imap_fails {
-	struct imap_fail slots[IMAP_FAILS_MAX];
+	struct imap_fail addrs[IMAP_FAILS_MAX];
+	struct imap_fail accts[IMAP_FAILS_MAX];
 };
 
 static void imap_done_cb(evutil_socket_t fd, short what, void *arg)
@@ -126,14 +131,18 @@ int imap_peer_is_loopback(const char *peer)
 
 /* ---- failed logins --------------------------------------------------------- */
 
+/* The slot for KEY in its table (keys starting "ip " are addresses), or
+ * NULL; with CREATE, a free slot or the one whose last failure is oldest. */
 static struct imap_fail *imap_fail_slot(struct imap_server *server, const char *key, int create)
 {
 	struct imap_fail *oldest = NULL;
+	struct imap_fail *slots =
+	    strncmp(key, "ip ", 3) == 0 ? server->fails->addrs : server->fails->accts;
 	int64_t now = time_now_us();
 	int64_t forget_us = (int64_t)server->cfg->imap_auth_fail_window * 1000000;
 
 	for (size_t i = 0; i < IMAP_FAILS_MAX; i++) {
-		struct imap_fail *f = &server->fails->slots[i];
+		struct imap_fail *f = &slots[i];
 
 		if (f->count > 0 && now - f->last_us > forget_us)
 			f->count = 0;
@@ -155,7 +164,20 @@ static struct imap_fail *imap_fail_slot(struct imap_server *server, const char *
 
 static void imap_fail_keys(const char *peer, const struct account *acct, char ip[96], char ac[96])
 {
-	snprintf(ip, 96, "ip %s", peer);
+	struct in6_addr a6;
+	char net[INET6_ADDRSTRLEN];
+
+	/* IPv6 by /64; IPv4 (and IPv4-mapped IPv6) by address. */
+	if (strchr(peer, ':') != NULL && strncmp(peer, "::ffff:", 7) != 0 &&
+	    inet_pton(AF_INET6, peer, &a6) == 1) {
+		memset(&a6.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a6, net, sizeof(net)) != NULL) {
+			snprintf(ip, 96, "ip %s/64", net);
+			peer = NULL;
+		}
+	}
+	if (peer != NULL)
+		snprintf(ip, 96, "ip %s", peer);
 	if (acct != NULL)
 		snprintf(ac, 96, "acct %s %llu", acct->region->name,
 			 (unsigned long long)acct->st.id);

@@ -47,7 +47,8 @@ struct config {
 	uint64_t smtp_timeout_command; /* seconds */
 	uint64_t smtp_timeout_data;    /* seconds */
 	uint64_t smtp_unknown_user_delay_ms;
-	uint64_t smtp_shutdown_grace; /* seconds */
+	uint64_t smtp_shutdown_grace;          /* seconds */
+	uint64_t smtp_max_commands_per_second; /* per session, 0 = unlimited */
 
 	/* [imap] */
 	char *imap_listen;

@@ -90,6 +90,12 @@ struct smtp_session {
 	unsigned int conn_lost : 1;      /* client gone while a lookup or commit runs */
 	unsigned int in_input : 1;       /* inside smtp_session_input */
 	unsigned int output_full : 1;    /* replies pile up: wait for them to drain */
+	unsigned int rate_held : 1;      /* s->line waits for the command rate limit */
+
+	/* [smtp] max_commands_per_second: theoretical arrival time of the next
+	 * command, and commands held back in a row. */
+	int64_t rate_tat_us;
+	unsigned rate_strikes;
 
 	/* Recipient lookup and unknown-recipient delay (made on first use). */
 	struct smtp_lookup *lookup;

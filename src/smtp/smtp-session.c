@@ -10,7 +10,10 @@
  *	towards [smtp] max_errors, after which the session is dropped with
  *	421. Mail is accepted only for local accounts; unknown recipients are
  *	answered after [smtp] unknown_user_delay_ms, and VRFY never says
- *	whether an account exists. Every state change goes through
+ *	whether an account exists. Commands beyond [smtp]
+ *	max_commands_per_second wait their turn; a client that stays over the
+ *	rate for SMTP_RATE_EXCESS_SECS is dropped with 421 4.7.0. Every state
+ *	change goes through
  *	smtp_session_enter_state(), which also sets the timeout for the state.
  *	Logs name the session id and client address only: never an envelope
  *	address, the EHLO name, a header or any message content. */
@@ -20,6 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Seconds' worth of commands held back in a row after which the session
+ * is closed with 421 (a client that never slows down). */
+#define SMTP_RATE_EXCESS_SECS 5
 
 #define SMTP_CMDF_NOARGS   (1u << 0) /* arguments are a syntax error */
 #define SMTP_CMDF_NEEDARGS (1u << 1) /* no argument is a syntax error */
@@ -225,11 +232,33 @@ static void smtp_cmd_mail(struct smtp_session *s, const char *args)
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
 }
 
+static void smtp_session_command(struct smtp_session *s);
+
+/* The delay timer ends either a delayed reply or a command held back by
+ * the rate limit (never both: input waits for either). */
 static void smtp_session_delay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 
 	s->waiting = 0;
+	if (s->rate_held) {
+		s->rate_held = 0;
+		if (s->server->draining &&
+		    (s->state == SMTP_STATE_INIT || s->state == SMTP_STATE_HELO)) {
+			/* Shutdown passed this session by while it waited. */
+			buf_reset(&s->line);
+			smtp_session_close(s,
+					   "421 4.3.2 Service shutting down, closing connection");
+			return;
+		}
+		smtp_session_command(s);
+		buf_reset(&s->line);
+		if (s->waiting || s->state == SMTP_STATE_QUIT)
+			return;
+		net_conn_resume(s->conn);
+		smtp_session_input(s);
+		return;
+	}
 	smtp_session_reply_error(s, s->delayed_reply);
 	if (s->state != SMTP_STATE_QUIT)
 		net_conn_resume(s->conn);
@@ -526,6 +555,53 @@ static void smtp_session_command(struct smtp_session *s)
 	cmd->handler(s, args);
 }
 
+/* [smtp] max_commands_per_second, with a burst of one second's worth (the
+ * GCRA, as for IMAP): a command over the rate waits in s->line, the
+ * connection unread meanwhile, so that a pipelining client only slows
+ * down. A client held back for SMTP_RATE_EXCESS_SECS' worth of commands in
+ * a row is answered 421 and dropped. Returns 1 if the command waits, -1 if
+ * the session is closing. */
+static int smtp_session_throttle(struct smtp_session *s)
+{
+	uint64_t rate = s->server->cfg->smtp_max_commands_per_second;
+	int64_t now = time_now_us(), interval, ahead;
+	struct timeval tv;
+	uint64_t ms;
+
+	if (rate == 0)
+		return 0;
+	if (rate > 1000000)
+		rate = 1000000;
+	interval = 1000000 / (int64_t)rate;
+	if (s->rate_tat_us < now)
+		s->rate_tat_us = now;
+	ahead = s->rate_tat_us - now;
+	if (ahead + interval <= 1000000) {
+		s->rate_tat_us += interval;
+		s->rate_strikes = 0;
+		return 0;
+	}
+	if (++s->rate_strikes > rate * SMTP_RATE_EXCESS_SECS) {
+		smtp_session_log(s, LOG_WARN, "command rate limit exceeded, closing");
+		smtp_session_close(s, "421 4.7.0 Too many commands, closing connection");
+		return -1;
+	}
+	if (s->delay_timer == NULL) {
+		s->delay_timer = evtimer_new(s->server->base, smtp_session_delay_cb, s);
+		if (s->delay_timer == NULL)
+			log_fatal("smtp: cannot create a timer");
+	}
+	ms = (uint64_t)(ahead + interval - 1000000 + 999) / 1000;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	s->rate_tat_us += interval; /* the held command's turn */
+	s->rate_held = 1;
+	s->waiting = 1;
+	net_conn_pause(s->conn);
+	evtimer_add(s->delay_timer, &tv);
+	return 1;
+}
+
 void smtp_session_input(struct smtp_session *s)
 {
 	enum net_line_result r;
@@ -554,11 +630,15 @@ void smtp_session_input(struct smtp_session *s)
 				       &s->line);
 		if (r == NET_LINE_NONE)
 			break;
-		if (r == NET_LINE_TOO_LONG)
+		if (r == NET_LINE_TOO_LONG) {
 			smtp_session_reply_error(s, "500 5.5.2 Line too long");
-		else
+		} else if (smtp_session_throttle(s) != 0) {
+			break; /* the line waits in s->line, or the session closes */
+		} else {
 			smtp_session_command(s);
+		}
 	}
-	buf_reset(&s->line);
+	if (!s->rate_held)
+		buf_reset(&s->line);
 	s->in_input = 0;
 }

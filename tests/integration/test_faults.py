@@ -6,6 +6,7 @@ damaged; the other region is unaffected; the server recovers by itself once
 space or writability returns."""
 import imaplib
 import os
+import re
 import smtplib
 import subprocess
 import uuid
@@ -100,6 +101,20 @@ def check_intact(instance, expected):
         len(expected), len(got))
 
 
+def flags_by_uid(m):
+    """{uid: set of flags} of the selected mailbox."""
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+    assert typ == "OK", (typ, data)
+    out = {}
+    for line in data:
+        line = line.decode() if isinstance(line, bytes) else line[0].decode()
+        uid = re.search(r"UID (\d+)", line)
+        flags = re.search(r"FLAGS \(([^)]*)\)", line)
+        assert uid and flags, line
+        out[int(uid.group(1))] = set(flags.group(1).split()) - {"\\Recent"}
+    return out
+
+
 def test_disk_full(instance, small_region, srv):
     kept = []
     for i in range(5):
@@ -108,6 +123,13 @@ def test_disk_full(instance, small_region, srv):
         kept.append(msg)
     m = imap(instance)
     assert m.select("INBOX")[0] == "OK"
+    assert m.store("1", "+FLAGS", "(\\Flagged)")[0] == "OK"
+    assert m.store("2", "+FLAGS", "(\\Seen $Label1)")[0] == "OK"
+    assert m.store("5", "+FLAGS", "(\\Deleted)")[0] == "OK"  # expunged when full
+    flags = flags_by_uid(m)
+    uids = sorted(flags)
+    assert flags[uids[0]] == {"\\Flagged"} and flags[uids[1]] == {"\\Seen", "$Label1"}
+    assert flags[uids[4]] == {"\\Deleted"}
 
     filler = fill(str(small_region))
     big = make_message(uuid.uuid4().hex, body_lines=2000)
@@ -124,6 +146,20 @@ def test_disk_full(instance, small_region, srv):
     got = [d[1] for d in data if isinstance(d, tuple)]
     assert [strip_trace(b)[1] for b in got] == kept
     assert m.noop()[0] == "OK"
+    # Flag changes and expunges on a full disk: NO, or done in full; either
+    # way the session goes on and nothing else changes.
+    typ, data = m.store("1:3", "+FLAGS", "(\\Answered)")
+    assert typ in ("OK", "NO"), (typ, data)
+    if typ == "OK":
+        for uid in uids[:3]:
+            flags[uid].add("\\Answered")
+    typ, data = m.expunge()
+    assert typ in ("OK", "NO"), (typ, data)
+    if typ == "OK":
+        del flags[uids[4]]
+        kept.pop()
+    assert m.noop()[0] == "OK"
+    assert flags_by_uid(m) == flags
     assert srv.alive()
 
     # Space returns: the same server takes mail again, no restart.
@@ -132,6 +168,15 @@ def test_disk_full(instance, small_region, srv):
     assert send(instance, ALICE, after) == 250
     assert m.append("INBOX", None, None, after)[0] == "OK"
     assert m.store("1", "+FLAGS", "\\Seen")[0] == "OK"
+    flags[uids[0]].add("\\Seen")
+    m.logout()
+    # Flags as a fresh session sees them: the changes made before and after
+    # the disk filled, none lost or invented.
+    m = imap(instance)
+    assert m.select("INBOX")[0] == "OK"
+    now = flags_by_uid(m)
+    assert {u: f for u, f in now.items() if u in flags} == flags
+    assert len(now) == len(flags) + 2
     m.logout()
     srv.stop()
     check_intact(instance, kept + [after, after])

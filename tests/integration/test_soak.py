@@ -22,8 +22,10 @@ def test_soak_short(sealmail_bin, capsys):
     seconds = os.environ.get("SEALMAIL_SOAK_SECONDS", "60")
     args = ["--seconds", seconds, "--seed", os.environ.get("SEALMAIL_SOAK_SEED", "1")]
     if is_asan(sealmail_bin):
-        # The sanitizer's quarantine and shadow memory: looser bounds, less load.
-        args += ["--rss-limit-mb", "2048", "--growth-mb", "512", "--senders", "2", "--imap", "2"]
+        # The sanitizer's quarantine and shadow memory: looser bounds, less
+        # load, and it runs several times slower.
+        args += ["--rss-limit-mb", "2048", "--growth-mb", "512", "--senders", "2", "--imap", "2",
+                 "--min-ops-per-second", "5", "--min-verified-per-minute", "60"]
     os.environ["SEALMAIL_BIN"] = str(sealmail_bin)
     rc = soak.main(args)
     out = capsys.readouterr().out

@@ -12,9 +12,12 @@ It fails (exit status 1) if the server dies or exits uncleanly, if a body
 fetched during the run or exported at the end differs from what was sent,
 if an acknowledged message (SMTP 250 or APPEND OK) that was not expunged
 on purpose is missing at the end, if anything not acknowledged was stored,
-or if memory grows beyond the bound: peak RSS over --rss-limit-mb, or the
-median of the last fifth of the samples more than --growth-mb above the
-median of the first fifth after warm-up.
+if a worker thread dies (any exception) or the server answers NO or BAD to
+a command of an honest client, if fewer than --min-ops-per-second
+operations ran or fewer than --min-verified-per-minute messages were
+verified at the end, or if memory grows beyond the bound: peak RSS over
+--rss-limit-mb, or the median of the last fifth of the samples more than
+--growth-mb above the median of the first fifth after warm-up.
 
     tests/soak/soak.py --minutes 10          # long form, on demand
     tests/soak/soak.py --seconds 75          # short form (CI, test_soak.py)
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +65,8 @@ class State:
         self.expunged = set()  # tokens deliberately deleted
         self.ops = {}
         self.errors = []
+        self.expunging = {}     # user -> expunges in progress
+        self.last_expunge = {}  # user -> when the last one ended
         self.stop = threading.Event()
         self.seed = seed
 
@@ -72,6 +78,36 @@ class State:
         with self.lock:
             self.errors.append(msg)
         self.stop.set()
+
+
+def ok(typ, data, what):
+    """An honest client's command must succeed: NO is a failure too."""
+    if typ != "OK":
+        raise Failure("%s: %s %r" % (what, typ, data))
+    return data
+
+
+def fetch_ok(state, user, t0, typ, data, what):
+    """FETCH may answer NO for a message another session expunged while it
+    ran (RFC 2180 4.1.3); any other NO fails the run."""
+    if typ == "NO":
+        with state.lock:
+            busy = state.expunging.get(user, 0) > 0 or state.last_expunge.get(user, 0) >= t0
+        if busy:
+            state.count("imap_fetch_no_after_expunge")
+            return []
+    return ok(typ, data, what)
+
+
+def guarded(fn):
+    """A worker whose death, whatever the exception, fails the run."""
+    def run(inst, state, rng):
+        try:
+            fn(inst, state, rng)
+        except BaseException as e:  # noqa: B902 - any death is reported
+            state.fail("%s died: %r\n%s" % (fn.__name__, e, traceback.format_exc(limit=4)))
+    run.__name__ = fn.__name__
+    return run
 
 
 def make_message(rng, user):
@@ -149,13 +185,13 @@ def imap_worker(inst, state, rng):
         try:
             m = imap_login(inst, user)
             state.count("imap_logins")
-            m.select("INBOX")
+            ok(*m.select("INBOX"), "SELECT")
             for _ in range(rng.randint(5, 40)):
                 if state.stop.is_set():
                     break
                 imap_op(m, user, state, rng)
             m.logout()
-        except (imaplib.IMAP4.error, OSError, EOFError) as e:
+        except (imaplib.IMAP4.error, OSError, EOFError, Failure) as e:
             if not state.stop.is_set():
                 state.fail("imap %s: %r" % (user, e))
 
@@ -171,44 +207,55 @@ def imap_op(m, user, state, rng):
     r = rng.random()
     uids = imap_uids(m)
     if not uids:
-        m.noop()
+        ok(*m.noop(), "NOOP")
         return
     uid = rng.choice(uids)
     if r < 0.35:
-        typ, data = m.uid("FETCH", uid, "(UID BODY.PEEK[])")
+        t0 = time.monotonic()
+        data = fetch_ok(state, user, t0, *m.uid("FETCH", uid, "(UID BODY.PEEK[])"),
+                        "UID FETCH BODY")
         for d in data:
             if isinstance(d, tuple):
                 check_body(state, d[1], "fetch %s uid %s" % (user, uid.decode()))
         state.count("imap_fetch_body")
     elif r < 0.55:
-        m.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)")
+        t0 = time.monotonic()
+        fetch_ok(state, user, t0, *m.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)"),
+                 "FETCH ENVELOPE")
         state.count("imap_fetch_envelope")
     elif r < 0.8:
         flag = rng.choice(["\\Seen", "\\Flagged", "\\Answered", "$Soak"])
-        m.uid("STORE", uid, rng.choice(["+FLAGS", "-FLAGS"]), "(%s)" % flag)
+        ok(*m.uid("STORE", uid, rng.choice(["+FLAGS", "-FLAGS"]), "(%s)" % flag), "UID STORE")
         state.count("imap_store")
     elif r < 0.9 and len(uids) > 20:
         # Learn the token before deleting, so the end check knows it is gone
         # on purpose.
-        typ, data = m.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (X-SOAK-TOKEN)])")
+        t0 = time.monotonic()
+        data = fetch_ok(state, user, t0,
+                        *m.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (X-SOAK-TOKEN)])"),
+                        "UID FETCH HEADER.FIELDS")
         found = [TOKEN_RE.search(d[1]) for d in data if isinstance(d, tuple)]
         if not found or found[0] is None:
             return
         with state.lock:
             state.expunged.add(found[0].group(1).decode())
-        m.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
-        m.expunge()
+            state.expunging[user] = state.expunging.get(user, 0) + 1
+        try:
+            ok(*m.uid("STORE", uid, "+FLAGS", "(\\Deleted)"), "UID STORE \\Deleted")
+            ok(*m.expunge(), "EXPUNGE")
+        finally:
+            with state.lock:
+                state.expunging[user] -= 1
+                state.last_expunge[user] = time.monotonic()
         state.count("imap_expunge")
     elif r < 0.95:
         token, msg = make_message(rng, user)
-        typ, data = m.append("INBOX", "(\\Seen)", None, msg)
-        if typ != "OK":
-            raise Failure("APPEND: %s %s" % (typ, data))
+        ok(*m.append("INBOX", "(\\Seen)", None, msg), "APPEND")
         with state.lock:
             state.acked[token] = (user, digest(msg))
         state.count("imap_append")
     else:
-        m.uid("SEARCH", None, "FLAGGED")
+        ok(*m.uid("SEARCH", None, "FLAGGED"), "UID SEARCH FLAGGED")
         state.count("imap_search")
 
 
@@ -256,7 +303,8 @@ def idle_worker(inst, state, rng):
             if b"OK" not in f.until(b"a "):
                 raise Failure("login failed")
             s.sendall(b"b SELECT INBOX\r\n")
-            f.until(b"b ")
+            if b"OK" not in f.until(b"b "):
+                raise Failure("SELECT did not end with OK")
             for _ in range(rng.randint(1, 5)):
                 s.sendall(b"c IDLE\r\n")
                 f.until(b"+")
@@ -360,7 +408,7 @@ def run(args):
     master = random.Random(args.seed)
     plan = ([smtp_sender] * args.senders + [imap_worker] * args.imap +
             [idle_worker] * args.idle + [disruptor])
-    threads = [threading.Thread(target=fn, args=(inst, state, random.Random(master.random())),
+    threads = [threading.Thread(target=guarded(fn), args=(inst, state, random.Random(master.random())),
                                 daemon=True) for fn in plan]
     start = time.monotonic()
     for t in threads:
@@ -375,6 +423,8 @@ def run(args):
     state.stop.set()
     for t in threads:
         t.join(timeout=90)
+        if t.is_alive():
+            state.fail("a worker did not stop: %s" % t.name)
     duration = time.monotonic() - start
     rc = server.stop(timeout=60)
     log = server.log_text()
@@ -427,6 +477,17 @@ def run(args):
         state.fail("peak RSS %d MB over the %d MB bound" % (peak // 1024, args.rss_limit_mb))
     if last - first > args.growth_mb * 1024:
         state.fail("RSS grew %d MB (bound %d MB)" % ((last - first) // 1024, args.growth_mb))
+    # A run that did next to nothing proves nothing.
+    total = sum(state.ops.values())
+    want_ops = int(args.min_ops_per_second * duration)
+    want_verified = int(args.min_verified_per_minute * duration / 60)
+    if total < want_ops:
+        state.fail("only %d operations (minimum %d)" % (total, want_ops))
+    if verified < want_verified:
+        state.fail("only %d messages verified at the end (minimum %d)" % (verified, want_verified))
+    for what in ("smtp_delivered", "imap_fetch_body", "imap_store", "imap_append", "idle_rounds"):
+        if state.ops.get(what, 0) == 0 and duration >= 30:
+            state.fail("no %s at all" % what)
     summary = {
         "seconds": round(duration, 1),
         "seed": args.seed,
@@ -438,7 +499,8 @@ def run(args):
         "rss_peak_mb": round(peak / 1024, 1),
         "rss_after_warmup_mb": round(first / 1024, 1),
         "rss_at_end_mb": round(last / 1024, 1),
-        "bounds": {"rss_limit_mb": args.rss_limit_mb, "growth_mb": args.growth_mb},
+        "bounds": {"rss_limit_mb": args.rss_limit_mb, "growth_mb": args.growth_mb,
+                   "min_operations": want_ops, "min_verified": want_verified},
         "errors": state.errors[:20],
         "data": str(work),
     }
@@ -456,9 +518,15 @@ def main(argv=None):
     ap.add_argument("--imap", type=int, default=3, help="IMAP fetch/flag/expunge threads")
     ap.add_argument("--idle", type=int, default=2, help="IMAP IDLE threads")
     ap.add_argument("--seed", type=int, default=int(time.time()))
-    ap.add_argument("--rss-limit-mb", type=int, default=512, help="peak RSS bound")
-    ap.add_argument("--growth-mb", type=int, default=64,
-                    help="bound on RSS growth from warm-up to the end")
+    # Measured on a release build: peak about 42 MB, growth about 2 MB.
+    ap.add_argument("--rss-limit-mb", type=int, default=128, help="peak RSS bound (default 128)")
+    ap.add_argument("--growth-mb", type=int, default=16,
+                    help="bound on RSS growth from warm-up to the end (default 16)")
+    ap.add_argument("--min-ops-per-second", type=float, default=40,
+                    help="fail below this many operations a second (default 40)")
+    ap.add_argument("--min-verified-per-minute", type=float, default=600,
+                    help="fail below this many messages verified at the end, per minute "
+                    "of run (default 600)")
     ap.add_argument("--keep", action="store_true", help="keep the data folder")
     args = ap.parse_args(argv)
     if args.minutes is not None:
