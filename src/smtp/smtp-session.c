@@ -10,8 +10,8 @@
  *	towards [smtp] max_errors, after which the session is dropped with
  *	421. Mail is accepted only for local accounts; unknown recipients are
  *	answered after [smtp] unknown_user_delay_ms, and VRFY never says
- *	whether an account exists. Commands beyond [smtp]
- *	max_commands_per_second wait their turn; a client that stays over the
+ *	whether an account exists. Commands other than MAIL, RCPT, DATA and
+ *	BDAT beyond [smtp] max_commands_per_second wait their turn; a client that stays over the
  *	rate for SMTP_RATE_EXCESS_SECS is dropped with 421 4.7.0. Every state
  *	change goes through
  *	smtp_session_enter_state(), which also sets the timeout for the state.
@@ -555,8 +555,26 @@ static void smtp_session_command(struct smtp_session *s)
 	cmd->handler(s, args);
 }
 
+/* MAIL, RCPT, DATA and BDAT move mail: their pace is the mail's own, bounded
+ * by the recipient, size and error limits, and a busy MTA reusing one
+ * connection sends hundreds a second. The rate limit is for the rest. */
+static int smtp_line_moves_mail(const struct buf *line)
+{
+	static const char *const verbs[] = {"MAIL ", "RCPT ", "DATA", "BDAT "};
+
+	for (size_t i = 0; i < N_ELEMENTS(verbs); i++) {
+		size_t n = strlen(verbs[i]);
+
+		if (line->len >= n && strncasecmp((const char *)line->data, verbs[i], n) == 0 &&
+		    (n == 5 || line->len == 4 || line->data[4] == ' ' || line->data[4] == '\r'))
+			return 1;
+	}
+	return 0;
+}
+
 /* [smtp] max_commands_per_second, with a burst of one second's worth (the
- * GCRA, as for IMAP): a command over the rate waits in s->line, the
+ * GCRA, as for IMAP), for commands that do not move mail (NOOP, RSET,
+ * VRFY, HELP, EHLO, unknown ones...): a command over the rate waits in s->line, the
  * connection unread meanwhile, so that a pipelining client only slows
  * down. A client held back for SMTP_RATE_EXCESS_SECS' worth of commands in
  * a row is answered 421 and dropped. Returns 1 if the command waits, -1 if
@@ -632,7 +650,7 @@ void smtp_session_input(struct smtp_session *s)
 			break;
 		if (r == NET_LINE_TOO_LONG) {
 			smtp_session_reply_error(s, "500 5.5.2 Line too long");
-		} else if (smtp_session_throttle(s) != 0) {
+		} else if (!smtp_line_moves_mail(&s->line) && smtp_session_throttle(s) != 0) {
 			break; /* the line waits in s->line, or the session closes */
 		} else {
 			smtp_session_command(s);

@@ -5,6 +5,7 @@ address of its own. (The SMTP connection caps, error limit and unknown-user
 delay are covered in test_smtp.py.)"""
 import base64
 import signal
+import smtplib
 import socket
 import time
 
@@ -343,6 +344,27 @@ def test_smtp_command_rate_limit(instance):
         assert d.cmd("QUIT").startswith(b"221")
     finally:
         stop(srv)
+
+
+def test_smtp_rate_limit_spares_mail_transactions(instance):
+    # MAIL, RCPT and DATA are not rate limited: one connection delivers
+    # 30 messages (90 such commands) at 2 commands a second in well under
+    # the 45 s the limit would take; NOOPs are still held back.
+    srv = smtp_start(instance, max_commands_per_second=2)
+    try:
+        with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=30) as s:
+            s.ehlo()
+            t = time.monotonic()
+            for i in range(30):
+                s.sendmail("bob@example.net", [ALICE], b"Subject: %d\r\n\r\nhi\r\n" % i)
+            assert time.monotonic() - t < 10, time.monotonic() - t
+            t = time.monotonic()
+            for _ in range(6):
+                assert s.noop()[0] == 250
+            assert time.monotonic() - t >= 1.0, time.monotonic() - t
+    finally:
+        stop(srv)
+    assert len(instance.export(ALICE)["INBOX"]) == 30
 
 
 def test_smtp_shutdown_reaches_a_throttled_session(instance):
