@@ -10,6 +10,7 @@ import re
 import smtplib
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -182,66 +183,13 @@ def test_disk_full(instance, small_region, srv):
     check_intact(instance, kept + [after, after])
 
 
-# An LD_PRELOAD shim: while the trigger file exists, writes and syncs to
-# files whose path contains SEALMAIL_FAULT_PATH fail with EIO, as a dying
-# disk's would. SQLite reaches these through the dynamic linker.
-FAULT_SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-static int faulty(int fd)
-{
-	const char *path = getenv("SEALMAIL_FAULT_PATH");
-	const char *trigger = getenv("SEALMAIL_FAULT_TRIGGER");
-	char link[64], target[4096];
-	ssize_t n;
-
-	if (path == NULL || trigger == NULL || access(trigger, F_OK) != 0)
-		return 0;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n <= 0)
-		return 0;
-	target[n] = 0;
-	if (strstr(target, path) == NULL)
-		return 0;
-	errno = EIO;
-	return 1;
-}
-
-#define WRAP(ret, name, params, args, fd)				\
-	ret name params							\
-	{								\
-		static ret (*real) params;				\
-		if (real == NULL)					\
-			real = (ret (*) params)dlsym(RTLD_NEXT, #name);	\
-		if (faulty(fd))						\
-			return -1;					\
-		return real args;					\
-	}
-
-WRAP(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n), fd)
-WRAP(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o), fd)
-WRAP(ssize_t, pwrite64, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o), fd)
-WRAP(int, fsync, (int fd), (fd), fd)
-WRAP(int, fdatasync, (int fd), (fd), fd)
-WRAP(int, ftruncate, (int fd, off_t len), (fd, len), fd)
-WRAP(int, ftruncate64, (int fd, off_t len), (fd, len), fd)
-"""
-
-
 @pytest.fixture
 def faulty_srv(instance, tmp_path):
-    src = tmp_path / "fault.c"
-    src.write_text(FAULT_SHIM)
+    # tests/integration/shims/fault.c: writes and syncs into eu-ie's store
+    # fail with EIO while the trigger file exists.
     lib = tmp_path / "fault.so"
-    r = sh("cc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl")
+    r = sh("cc", "-shared", "-fPIC", "-O1", "-o", str(lib),
+           str(Path(__file__).resolve().parent / "shims" / "fault.c"), "-ldl")
     if r.returncode != 0:
         pytest.skip("cannot build the fault shim: %s" % r.stderr)
     instance.add_user(ALICE, "eu-ie")

@@ -110,9 +110,9 @@ def test_concurrent_senders_share_commits(users):
 
 @pytest.fixture
 def sync_shim(tmp_path):
-    lib = tmp_path / "fail_sync.so"
+    lib = tmp_path / "fault.so"
     r = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(lib),
-                        str(SHIMS / "fail_sync.c"), "-ldl"], capture_output=True, text=True)
+                        str(SHIMS / "fault.c"), "-ldl"], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip("cannot build the sync shim: %s" % r.stderr)
     return lib
@@ -122,8 +122,8 @@ def start_with_shim(inst, lib, trigger):
     """Starts the server with syncs into eu-ie's store failing while TRIGGER
     exists; the CLI runs (exports) stay without the shim."""
     saved = dict(inst.env)
-    inst.env = dict(inst.env, LD_PRELOAD=str(lib), SEALMAIL_SYNC_FAIL_PATH="/regions/eu-ie/",
-                    SEALMAIL_SYNC_FAIL_TRIGGER=str(trigger))
+    inst.env = dict(inst.env, LD_PRELOAD=str(lib), SEALMAIL_FAULT_PATH="/regions/eu-ie/",
+                    SEALMAIL_FAULT_TRIGGER=str(trigger), SEALMAIL_FAULT_OPS="syncs")
     # An ASan build wants its runtime first; the shim only wraps libc.
     opts = inst.env.get("ASAN_OPTIONS", "")
     inst.env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
