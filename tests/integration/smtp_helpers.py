@@ -6,6 +6,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -159,6 +160,16 @@ def peer_cert(port):
     der = c.sock.getpeercert(binary_form=True)
     c.close()
     return der
+
+
+def run_each(fn, args, timeout):
+    """Runs FN(arg) for every ARG at once, one thread each, and waits for all
+    (at most TIMEOUT seconds for each). FN reports its own results."""
+    threads = [threading.Thread(target=fn, args=(a,)) for a in args]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=timeout)
 
 
 def wait_until(pred, timeout=10.0, step=0.05):

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import changed_files, file_states, scan_at_rest
 from smtp_helpers import (Raw, SmtpServer, check_clean_stop, inbox, make_message, new_cert,
-                          peer_cert, smtp_server, strip_trace, tls_context, wait_until)
+                          peer_cert, run_each, smtp_server, strip_trace, tls_context,
+                          wait_until)
 
 ALICE = "alice@example.org"   # region eu-ie
 BOB = "bob@example.org"       # region us-east
@@ -239,11 +240,7 @@ def test_100_concurrent_senders(users):
         except Exception as e:  # noqa: BLE001 - reported below
             results[t] = e
 
-    threads = [threading.Thread(target=send, args=(t,)) for t in tokens]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=120)
+    run_each(send, tokens, timeout=120)
     check_clean_stop(server)
     assert all(results.get(t) == {} for t in tokens), [r for r in results.values() if r]
     got = inbox(inst, ALICE) + inbox(inst, BOB)

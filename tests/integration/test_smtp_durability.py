@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import store_commit_stats
-from smtp_helpers import SmtpServer, check_clean_stop, inbox, make_message, strip_trace, \
-    wait_until
+from smtp_helpers import SmtpServer, check_clean_stop, inbox, make_message, run_each, \
+    strip_trace, wait_until
 
 ALICE = "alice@example.org"   # eu-ie
 CAROL = "carol@example.org"   # eu-ie
@@ -85,11 +85,7 @@ def test_concurrent_senders_share_commits(users):
         except Exception as e:  # noqa: BLE001 - reported below
             results[t] = e
 
-    threads = [threading.Thread(target=sender, args=(t,)) for t in tokens]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=180)
+    run_each(sender, tokens, timeout=180)
     check_clean_stop(server)
     assert [results.get(t) for t in tokens] == [250] * n, \
         [r for r in results.values() if r != 250][:5]
@@ -163,11 +159,7 @@ def test_failing_syncs_never_acknowledged(users, sync_shim, tmp_path):
     def one(i):
         codes[i] = send(inst, [ALICE], group[i])
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(group))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=120)
+    run_each(one, range(len(group)), timeout=120)
     assert codes == [451] * len(group), codes
     # A message for two regions: one copy cannot be made durable, so none is
     # acknowledged.
