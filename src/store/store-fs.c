@@ -331,18 +331,14 @@ void fs_job_submit(struct fs_store *fs, struct fs_job *job)
  * frame is written, even if its own sync fails too. */
 static void fs_wal_overwrite(struct fs_store *fs)
 {
-	sqlite3_stmt *st;
 	char sql[64];
-	int version = -1;
 
-	if (sqlite3_prepare_v2(fs->wdb, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version < 0 || sqlite3_exec(fs->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	/* The store was brought to FS_SCHEMA_VERSION when it was opened: the
+	 * same value again, only for the page it writes. Not str_tfmt: the
+	 * batch's error message may be in its buffer. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", FS_SCHEMA_VERSION);
+	if (sqlite3_exec(fs->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return;
-	/* Not str_tfmt: the batch's error message may be in its buffer. */
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
 	if (sqlite3_exec(fs->wdb, sql, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		log_warn("store %s: after a failed commit: %s", fs->dir, sqlite3_errmsg(fs->wdb));
