@@ -233,6 +233,13 @@ class Server:
             return ""
 
 
+def is_asan(binary):
+    """Whether BINARY is a sanitizer build: it links libasan dynamically, so
+    the runtime's entry point is among its imports."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 @pytest.fixture(scope="session")
 def sealmail_bin():
     b = Path(os.environ.get("SEALMAIL_BIN", ROOT / "bin" / "sealmail"))

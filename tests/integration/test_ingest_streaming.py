@@ -9,6 +9,8 @@ import re
 import smtplib
 import subprocess
 
+from conftest import Server, is_asan
+
 USER = "alice@example.org"
 PW = "correct horse"
 MB = 1024 * 1024
@@ -19,9 +21,7 @@ def slack(binary):
     about 1 MiB of plaintext before it streams, and sealed bytes past the
     store's bound go to a temporary file. Under ASan (libasan is linked in)
     freed memory sits in quarantine (256 MB by default)."""
-    with open(binary, "rb") as f:
-        asan = b"__asan_init" in f.read()
-    return (320 if asan else 24) * MB
+    return (320 if is_asan(binary) else 24) * MB
 
 
 def attachment(size, seed):
@@ -68,7 +68,6 @@ def attachment_size_in_bodystructure(imap, uid):
 
 
 def test_large_smtp_message_streams_with_bounded_memory(instance):
-    from conftest import Server
     instance.set_option("smtp", "max_message_size", "200M")
     instance.add_user(USER)
     srv = Server(instance).start()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Instance, Server
+from conftest import Instance, Server, is_asan
 from smtp_helpers import make_message, tls_context, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to drop privileges)")
@@ -111,12 +111,6 @@ def low_ports(n):
         if len(found) == n:
             return found
     pytest.skip("no free ports below 1024")
-
-
-def is_asan(binary):
-    # An ASan build links libasan dynamically: its entry point is imported.
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def memlock_limit(pid):

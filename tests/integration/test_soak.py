@@ -10,12 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "soak"))
 import soak  # noqa: E402
-
-
-def is_asan(binary):
-    # An ASan build links libasan dynamically: its entry point is imported.
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
+from conftest import is_asan  # noqa: E402
 
 
 def test_soak_short(sealmail_bin, capsys):
