@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -160,6 +161,11 @@ def peer_cert(port):
     der = c.sock.getpeercert(binary_form=True)
     c.close()
     return der
+
+
+def token():
+    """A unique word to find a message by (in a body, a Subject, a From)."""
+    return "tok" + uuid.uuid4().hex[:16]
 
 
 def run_each(fn, args, timeout):

@@ -9,22 +9,17 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 
 from conftest import changed_files, file_states, scan_at_rest
 from smtp_helpers import (Raw, SmtpServer, check_clean_stop, inbox, make_message, new_cert,
-                          peer_cert, run_each, smtp_server, strip_trace, tls_context,
+                          peer_cert, run_each, smtp_server, strip_trace, tls_context, token,
                           wait_until)
 
 ALICE = "alice@example.org"   # region eu-ie
 BOB = "bob@example.org"       # region us-east
 SENDER = "sender@remote.example"
-
-
-def token():
-    return "tok" + uuid.uuid4().hex[:16]
 
 
 @pytest.fixture

@@ -10,24 +10,19 @@ import re
 import smtplib
 import subprocess
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
 
 from conftest import store_commit_stats
 from smtp_helpers import SmtpServer, check_clean_stop, inbox, make_message, run_each, \
-    strip_trace, wait_until
+    strip_trace, token, wait_until
 
 ALICE = "alice@example.org"   # eu-ie
 CAROL = "carol@example.org"   # eu-ie
 BOB = "bob@example.org"       # us-east
 SENDER = "sender@remote.example"
 SHIMS = Path(__file__).resolve().parent / "shims"
-
-
-def token():
-    return "tok" + uuid.uuid4().hex[:16]
 
 
 @pytest.fixture
