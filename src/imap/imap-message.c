@@ -11,8 +11,11 @@
 #include "crypto/seal.h"
 
 #include <event2/buffer.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int imap_msg_meta(struct imap_session *s, const struct buf *sealed, struct buf *plain_r,
 		  const char **error_r)
@@ -39,20 +42,179 @@ static int imap_msg_feed(void *ctx, const uint8_t *data, size_t len)
 
 /* ---- whole bodies, shared with the output buffer ------------------------- */
 
+/* Body buffers of IMAP_PLAIN_CACHE_MIN bytes and more are mapped here and
+ * go back to a small cache, wiped, instead of being unmapped: on this kind
+ * of machine (a virtual one) every first write to a 4 KiB page costs a
+ * fault of about 14 us, and with 16 clients fetching, those faults took a
+ * third of the server's CPU. Buffers of IMAP_PLAIN_HUGE and more are
+ * aligned for transparent huge pages (one fault per 2 MiB where the kernel
+ * allows them). The cache holds at most IMAP_PLAIN_CACHE_BYTES in
+ * IMAP_PLAIN_CACHE_SLOTS buffers, none bigger than IMAP_PLAIN_CACHE_ONE;
+ * what sat unused for IMAP_PLAIN_CACHE_IDLE_US is unmapped by
+ * imap_plain_cache_trim() (the server's timer). Smaller buffers are left to
+ * malloc, which reuses small blocks well. */
+#define IMAP_PLAIN_CACHE_MIN     (64u << 10)
+#define IMAP_PLAIN_HUGE          (2u << 20)
+#define IMAP_PLAIN_CACHE_BYTES   (64u << 20)
+#define IMAP_PLAIN_CACHE_ONE     (16u << 20)
+#define IMAP_PLAIN_CACHE_SLOTS   64
+#define IMAP_PLAIN_CACHE_IDLE_US (30 * 1000000)
+
+struct imap_plain_slot {
+	uint8_t *data;
+	size_t cap;
+	int64_t since_us;
+};
+
+struct imap_plain_cache {
+	pthread_mutex_t lock;
+	size_t count, bytes;
+	struct imap_plain_slot slots[IMAP_PLAIN_CACHE_SLOTS];
+};
+
+/* A buffer of at least NEED bytes, its size into *CAP_R; NULL when out of
+ * memory. */
+static uint8_t *imap_plain_alloc(size_t need, size_t *cap_r)
+{
+	size_t cap = IMAP_PLAIN_CACHE_MIN;
+	uint8_t *raw, *d;
+
+	if (need < IMAP_PLAIN_CACHE_MIN) {
+		*cap_r = need;
+		return malloc(need);
+	}
+	if (need > SIZE_MAX / 2 - IMAP_PLAIN_HUGE)
+		return NULL;
+	/* Powers of two below IMAP_PLAIN_HUGE (one buffer fits many
+	 * messages), whole huge pages above. */
+	while (cap < need && cap < IMAP_PLAIN_HUGE)
+		cap *= 2;
+	if (cap < need)
+		cap = (need + IMAP_PLAIN_HUGE - 1) / IMAP_PLAIN_HUGE * IMAP_PLAIN_HUGE;
+	if (cap < IMAP_PLAIN_HUGE) {
+		d = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (d == MAP_FAILED)
+			return NULL;
+		*cap_r = cap;
+		return d;
+	}
+	raw = mmap(NULL, cap + IMAP_PLAIN_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	d = (uint8_t *)(((uintptr_t)raw + IMAP_PLAIN_HUGE - 1) & ~(uintptr_t)(IMAP_PLAIN_HUGE - 1));
+	if (d > raw)
+		munmap(raw, (size_t)(d - raw));
+	munmap(d + cap, (size_t)(raw + IMAP_PLAIN_HUGE - d));
+	(void)madvise(d, cap, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
+	*cap_r = cap;
+	return d;
+}
+
+static void imap_plain_release(uint8_t *d, size_t cap)
+{
+	if (cap < IMAP_PLAIN_CACHE_MIN)
+		free(d);
+	else if (d != NULL)
+		munmap(d, cap);
+}
+
+struct imap_plain_cache *imap_plain_cache_new(void)
+{
+	struct imap_plain_cache *c = xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static void imap_plain_cache_drop(struct imap_plain_cache *c, int64_t older_than_us)
+{
+	size_t i = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (i < c->count) {
+		if (c->slots[i].since_us < older_than_us) {
+			imap_plain_release(c->slots[i].data, c->slots[i].cap);
+			c->bytes -= c->slots[i].cap;
+			c->slots[i] = c->slots[--c->count];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void imap_plain_cache_trim(struct imap_plain_cache *c)
+{
+	imap_plain_cache_drop(c, time_now_us() - IMAP_PLAIN_CACHE_IDLE_US);
+}
+
+void imap_plain_cache_free(struct imap_plain_cache **cp)
+{
+	struct imap_plain_cache *c = *cp;
+
+	if (c == NULL)
+		return;
+	*cp = NULL;
+	imap_plain_cache_drop(c, INT64_MAX);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* A buffer of at least NEED bytes into *CAP_R: the smallest cached one that
+ * fits, else a new one. */
+static uint8_t *imap_plain_cache_get(struct imap_plain_cache *c, size_t need, size_t *cap_r)
+{
+	size_t best = SIZE_MAX;
+	uint8_t *d = NULL;
+
+	if (need >= IMAP_PLAIN_CACHE_MIN) {
+		pthread_mutex_lock(&c->lock);
+		for (size_t i = 0; i < c->count; i++)
+			if (c->slots[i].cap >= need &&
+			    (best == SIZE_MAX || c->slots[i].cap < c->slots[best].cap))
+				best = i;
+		if (best != SIZE_MAX) {
+			d = c->slots[best].data;
+			*cap_r = c->slots[best].cap;
+			c->bytes -= c->slots[best].cap;
+			c->slots[best] = c->slots[--c->count];
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	return d != NULL ? d : imap_plain_alloc(need, cap_r);
+}
+
+/* Wipes the USED bytes of D and keeps it for the next message, or releases
+ * it. */
+static void imap_plain_cache_put(struct imap_plain_cache *c, uint8_t *d, size_t cap, size_t used)
+{
+	mem_wipe(d, used);
+	if (cap >= IMAP_PLAIN_CACHE_MIN && cap <= IMAP_PLAIN_CACHE_ONE) {
+		pthread_mutex_lock(&c->lock);
+		if (c->count < IMAP_PLAIN_CACHE_SLOTS && c->bytes + cap <= IMAP_PLAIN_CACHE_BYTES) {
+			c->slots[c->count++] = (struct imap_plain_slot){d, cap, time_now_us()};
+			c->bytes += cap;
+			d = NULL;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	imap_plain_release(d, cap);
+}
+
 static int imap_plain_grow(struct imap_plain *p, size_t need)
 {
-	size_t cap = p->cap * 2 > need ? p->cap * 2 : need;
+	size_t cap;
 	uint8_t *d;
 
 	if (need > SIZE_MAX / 2)
 		return -1;
 	/* Not realloc(): the old block must be wiped before it is released. */
-	d = malloc(cap);
+	d = imap_plain_cache_get(p->cache, p->cap * 2 > need ? p->cap * 2 : need, &cap);
 	if (d == NULL)
 		return -1;
 	memcpy(d, p->data, p->len);
-	mem_wipe(p->data, p->len);
-	free(p->data);
+	imap_plain_cache_put(p->cache, p->data, p->cap, p->len);
 	p->data = d;
 	p->cap = cap;
 	return 0;
@@ -95,8 +257,7 @@ void imap_plain_unref(struct imap_plain **pp)
 	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	/* Only the bytes ever written hold plaintext (+1: the NUL). */
-	mem_wipe(p->data, p->len + 1);
-	free(p->data);
+	imap_plain_cache_put(p->cache, p->data, p->cap, p->len + 1);
 	free(p);
 }
 
@@ -123,8 +284,10 @@ int imap_msg_plain(struct imap_session *s, const struct imap_msg *m, struct seal
 	int ret = -1;
 
 	atomic_init(&p->refs, 1);
-	p->cap = (size_t)m->size + 1;
-	p->data = xmalloc(p->cap);
+	p->cache = s->server->plain_cache;
+	p->data = imap_plain_cache_get(p->cache, (size_t)m->size + 1, &p->cap);
+	if (p->data == NULL)
+		log_fatal("out of memory");
 	p->data[0] = '\0';
 	*p_r = NULL;
 	if (*reader != NULL) {

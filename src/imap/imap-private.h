@@ -104,6 +104,8 @@ struct imap_server {
 	uint8_t id_prefix[2];
 	struct imap_key *keys;
 	struct imap_fails *fails;
+	struct imap_plain_cache *plain_cache;
+	struct event *trim_event;
 
 	int draining;
 	struct event *done_event;
@@ -344,11 +346,18 @@ int imap_msg_meta(struct imap_session *s, const struct buf *sealed, struct buf *
  * command that opened it and the output buffer it was handed to (without a
  * copy); the last reference wipes the bytes written and frees it. The count
  * is atomic: a pool thread may open and add, the loop thread release. */
+struct imap_plain_cache;
 struct imap_plain {
 	atomic_uint refs;
 	size_t len, cap; /* data[len] is NUL */
 	uint8_t *data;
+	struct imap_plain_cache *cache; /* where DATA goes back, wiped */
 };
+/* Wiped body buffers kept for the next message (imap-message.c). */
+struct imap_plain_cache *imap_plain_cache_new(void);
+void imap_plain_cache_free(struct imap_plain_cache **cache);
+/* Frees what has not been used for a while. */
+void imap_plain_cache_trim(struct imap_plain_cache *cache);
 struct seal_reader;
 /* Opens M's record into a new *P_R. *READER (NULL at first) is a reader
  * kept between calls and reset after each; seal_reader_free() it. */

@@ -46,10 +46,18 @@ static void imap_done_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void imap_trim_cb(evutil_socket_t fd, short what, void *ctx)
+{
+	struct imap_server *server = ctx;
+
+	imap_plain_cache_trim(server->plain_cache);
+}
+
 struct imap_server *imap_server_create(struct event_base *base, const struct config *cfg,
 				       struct router *router, struct net_tls *tls)
 {
 	struct imap_server *server = xcalloc(1, sizeof(*server));
+	const struct timeval trim_every = {5, 0};
 
 	server->base = base;
 	server->cfg = cfg;
@@ -62,7 +70,10 @@ struct imap_server *imap_server_create(struct event_base *base, const struct con
 	    (ssize_t)sizeof(server->id_prefix))
 		server->id_prefix[0] = (uint8_t)time_now_us();
 	server->done_event = event_new(base, -1, 0, imap_done_cb, server);
-	if (server->done_event == NULL)
+	server->plain_cache = imap_plain_cache_new();
+	server->trim_event = event_new(base, -1, EV_PERSIST, imap_trim_cb, server);
+	if (server->done_event == NULL || server->trim_event == NULL ||
+	    event_add(server->trim_event, &trim_every) < 0)
 		log_fatal("imap: cannot create server events");
 	return server;
 }
@@ -117,8 +128,10 @@ void imap_server_free(struct imap_server **serverp)
 		imap_session_free(&s);
 	}
 	pool_free(&server->pool);
+	imap_plain_cache_free(&server->plain_cache);
 	imap_keys_free(server);
 	event_free(server->done_event);
+	event_free(server->trim_event);
 	free(server->fails);
 	free(server);
 }
