@@ -642,92 +642,91 @@ int fs_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, stor
 }
 
 /* 1 if MESSAGE_ID's record is in records.dat (and was read), 0 if not. */
-static int fs_record_read_file(struct fs_store *fs, uint64_t message_id, store_bytes_fn *fn,
-			       void *ctx, const char **error_r)
+/* Feeds FN the LEN bytes at OFF of records.dat. */
+static int fs_record_read_file(struct fs_store *fs, struct fs_reader *r, uint64_t off, uint64_t len,
+			       store_bytes_fn *fn, void *ctx, const char **error_r)
 {
-	sqlite3_stmt *st;
-	uint64_t off, len;
-	uint8_t *piece;
-	int rc, ret = 1;
-
-	if (fs_sql_prepare(fs->rdb,
-			   "SELECT e.off, e.len FROM messages m JOIN extents e"
-			   " ON e.record_id = m.record_id WHERE m.id = ?",
-			   &st, error_r) < 0)
-		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)message_id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? 0 : fs_sql_error(fs->rdb, error_r);
-	}
-	off = (uint64_t)sqlite3_column_int64(st, 0);
-	len = (uint64_t)sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
-	piece = xmalloc(FS_CHUNK_ROW_BYTES);
 	while (len > 0) {
-		size_t want = len < FS_CHUNK_ROW_BYTES ? (size_t)len : FS_CHUNK_ROW_BYTES;
-		ssize_t n = pread(fs->data_fd, piece, want, (off_t)off);
+		size_t want = len < FS_READ_PIECE_BYTES ? (size_t)len : FS_READ_PIECE_BYTES;
+		ssize_t n = pread(fs->data_fd, r->piece, want, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			*error_r = n < 0 ? str_tfmt("store: reading a record: %s", strerror(errno))
 					 : "store: record truncated";
-			ret = -1;
-			break;
+			return -1;
 		}
-		if (fn(ctx, piece, (size_t)n) < 0) {
+		if (fn(ctx, r->piece, (size_t)n) < 0) {
 			*error_r = "record read aborted";
-			ret = -1;
-			break;
+			return -1;
 		}
 		off += (uint64_t)n;
 		len -= (uint64_t)n;
 	}
-	free(piece);
+	return 0;
+}
+
+/* Feeds FN the rows of RECORD_ID, which holds SIZE bytes. */
+static int fs_record_read_rows(struct fs_reader *r, int64_t record_id, uint64_t size,
+			       store_bytes_fn *fn, void *ctx, const char **error_r)
+{
+	uint64_t got = 0;
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(r->chunks, 1, record_id);
+	while ((rc = sqlite3_step(r->chunks)) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(r->chunks, 0);
+
+		got += n;
+		if (fn(ctx, sqlite3_column_blob(r->chunks, 0), n) < 0) {
+			*error_r = "record read aborted";
+			ret = -1;
+			break;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		ret = fs_sql_error(r->db, error_r);
+	} else if (ret == 0 && got != size) {
+		*error_r = "store: record truncated";
+		ret = -1;
+	}
+	sqlite3_reset(r->chunks);
 	return ret;
 }
 
 int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, void *ctx,
 		   const char **error_r)
 {
-	sqlite3_stmt *st;
-	int rc, ret = 0, rows = 0;
+	struct fs_store *fs = FS(s);
+	struct fs_reader *r = fs_reader_get(fs, error_r);
+	int64_t record_id;
+	uint64_t size, off, len;
+	int rc, in_file;
 
-	rc = fs_record_read_file(FS(s), message_id, fn, ctx, error_r);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-
-	if (fs_sql_prepare(
-		FS(s)->rdb,
-		"SELECT c.data FROM messages m JOIN chunks c ON c.record_id = m.record_id"
-		" WHERE m.id = ? ORDER BY c.seq",
-		&st, error_r) < 0)
+	if (r == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)message_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		rows++;
-		if (fn(ctx, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)) < 0) {
-			*error_r = "record read aborted";
-			ret = -1;
-			break;
-		}
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = fs_sql_error(FS(s)->rdb, error_r);
-	sqlite3_finalize(st);
-	if (ret == 0 && rows == 0) {
-		/* Either an empty record or no such message. */
-		if (fs_sql_prepare(FS(s)->rdb, "SELECT record_size FROM messages WHERE id = ?", &st,
-				   error_r) < 0)
-			return -1;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)message_id);
-		if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0) {
+	sqlite3_bind_int64(r->locate, 1, (sqlite3_int64)message_id);
+	rc = sqlite3_step(r->locate);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
 			*error_r = "store: no such message";
-			ret = -1;
-		}
-		sqlite3_finalize(st);
+		else
+			fs_sql_error(r->db, error_r);
+		sqlite3_reset(r->locate);
+		fs_reader_put(fs, r);
+		return -1;
 	}
-	return ret;
+	record_id = sqlite3_column_int64(r->locate, 0);
+	size = (uint64_t)sqlite3_column_int64(r->locate, 1);
+	in_file = sqlite3_column_type(r->locate, 2) != SQLITE_NULL;
+	off = (uint64_t)sqlite3_column_int64(r->locate, 2);
+	len = (uint64_t)sqlite3_column_int64(r->locate, 3);
+	sqlite3_reset(r->locate); /* ends the read transaction */
+	if (in_file)
+		rc = fs_record_read_file(fs, r, off, len, fn, ctx, error_r);
+	else
+		rc = fs_record_read_rows(r, record_id, size, fn, ctx, error_r);
+	fs_reader_put(fs, r);
+	return rc;
 }

@@ -35,6 +35,9 @@ struct fs_store {
 	char *db_path;
 
 	sqlite3 *rdb; /* readers (serialised, SQLITE_OPEN_FULLMUTEX) */
+	/* Readers of records, one per concurrent caller (fs_reader_get). */
+	pthread_mutex_t readers_lock;
+	struct fs_reader *readers;
 	sqlite3 *wdb; /* the writer thread's connection */
 
 	pthread_t writer;
@@ -57,6 +60,24 @@ struct fs_store {
 struct fs_extent {
 	uint64_t off, len;
 };
+
+/* A connection of its own for the record path, with its statements
+ * prepared once and its read buffer: FETCH reads records on several
+ * threads at once, and on the shared rdb they queued on its mutex and
+ * re-parsed two statements for every message (a quarter of the CPU of a
+ * 16-client full fetch). Taken for one call and given back. */
+struct fs_reader {
+	struct fs_reader *next;
+	sqlite3 *db;
+	sqlite3_stmt *locate; /* a message's record: id, size, extent if any */
+	sqlite3_stmt *chunks; /* a record's rows, in order */
+	uint8_t *piece;       /* FS_READ_PIECE_BYTES */
+};
+#define FS_READ_PIECE_BYTES (256 * 1024)
+
+/* An idle reader, or a new one; NULL with *error_r. */
+struct fs_reader *fs_reader_get(struct fs_store *fs, const char **error_r);
+void fs_reader_put(struct fs_store *fs, struct fs_reader *r);
 
 #define FS_FILE_MIN_BYTES (32 * 1024)
 

@@ -152,6 +152,57 @@ static int fs_db_open(const char *path, int flags, sqlite3 **db_r, const char **
 	return 0;
 }
 
+/* ---- readers --------------------------------------------------------------- */
+
+static void fs_reader_free(struct fs_reader *r)
+{
+	sqlite3_finalize(r->locate);
+	sqlite3_finalize(r->chunks);
+	sqlite3_close(r->db);
+	free(r->piece);
+	free(r);
+}
+
+struct fs_reader *fs_reader_get(struct fs_store *fs, const char **error_r)
+{
+	struct fs_reader *r;
+
+	pthread_mutex_lock(&fs->readers_lock);
+	r = fs->readers;
+	if (r != NULL)
+		fs->readers = r->next;
+	pthread_mutex_unlock(&fs->readers_lock);
+	if (r != NULL)
+		return r;
+	r = xcalloc(1, sizeof(*r));
+	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &r->db, error_r) <
+		0 ||
+	    fs_sql_exec(r->db, "PRAGMA query_only=ON", error_r) < 0) {
+		fs_reader_free(r);
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(r->db,
+			       "SELECT m.record_id, m.record_size, e.off, e.len FROM messages m"
+			       " LEFT JOIN extents e ON e.record_id = m.record_id WHERE m.id = ?",
+			       -1, SQLITE_PREPARE_PERSISTENT, &r->locate, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->db, "SELECT data FROM chunks WHERE record_id = ? ORDER BY seq",
+			       -1, SQLITE_PREPARE_PERSISTENT, &r->chunks, NULL) != SQLITE_OK) {
+		fs_sql_error(r->db, error_r);
+		fs_reader_free(r);
+		return NULL;
+	}
+	r->piece = xmalloc(FS_READ_PIECE_BYTES);
+	return r;
+}
+
+void fs_reader_put(struct fs_store *fs, struct fs_reader *r)
+{
+	pthread_mutex_lock(&fs->readers_lock);
+	r->next = fs->readers;
+	fs->readers = r;
+	pthread_mutex_unlock(&fs->readers_lock);
+}
+
 /* ---- records.dat ------------------------------------------------------------ */
 
 /* Where copy_file_range cannot: up to 256 KiB through a buffer. */
@@ -518,6 +569,7 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 		pthread_cond_destroy(&fs->cond);
 		goto fail;
 	}
+	pthread_mutex_init(&fs->readers_lock, NULL);
 	*store_r = &fs->store;
 	return 0;
 fail:
@@ -548,6 +600,13 @@ static void fs_close(struct store **store)
 			 (double)fs->jobs / (double)fs->batches);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->cond);
+	while (fs->readers != NULL) {
+		struct fs_reader *r = fs->readers;
+
+		fs->readers = r->next;
+		fs_reader_free(r);
+	}
+	pthread_mutex_destroy(&fs->readers_lock);
 	sqlite3_close(fs->rdb);
 	sqlite3_close(fs->wdb);
 	close(fs->data_fd);

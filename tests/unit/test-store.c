@@ -347,6 +347,86 @@ static void test_concurrent_commits_unique_uids(void **state)
 	}
 }
 
+/* Record reads from several threads at once (FETCH reads on every pool
+ * thread), from rows and from the record file alike, with reads that are
+ * aborted half-way or ask for a missing message in between: each gets its
+ * own bytes whole. */
+#define READ_SIZES 4
+static const size_t read_sizes[READ_SIZES] = {100, 40000, 300000, 0};
+
+struct reader_arg {
+	struct fixture *f;
+	uint64_t ids[READ_SIZES];
+	int bad;
+};
+
+static int abort_read(void *ctx, const uint8_t *data, size_t len)
+{
+	return -1;
+}
+
+static void *reader_main(void *p)
+{
+	struct reader_arg *a = p;
+	const char *error;
+
+	for (int round = 0; round < 40; round++) {
+		for (size_t i = 0; i < READ_SIZES; i++) {
+			struct collect c;
+
+			memset(&c, 0, sizeof(c));
+			buf_init(&c.bytes);
+			if (a->f->b->record_read(a->f->s, a->ids[i], collect_bytes, &c, &error) <
+				0 ||
+			    c.bytes.len != read_sizes[i])
+				a->bad++;
+			for (size_t j = 0; j < c.bytes.len; j++)
+				if (c.bytes.data[j] != (uint8_t)(j * 7 + i)) {
+					a->bad++;
+					break;
+				}
+			buf_free(&c.bytes);
+		}
+		if (a->f->b->record_read(a->f->s, a->ids[round % 3], abort_read, NULL, &error) !=
+			-1 ||
+		    a->f->b->record_read(a->f->s, UINT64_MAX / 2, collect_bytes, NULL, &error) !=
+			-1)
+			a->bad++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_reads(void **state)
+{
+	struct fixture *f = *state;
+	struct reader_arg args[4];
+	pthread_t th[4];
+	struct collect c;
+	const char *error;
+
+	for (size_t i = 0; i < READ_SIZES; i++) {
+		uint8_t *data = malloc(read_sizes[i] + 1);
+
+		for (size_t j = 0; j < read_sizes[i]; j++)
+			data[j] = (uint8_t)(j * 7 + i);
+		put(f, data, read_sizes[i], "m");
+		free(data);
+	}
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, READ_SIZES);
+	for (int t = 0; t < 4; t++) {
+		args[t].f = f;
+		args[t].bad = 0;
+		memcpy(args[t].ids, c.ids, sizeof(args[t].ids));
+		assert_int_equal(pthread_create(&th[t], NULL, reader_main, &args[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(args[t].bad, 0);
+	}
+}
+
 static void test_usage(void **state)
 {
 	struct fixture *f = *state;
@@ -1298,6 +1378,7 @@ int main(void)
 	    STORE_TEST(test_mailboxes),
 	    STORE_TEST(test_uids_and_bytes),
 	    STORE_TEST(test_concurrent_commits_unique_uids),
+	    STORE_TEST(test_concurrent_reads),
 	    STORE_TEST(test_usage),
 	    STORE_TEST(test_mail_ops),
 	    STORE_TEST(test_expunged),
