@@ -288,7 +288,7 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 		    uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
 		    const char **error_r)
 {
-	sqlite3 *db = FS(s)->rdb;
+	struct fs_reader *r = fs_reader_get(FS(s), error_r);
 	struct store_message m;
 	sqlite3_stmt *st;
 	int rc;
@@ -305,8 +305,12 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 	     FS_SCAN_COLUMNS ", meta FROM messages INDEXED BY messages_modseq" FS_SCAN_WHERE},
 	};
 
-	if (fs_sql_prepare(db, sql[modseq_min > 0][with_meta != 0], &st, error_r) < 0)
+	if (r == NULL)
 		return -1;
+	if (fs_sql_prepare(r->db, sql[modseq_min > 0][with_meta != 0], &st, error_r) < 0) {
+		fs_reader_put(FS(s), r);
+		return -1;
+	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)mailbox_id);
 	sqlite3_bind_int64(st, 2, uid_min);
 	sqlite3_bind_int64(st, 3, uid_max);
@@ -337,8 +341,9 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 	}
 	store_message_clear(&m);
 	if (rc != SQLITE_DONE)
-		fs_sql_error(db, error_r);
+		fs_sql_error(r->db, error_r);
 	sqlite3_finalize(st);
+	fs_reader_put(FS(s), r);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -177,7 +177,7 @@ struct fs_reader *fs_reader_get(struct fs_store *fs, const char **error_r)
 	r = xcalloc(1, sizeof(*r));
 	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &r->db, error_r) <
 		0 ||
-	    fs_sql_exec(r->db, "PRAGMA query_only=ON", error_r) < 0) {
+	    fs_sql_exec(r->db, "PRAGMA query_only=ON; PRAGMA cache_size=-16384", error_r) < 0) {
 		fs_reader_free(r);
 		return NULL;
 	}
