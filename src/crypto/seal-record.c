@@ -112,6 +112,7 @@ struct opener_entry {
 struct seal_opener {
 	uint8_t pk[SEAL_PK_BYTES];
 	uint8_t sk[SEAL_SK_BYTES];
+	pthread_mutex_t lock; /* the cache: readers on several threads share it */
 	uint64_t clock;
 	unsigned int count;
 	struct opener_entry cache[OPENER_CACHE_MAX];
@@ -459,37 +460,50 @@ int seal_opener_new(const struct seal_keypair *kp, struct seal_opener **o_r)
 		return -1;
 	memcpy(o->pk, kp->pk, SEAL_PK_BYTES);
 	memcpy(o->sk, kp->sk, SEAL_SK_BYTES);
+	pthread_mutex_init(&o->lock, NULL);
 	*o_r = o;
 	return 0;
 }
 
 void seal_opener_free(struct seal_opener **o)
 {
+	if (*o == NULL)
+		return;
+	pthread_mutex_destroy(&(*o)->lock);
 	secure_free(*o, sizeof(**o));
 	*o = NULL;
 }
 
-/* The epoch key for EPOCH_PK: from the cache, or by one key agreement whose
- * result replaces the least recently used entry. NULL if EPOCH_PK is not a
- * usable public key. The pointer is valid until the next lookup. */
-static const uint8_t *opener_epoch_key(struct seal_opener *o, const uint8_t epoch_pk[SEAL_PK_BYTES])
+/* Copies the epoch key for EPOCH_PK into KEY_R: from the cache, or by one
+ * key agreement whose result replaces the least recently used entry. -1 if
+ * EPOCH_PK is not a usable public key. Safe on several threads at once. */
+static int opener_epoch_key(struct seal_opener *o, const uint8_t epoch_pk[SEAL_PK_BYTES],
+			    uint8_t key_r[SEAL_KEY_BYTES])
 {
 	uint8_t rx[crypto_kx_SESSIONKEYBYTES], tx[crypto_kx_SESSIONKEYBYTES];
 	struct opener_entry *e = NULL;
 	int ret;
 
+	pthread_mutex_lock(&o->lock);
 	for (unsigned int i = 0; i < o->count; i++) {
 		if (memcmp(o->cache[i].epoch_pk, epoch_pk, SEAL_PK_BYTES) == 0) {
 			o->cache[i].last_used = ++o->clock;
-			return o->cache[i].epoch_key;
+			memcpy(key_r, o->cache[i].epoch_key, SEAL_KEY_BYTES);
+			pthread_mutex_unlock(&o->lock);
+			return 0;
 		}
 	}
+	pthread_mutex_unlock(&o->lock);
+	/* The key agreement outside the lock: another thread may insert the
+	 * same entry meanwhile, which costs one slot until it ages out. */
 	ret = crypto_kx_server_session_keys(rx, tx, o->pk, o->sk, epoch_pk);
 	sodium_memzero(tx, sizeof(tx));
 	if (ret != 0) {
 		sodium_memzero(rx, sizeof(rx));
-		return NULL;
+		return -1;
 	}
+	memcpy(key_r, rx, SEAL_KEY_BYTES);
+	pthread_mutex_lock(&o->lock);
 	if (o->count < OPENER_CACHE_MAX) {
 		e = &o->cache[o->count++];
 	} else {
@@ -500,9 +514,10 @@ static const uint8_t *opener_epoch_key(struct seal_opener *o, const uint8_t epoc
 	}
 	memcpy(e->epoch_pk, epoch_pk, SEAL_PK_BYTES);
 	memcpy(e->epoch_key, rx, SEAL_KEY_BYTES);
-	sodium_memzero(rx, sizeof(rx));
 	e->last_used = ++o->clock;
-	return e->epoch_key;
+	pthread_mutex_unlock(&o->lock);
+	sodium_memzero(rx, sizeof(rx));
+	return 0;
 }
 
 /* Checks HEADER and recovers its content key. */
@@ -510,7 +525,8 @@ static int header_open(struct seal_opener *o, const uint8_t header[SEAL_HEADER_B
 		       uint8_t content_key_r[SEAL_KEY_BYTES], const char **error_r)
 {
 	static const uint8_t zero[HDR_RESERVED_BYTES];
-	const uint8_t *epoch_key;
+	uint8_t epoch_key[SEAL_KEY_BYTES];
+	int ret;
 
 	if (memcmp(header, SEAL_RECORD_MAGIC, 3) != 0) {
 		*error_r = err_not_record;
@@ -525,11 +541,15 @@ static int header_open(struct seal_opener *o, const uint8_t header[SEAL_HEADER_B
 		*error_r = err_flags;
 		return -1;
 	}
-	epoch_key = opener_epoch_key(o, header + HDR_OFF_EPOCH_PK);
-	if (epoch_key == NULL ||
-	    crypto_aead_xchacha20poly1305_ietf_decrypt(
-		content_key_r, NULL, NULL, header + HDR_OFF_WRAPPED, HDR_WRAPPED_BYTES, header,
-		HDR_WRAP_AD_BYTES, header + HDR_OFF_NONCE, epoch_key) != 0) {
+	if (opener_epoch_key(o, header + HDR_OFF_EPOCH_PK, epoch_key) < 0) {
+		*error_r = err_not_ours;
+		return -1;
+	}
+	ret = crypto_aead_xchacha20poly1305_ietf_decrypt(
+	    content_key_r, NULL, NULL, header + HDR_OFF_WRAPPED, HDR_WRAPPED_BYTES, header,
+	    HDR_WRAP_AD_BYTES, header + HDR_OFF_NONCE, epoch_key);
+	sodium_memzero(epoch_key, sizeof(epoch_key));
+	if (ret != 0) {
 		*error_r = err_not_ours;
 		return -1;
 	}

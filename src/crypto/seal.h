@@ -121,7 +121,8 @@ void seal_writer_free(struct seal_writer **w);
 
 /* ---- opening (reader side: needs the unlocked keypair) --------------------
  * An opener caches the epoch keys it derived (a small LRU in secure memory),
- * so opening many messages of one epoch costs one X25519. */
+ * so opening many messages of one epoch costs one X25519. Readers and blob
+ * opens on several threads may share one opener. */
 struct seal_opener;
 int seal_opener_new(const struct seal_keypair *kp, struct seal_opener **o_r) WARN_UNUSED;
 void seal_opener_free(struct seal_opener **o);

@@ -4,6 +4,7 @@
  *
  * Trust boundary: none; test keys and data only. Argon2id runs at libsodium's
  * minimum cost here (SEALMAIL_ARGON2_OPS / _MEM) so the suite stays fast. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -785,6 +786,56 @@ static void test_opener_cache_eviction(void **state)
 		buf_free(&sealed[i]);
 }
 
+/* One opener shared by four threads (FETCH opens a session's bodies on
+ * all pool threads), each opening records of more epochs than it caches,
+ * in different orders: every record opens to its own bytes. */
+enum { SHARED_EPOCHS = 150 };
+struct shared_open {
+	struct seal_opener *o;
+	struct buf *sealed;
+	int start, bad;
+};
+
+static void *shared_open_main(void *p)
+{
+	struct shared_open *a = p;
+
+	for (int k = 0; k < 3 * SHARED_EPOCHS; k++) {
+		int i = (a->start + k * 7) % SHARED_EPOCHS;
+		const char *error = NULL;
+		struct buf out;
+
+		if (open_pieces(a->o, a->sealed[i].data, a->sealed[i].len, 0, &out, &error) < 0 ||
+		    out.len != sizeof(i) || memcmp(out.data, &i, sizeof(i)) != 0)
+			a->bad++;
+		buf_free(&out);
+	}
+	return NULL;
+}
+
+static void test_opener_shared_by_threads(void **state)
+{
+	struct buf sealed[SHARED_EPOCHS];
+	struct shared_open args[4];
+	struct seal_opener *o;
+	pthread_t th[4];
+
+	for (int i = 0; i < SHARED_EPOCHS; i++)
+		seal_to(kp_a, (const uint8_t *)&i, sizeof(i), &sealed[i]);
+	assert_int_equal(seal_opener_new(kp_a, &o), 0);
+	for (int t = 0; t < 4; t++) {
+		args[t] = (struct shared_open){o, sealed, t * 37, 0};
+		assert_int_equal(pthread_create(&th[t], NULL, shared_open_main, &args[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(args[t].bad, 0);
+	}
+	seal_opener_free(&o);
+	for (int i = 0; i < SHARED_EPOCHS; i++)
+		buf_free(&sealed[i]);
+}
+
 static void test_sender_rejects_bad_public_key(void **state)
 {
 	uint8_t zero[SEAL_PK_BYTES] = {0};
@@ -1122,6 +1173,7 @@ int main(void)
 	    cmocka_unit_test(test_blob_roundtrip),
 	    cmocka_unit_test(test_many_messages_one_epoch),
 	    cmocka_unit_test(test_opener_cache_eviction),
+	    cmocka_unit_test(test_opener_shared_by_threads),
 	    cmocka_unit_test(test_sender_rejects_bad_public_key),
 	    cmocka_unit_test(test_key_wrap_password),
 	    cmocka_unit_test(test_key_blob_tamper),
