@@ -21,6 +21,8 @@ struct pool {
 	struct pool_job *head, *tail;
 	int stopping;
 	unsigned count;
+	unsigned idle;   /* threads waiting for a job */
+	unsigned queued; /* jobs waiting for a thread */
 	pthread_t threads[];
 };
 
@@ -31,11 +33,15 @@ static void *pool_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (p->head == NULL && !p->stopping)
+		while (p->head == NULL && !p->stopping) {
+			p->idle++;
 			pthread_cond_wait(&p->cond, &p->lock);
+			p->idle--;
+		}
 		if (p->head == NULL)
 			break;
 		job = p->head;
+		p->queued--;
 		p->head = job->next;
 		if (p->head == NULL)
 			p->tail = NULL;
@@ -73,8 +79,102 @@ void pool_submit(struct pool *p, void (*fn)(void *ctx), void *ctx)
 	else
 		p->head = job;
 	p->tail = job;
+	p->queued++;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned pool_idle(struct pool *p)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->idle > p->queued ? p->idle - p->queued : 0;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* The shared state of one pool_parallel(): freed by the last of the caller
+ * and its helper jobs (a helper may start after the caller has returned). */
+struct pool_par {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t next, done, n;
+	unsigned refs, workers;
+	void (*fn)(void *ctx, size_t i, unsigned worker);
+	void *ctx;
+};
+
+static void pool_par_unref(struct pool_par *w)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&w->lock);
+	left = --w->refs;
+	pthread_mutex_unlock(&w->lock);
+	if (left > 0)
+		return;
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
+static void pool_par_work(struct pool_par *w, unsigned worker)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->next < w->n) {
+		size_t i = w->next++;
+
+		pthread_mutex_unlock(&w->lock);
+		w->fn(w->ctx, i, worker);
+		pthread_mutex_lock(&w->lock);
+		if (++w->done == w->n)
+			pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void pool_par_job(void *ctx)
+{
+	struct pool_par *w = ctx;
+	unsigned worker;
+
+	pthread_mutex_lock(&w->lock);
+	worker = ++w->workers;
+	pthread_mutex_unlock(&w->lock);
+	pool_par_work(w, worker);
+	pool_par_unref(w);
+}
+
+void pool_parallel(struct pool *p, unsigned helpers, size_t n,
+		   void (*fn)(void *ctx, size_t i, unsigned worker), void *ctx)
+{
+	struct pool_par *w;
+
+	if (n <= 1)
+		helpers = 0;
+	else if (helpers > n - 1)
+		helpers = (unsigned)(n - 1);
+	if (helpers == 0) {
+		for (size_t i = 0; i < n; i++)
+			fn(ctx, i, 0);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->n = n;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->refs = 1 + helpers;
+	for (unsigned k = 0; k < helpers; k++)
+		pool_submit(p, pool_par_job, w);
+	pool_par_work(w, 0);
+	pthread_mutex_lock(&w->lock);
+	while (w->done < w->n)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	pool_par_unref(w);
 }
 
 void pool_free(struct pool **pp)
