@@ -14,6 +14,7 @@
 #include "mime/mime.h"
 
 #include <event2/buffer.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,11 @@
 /* Message bytes one batch of body sections opens at most (but at least one
  * message): what a pool job holds in plaintext at a time. */
 #define IMAP_FETCH_BATCH_BYTES (512 * 1024)
+/* Bodies of one batch are opened on this many threads at once (the job's
+ * and pool threads that are idle): one client's FETCH is otherwise bound to
+ * a single core's cipher speed. Worth it from this many bytes. */
+#define IMAP_FETCH_WORKERS        IMAP_POOL_THREADS
+#define IMAP_FETCH_PARALLEL_BYTES (64 * 1024)
 
 struct imap_fetch {
 	struct imap_fetch_spec spec;
@@ -36,8 +42,14 @@ struct imap_fetch {
 	/* The responses of the current batch, moved to the connection without
 	 * a copy once it is done; bodies are in it by reference. */
 	struct evbuffer *ev;
-	struct seal_reader *reader; /* kept from one body to the next */
-	/* Errors of the batch (a pool thread does not log). */
+	/* When bodies are opened on several threads: each message's response,
+	 * joined into EV in order. */
+	struct evbuffer *outs[IMAP_FETCH_BATCH];
+	uint64_t batch_bytes;
+	/* Kept from one body to the next, one per worker. */
+	struct seal_reader *readers[IMAP_FETCH_WORKERS];
+	/* Errors of the batch (a pool thread does not log), under LOCK. */
+	pthread_mutex_t lock;
 	unsigned batch_failed;
 	uint32_t error_uid;
 	char error[160];
@@ -54,7 +66,12 @@ static void imap_fetch_free(struct imap_fetch *f)
 	free(f->metas);
 	if (f->ev != NULL)
 		evbuffer_free(f->ev);
-	seal_reader_free(&f->reader);
+	for (size_t i = 0; i < IMAP_FETCH_BATCH; i++)
+		if (f->outs[i] != NULL)
+			evbuffer_free(f->outs[i]);
+	for (size_t i = 0; i < IMAP_FETCH_WORKERS; i++)
+		seal_reader_free(&f->readers[i]);
+	pthread_mutex_destroy(&f->lock);
 	free(f->flags_changed);
 	free(f->idx);
 	free(f);
@@ -62,10 +79,12 @@ static void imap_fetch_free(struct imap_fetch *f)
 
 static void imap_fetch_error(struct imap_fetch *f, uint32_t uid, const char *error)
 {
+	pthread_mutex_lock(&f->lock);
 	if (f->batch_failed++ == 0) {
 		f->error_uid = uid;
 		snprintf(f->error, sizeof(f->error), "%s", error != NULL ? error : "unknown error");
 	}
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* Moves what OUT holds to EV (the bytes in OUT are wiped). */
@@ -109,12 +128,15 @@ static void imap_fetch_meta_field(struct buf *out, const struct buf *meta, enum 
 	}
 }
 
-/* One message's response, built in OUT and moved to F->ev (a whole body
- * section by reference, without a copy); 0, or -1 when it could not be
- * opened. Runs on a pool thread when the spec opens anything: it reads the
- * view, which does not change while the command runs, and writes only F. */
+/* One message's response, built in OUT and moved to EV (a whole body
+ * section by reference, without a copy), opening its body with *READER;
+ * 0, or -1 when it could not be opened. Runs on a pool thread when the spec
+ * opens anything, on several at once for bodies: it reads the view, which
+ * does not change while the command runs, and writes only EV, *READER and
+ * F's errors. */
 static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k,
-			  const struct buf *sealed_meta, struct buf *out)
+			  const struct buf *sealed_meta, struct buf *out, struct evbuffer *ev,
+			  struct seal_reader **reader)
 {
 	const struct imap_msg *m = &s->view->msgs[f->idx[k]];
 	const struct imap_fetch_spec *spec = &f->spec;
@@ -141,7 +163,7 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 			hdr_len = 2;
 		}
 	}
-	if (spec->need_body && imap_msg_plain(s, m, &f->reader, &body, &error) < 0) {
+	if (spec->need_body && imap_msg_plain(s, m, reader, &body, &error) < 0) {
 		imap_fetch_error(f, m->uid, error);
 		goto out;
 	}
@@ -217,8 +239,8 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 				   d + len <= body->data + body->len) {
 				/* A slice of the body: by reference, not copied. */
 				r |= buf_printf(out, "%s {%zu}\r\n", it->name, len);
-				imap_fetch_flush(f->ev, out);
-				imap_plain_add(f->ev, body, d, len);
+				imap_fetch_flush(ev, out);
+				imap_plain_add(ev, body, d, len);
 			} else {
 				r |= buf_printf(out, "%s ", it->name);
 				if (found)
@@ -245,7 +267,7 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 	}
 	if (buf_append_str(out, ")\r\n") < 0)
 		log_fatal("out of memory");
-	imap_fetch_flush(f->ev, out);
+	imap_fetch_flush(ev, out);
 	ret = 0;
 out:
 	buf_free(&meta);
@@ -290,18 +312,43 @@ static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f)
 		n++;
 	}
 	f->batch_len = n;
+	f->batch_bytes = bytes;
 	f->batch_failed = 0;
 	f->error[0] = '\0';
 }
 
-/* Opens and formats the planned batch into F->ev. On a pool thread when the
- * spec opens anything, else on the loop. */
-static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
+struct imap_fetch_par {
+	struct imap_session *s;
+	struct imap_fetch *f;
+	unsigned failed;
+};
+
+static void imap_fetch_par_one(void *ctx, size_t i, unsigned worker)
 {
-	const char *error;
+	struct imap_fetch_par *p = ctx;
+	struct imap_fetch *f = p->f;
 	struct buf out;
 
+	if (f->outs[i] == NULL && (f->outs[i] = evbuffer_new()) == NULL)
+		log_fatal("out of memory");
 	buf_init(&out);
+	if (imap_fetch_one(p->s, f, f->batch_start + i, f->spec.need_meta ? &f->metas[i] : NULL,
+			   &out, f->outs[i], &f->readers[worker]) < 0) {
+		pthread_mutex_lock(&f->lock);
+		p->failed++;
+		pthread_mutex_unlock(&f->lock);
+	}
+	buf_free(&out);
+}
+
+/* Opens and formats the planned batch into F->ev. On a pool thread when the
+ * spec opens anything (bodies of a big enough batch on all the pool's
+ * threads), else on the loop. */
+static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
+{
+	struct imap_fetch_par par = {s, f, 0};
+	const char *error;
+
 	if (f->spec.need_meta) {
 		for (size_t i = 0; i < f->batch_len; i++)
 			buf_reset(&f->metas[i]);
@@ -309,12 +356,25 @@ static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
 				       f, &error) < 0)
 			imap_fetch_error(f, 0, error);
 	}
-	for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++)
-		if (imap_fetch_one(s, f, k,
-				   f->spec.need_meta ? &f->metas[k - f->batch_start] : NULL,
-				   &out) < 0)
-			f->failed++;
-	buf_free(&out);
+	if (f->spec.need_body && f->batch_len > 1 && f->batch_bytes >= IMAP_FETCH_PARALLEL_BYTES &&
+	    pool_idle(s->server->pool) > 0) {
+		pool_parallel(s->server->pool, IMAP_FETCH_WORKERS - 1, f->batch_len,
+			      imap_fetch_par_one, &par);
+		for (size_t i = 0; i < f->batch_len; i++)
+			if (evbuffer_add_buffer(f->ev, f->outs[i]) < 0)
+				log_fatal("out of memory");
+	} else {
+		struct buf out;
+
+		buf_init(&out);
+		for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++)
+			if (imap_fetch_one(s, f, k,
+					   f->spec.need_meta ? &f->metas[k - f->batch_start] : NULL,
+					   &out, f->ev, &f->readers[0]) < 0)
+				par.failed++;
+		buf_free(&out);
+	}
+	f->failed += par.failed;
 	f->pos = f->batch_start + f->batch_len;
 }
 
@@ -478,6 +538,7 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
 		s->condstore = 1;
 	}
 	f = xcalloc(1, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
 	if (imap_fetch_spec_parse(&args->list[1], &f->spec, &error) < 0) {
 		imap_fetch_free(f);
 		imap_cmd_finish(s, "BAD", "%s", error);
