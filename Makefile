@@ -1,6 +1,7 @@
 # sealmail build.
 #   make            bin/sealmail (release, -O2)
-#   make check      unit tests (cmocka) + integration tests (pytest)
+#   make check      unit tests (cmocka) + integration tests (pytest, one
+#                   process per CPU: scripts/run-integration)
 #   make asan       the same binary and tests built with ASan+UBSan in build/asan
 #   make format     clang-format every source file (format-check: report only)
 #   make fuzz       libFuzzer harnesses (clang, ASan+UBSan) in build/fuzz
@@ -74,11 +75,11 @@ unit: $(UNIT_BINS)
 	@scripts/run-unit $(UNIT_BINS)
 
 integration: $(PROG)
-	SEALMAIL_BIN=$(abspath $(PROG)) /usr/bin/python3 -m pytest -q -ra tests/integration
+	@scripts/run-integration $(PROG)
 
 check: all
 	@scripts/run-unit $(UNIT_BINS)
-	SEALMAIL_BIN=$(abspath $(PROG)) /usr/bin/python3 -m pytest -q -ra tests/integration
+	@scripts/run-integration $(PROG)
 
 asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin SAN=1 O=-O1 check

@@ -112,6 +112,12 @@ def store_commit_stats(log_text):
     return stats
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: measures time, throughput or latency against a bound; "
+        "scripts/run-integration runs these alone, after the others")
+
+
 class Instance:
     def __init__(self, binary, path, domain="example.org"):
         self.bin = str(binary)

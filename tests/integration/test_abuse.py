@@ -67,6 +67,7 @@ def stop(server):
     assert rc == 0, log[-4000:]
 
 
+@pytest.mark.serial  # upper time bounds
 def test_failure_delay_grows_per_address(instance):
     srv = start(instance, auth_fail_delay_ms=300, auth_fail_lockout=0)
     try:
@@ -188,6 +189,7 @@ def test_imap_connection_caps(instance, limit):
         stop(srv)
 
 
+@pytest.mark.serial  # upper time bounds
 def test_command_rate_limit(instance):
     srv = start(instance, max_commands_per_second=20)
     try:
@@ -300,6 +302,7 @@ def smtp_start(instance, **smtp):
     return Server(instance).start()
 
 
+@pytest.mark.serial  # upper time bounds
 def test_smtp_command_rate_limit(instance):
     srv = smtp_start(instance, max_commands_per_second=20, max_errors=0)
     try:
@@ -346,6 +349,7 @@ def test_smtp_command_rate_limit(instance):
         stop(srv)
 
 
+@pytest.mark.serial  # upper time bounds
 def test_smtp_rate_limit_spares_mail_transactions(instance):
     # MAIL, RCPT and DATA are not rate limited: one connection delivers
     # 30 messages (90 such commands) at 2 commands a second in well under

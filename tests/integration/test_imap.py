@@ -347,6 +347,7 @@ def test_two_sessions_see_flags_and_expunges(srv, alice):
     assert b.fetch("1", "(UID)")[1] == [b"1 (UID 2)"]
 
 
+@pytest.mark.serial  # wake-up time bound
 def test_idle_wakes_on_smtp_delivery(srv, alice):
     r = Raw(alice.imap_port)
     r.cmd("LOGIN %s \"%s\"" % (USER, PW))

@@ -123,6 +123,7 @@ def _append_many(port, start, count, body):
     s.close()
 
 
+@pytest.mark.serial  # SELECT and FETCH time bounds
 def test_ten_thousand_messages(instance, server):
     instance.add_user(USER)
     total, conns = 10000, 4

@@ -22,7 +22,11 @@ import pytest
 from conftest import Instance, Server, is_asan
 from smtp_helpers import make_message, tls_context, wait_until
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to drop privileges)")
+# One worker runs them all (pytest-xdist --dist loadgroup): low_ports probes
+# ports below 1024 outside the loopback module's per-process blocks, and the
+# tests add and remove the same system user.
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to drop privileges)"),
+              pytest.mark.xdist_group("privileges")]
 
 USER = "alice@example.org"
 PW = "correct horse"

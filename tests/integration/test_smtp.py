@@ -276,6 +276,7 @@ def test_sequence_and_syntax_errors(users):
     check_clean_stop(server)
 
 
+@pytest.mark.serial  # upper time bound
 def test_unknown_recipient_550_after_delay(mx):
     inst, _ = mx
     c = Raw(inst.smtp_port)

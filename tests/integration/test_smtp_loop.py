@@ -45,6 +45,7 @@ def big_message():
     return head + b"".join(line % i for i in range(n))
 
 
+@pytest.mark.serial  # NOOP latency bound
 def test_large_message_does_not_stall_other_sessions(instance, srv):
     msg = big_message()
     imap = imaplib.IMAP4("127.0.0.1", instance.imap_port)

@@ -7,12 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "soak"))
 import soak  # noqa: E402
 from conftest import is_asan  # noqa: E402
 
 
+@pytest.mark.serial  # minimum throughput
 def test_soak_short(sealmail_bin, capsys):
     seconds = os.environ.get("SEALMAIL_SOAK_SECONDS", "60")
     args = ["--seconds", seconds, "--seed", os.environ.get("SEALMAIL_SOAK_SEED", "1")]
