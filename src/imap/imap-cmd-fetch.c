@@ -323,22 +323,32 @@ struct imap_fetch_par {
 	unsigned failed;
 };
 
-static void imap_fetch_par_one(void *ctx, size_t i, unsigned worker)
+/* Message I of the batch into EV, its body opened with WORKER's reader. */
+static void imap_fetch_item(struct imap_fetch_par *p, size_t i, struct evbuffer *ev,
+			    unsigned worker)
 {
-	struct imap_fetch_par *p = ctx;
 	struct imap_fetch *f = p->f;
 	struct buf out;
 
-	if (f->outs[i] == NULL && (f->outs[i] = evbuffer_new()) == NULL)
-		log_fatal("out of memory");
 	buf_init(&out);
 	if (imap_fetch_one(p->s, f, f->batch_start + i, f->spec.need_meta ? &f->metas[i] : NULL,
-			   &out, f->outs[i], &f->readers[worker]) < 0) {
+			   &out, ev, &f->readers[worker]) < 0) {
 		pthread_mutex_lock(&f->lock);
 		p->failed++;
 		pthread_mutex_unlock(&f->lock);
 	}
 	buf_free(&out);
+}
+
+/* pool_parallel(): message I into a response buffer of its own. */
+static void imap_fetch_par_one(void *ctx, size_t i, unsigned worker)
+{
+	struct imap_fetch_par *p = ctx;
+	struct imap_fetch *f = p->f;
+
+	if (f->outs[i] == NULL && (f->outs[i] = evbuffer_new()) == NULL)
+		log_fatal("out of memory");
+	imap_fetch_item(p, i, f->outs[i], worker);
 }
 
 /* Opens and formats the planned batch into F->ev. On a pool thread when the
@@ -364,15 +374,8 @@ static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
 			if (evbuffer_add_buffer(f->ev, f->outs[i]) < 0)
 				log_fatal("out of memory");
 	} else {
-		struct buf out;
-
-		buf_init(&out);
-		for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++)
-			if (imap_fetch_one(s, f, k,
-					   f->spec.need_meta ? &f->metas[k - f->batch_start] : NULL,
-					   &out, f->ev, &f->readers[0]) < 0)
-				par.failed++;
-		buf_free(&out);
+		for (size_t i = 0; i < f->batch_len; i++)
+			imap_fetch_item(&par, i, f->ev, 0);
 	}
 	f->failed += par.failed;
 	f->pos = f->batch_start + f->batch_len;
