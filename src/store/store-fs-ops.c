@@ -641,7 +641,6 @@ int fs_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, stor
 	return 0;
 }
 
-/* 1 if MESSAGE_ID's record is in records.dat (and was read), 0 if not. */
 /* Feeds FN the LEN bytes at OFF of records.dat. */
 static int fs_record_read_file(struct fs_store *fs, struct fs_reader *r, uint64_t off, uint64_t len,
 			       store_bytes_fn *fn, void *ctx, const char **error_r)

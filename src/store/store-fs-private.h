@@ -35,7 +35,8 @@ struct fs_store {
 	char *db_path;
 
 	sqlite3 *rdb; /* readers (serialised, SQLITE_OPEN_FULLMUTEX) */
-	/* Readers of records, one per concurrent caller (fs_reader_get). */
+	/* Connections for record reads and message scans, one per concurrent
+	 * caller (fs_reader_get). */
 	pthread_mutex_t readers_lock;
 	struct fs_reader *readers;
 	sqlite3 *wdb; /* the writer thread's connection */
