@@ -6,6 +6,7 @@ import imaplib
 import re
 import smtplib
 import socket
+import threading
 import time
 
 import pytest
@@ -17,16 +18,16 @@ BODY_BYTES = 1024 * 1024
 RSS_SLACK = 30 * 1024 * 1024
 
 
-def big_message(i):
-    """About BODY_BYTES of distinct, line-wrapped text for message I."""
+def big_message(i, size=BODY_BYTES):
+    """About SIZE bytes of distinct, line-wrapped text for message I."""
     head = ("From: Bob <bob@example.net>\r\nTo: %s\r\nSubject: big %d\r\n"
             "Message-ID: <big%d@example.net>\r\n\r\n" % (USER, i, i)).encode()
-    lines, seed, size = [], b"%d" % i, 0
-    while size < BODY_BYTES:
+    lines, seed, have = [], b"%d" % i, 0
+    while have < size:
         seed = hashlib.sha256(seed).digest()
         line = seed.hex().encode() + b"\r\n"
         lines.append(line)
-        size += len(line)
+        have += len(line)
     return head + b"".join(lines)
 
 
@@ -130,24 +131,15 @@ def test_client_gone_during_large_fetch(instance, server, big):
     c.logout()
 
 
-def sized_message(i, size):
-    """A message of about SIZE bytes whose every line depends on I."""
-    head = ("From: Bob <bob@example.net>\r\nTo: %s\r\nSubject: sized %d\r\n\r\n"
-            % (USER, i)).encode()
-    line = hashlib.sha256(b"%d" % i).hexdigest().encode() + b"\r\n"
-    return head + line * max(1, (size - len(head)) // len(line))
-
-
 def test_concurrent_fetches_each_get_their_own_bytes(instance, server):
     """Body buffers are reused from one message to the next (wiped between),
     and one FETCH opens its bodies on several threads: a client alone, then
     sixteen clients fetching messages from 3 KB to 5 MB at once, three times
     over, each receive exactly the bytes of the messages they asked for, in
     order, never those of a buffer's earlier or later use."""
-    import threading
     instance.add_user(USER)
     sizes = [3000, 70000, 300000, 900000, 2500000, 5200000, 8000, 130000]
-    msgs = [sized_message(i, n) for i, n in enumerate(sizes)]
+    msgs = [big_message(i, n) for i, n in enumerate(sizes)]
     with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
         for m in msgs:
             smtp.sendmail("bob@example.net", [USER], m)
