@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FS_DB_NAME        "store.sqlite"
@@ -130,6 +131,32 @@ static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 	return 0;
 }
 
+/* How long a connection waits for a lock another one holds. */
+#define FS_BUSY_TIMEOUT_MS 10000
+
+/* SQLite's own handler sleeps up to 100 ms between tries. Another handle
+ * on the same store that retakes the write lock as soon as it lets it go
+ * (a steady stream of deliveries does) then wins nearly every time, and a
+ * writer of this handle can wait out the whole timeout. Trying again every
+ * few hundred microseconds, it gets its turn within a few commits. */
+static int fs_busy(void *ctx, int count)
+{
+	static __thread struct timespec start;
+	struct timespec now;
+	int64_t waited_ms;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0)
+		start = now;
+	waited_ms =
+	    (int64_t)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+	if (waited_ms >= FS_BUSY_TIMEOUT_MS)
+		return 0;
+	usleep(count < 10 ? 100 : 500);
+	return 1;
+}
+
 static int fs_db_open(const char *path, int flags, sqlite3 **db_r, const char **error_r)
 {
 	sqlite3 *db = NULL;
@@ -140,7 +167,7 @@ static int fs_db_open(const char *path, int flags, sqlite3 **db_r, const char **
 		sqlite3_close(db);
 		return -1;
 	}
-	sqlite3_busy_timeout(db, 10000);
+	sqlite3_busy_handler(db, fs_busy, NULL);
 	if (fs_sql_exec(db,
 			"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 			"PRAGMA secure_delete=ON; PRAGMA temp_store=MEMORY;",
