@@ -139,7 +139,6 @@ struct imap_session {
 	imap_line_fn *line_fn; /* IDLE / AUTHENTICATE: lines go here */
 
 	unsigned int in_input : 1;
-	unsigned int busy : 1; /* a pool job is running */
 	unsigned int cont_pending : 1;
 	unsigned int dead : 1;     /* connection gone; free once idle */
 	unsigned int closing : 1;  /* BYE written */
@@ -152,10 +151,8 @@ struct imap_session {
 	unsigned int idling : 1;
 	unsigned int waiting_output : 1; /* cont_fn runs once the output drains */
 
-	struct event *job_ev, *cont_ev, *notify_ev, *timer_ev;
-	imap_job_fn *job_fn;
-	imap_job_done_fn *job_done;
-	void *job_ctx;
+	unsigned jobs; /* pool jobs running (imap_session_job) */
+	struct event *cont_ev, *notify_ev, *timer_ev;
 	imap_cont_fn *cont_fn;
 	void *cont_ctx;
 
@@ -184,7 +181,9 @@ void imap_write(struct imap_session *s, const void *data, size_t len);
 void imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
 /* Runs FN(CTX) on a pool thread, then DONE(S, CTX) on the loop (also when
- * the client has gone: DONE must check s->dead and only clean up). */
+ * the client has gone: DONE must check s->dead and only clean up). A
+ * session may have several jobs running; their DONEs run in the order they
+ * finish, and the session reads no command until all are done. */
 void imap_session_job(struct imap_session *s, imap_job_fn *fn, imap_job_done_fn *done, void *ctx);
 /* Calls FN on a later loop iteration (slices of long commands); FN must
  * check s->dead. */

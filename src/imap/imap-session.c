@@ -192,37 +192,52 @@ void imap_cmd_finish(struct imap_session *s, const char *status, const char *fmt
 
 static void imap_session_reap(struct imap_session *s)
 {
-	if (s->dead && !s->busy && !s->cont_pending)
+	if (s->dead && s->jobs == 0 && !s->cont_pending)
 		imap_session_free(&s);
 }
 
+struct imap_job {
+	struct imap_session *s;
+	struct event *ev;
+	imap_job_fn *fn;
+	imap_job_done_fn *done;
+	void *ctx;
+};
+
 static void imap_job_thread(void *ctx)
 {
-	struct imap_session *s = ctx;
+	struct imap_job *j = ctx;
 
-	s->job_fn(s->job_ctx);
-	event_active(s->job_ev, 0, 1);
+	j->fn(j->ctx);
+	event_active(j->ev, 0, 1);
 }
 
 static void imap_job_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct imap_session *s = arg;
+	struct imap_job *j = arg;
+	struct imap_session *s = j->s;
 
-	s->busy = 0;
-	s->job_done(s, s->job_ctx);
+	event_free(j->ev);
+	s->jobs--;
+	j->done(s, j->ctx);
+	free(j);
 	imap_session_reap(s);
 }
 
 void imap_session_job(struct imap_session *s, imap_job_fn *fn, imap_job_done_fn *done, void *ctx)
 {
-	if (s->busy)
-		log_panic("imap: two jobs for one session");
-	s->busy = 1;
-	s->job_fn = fn;
-	s->job_done = done;
-	s->job_ctx = ctx;
+	struct imap_job *j = xcalloc(1, sizeof(*j));
+
+	j->s = s;
+	j->fn = fn;
+	j->done = done;
+	j->ctx = ctx;
+	j->ev = event_new(s->server->base, -1, 0, imap_job_cb, j);
+	if (j->ev == NULL)
+		log_fatal("imap: cannot create a job event");
+	s->jobs++;
 	net_conn_pause(s->conn);
-	pool_submit(s->server->pool, imap_job_thread, s);
+	pool_submit(s->server->pool, imap_job_thread, j);
 }
 
 static void imap_cont_cb(evutil_socket_t fd, short what, void *arg)
@@ -499,7 +514,8 @@ void imap_session_input(struct imap_session *s)
 	if (s->in_input)
 		return;
 	s->in_input = 1;
-	while (!s->closing && !s->dead && !s->busy && (s->cmd_def == NULL || s->line_fn != NULL)) {
+	while (!s->closing && !s->dead && s->jobs == 0 &&
+	       (s->cmd_def == NULL || s->line_fn != NULL)) {
 		enum net_line_result r;
 
 		if (s->literal_left > 0) {
@@ -596,11 +612,10 @@ void imap_session_create(struct imap_server *server, struct net_conn *conn)
 	snprintf(s->peer, sizeof(s->peer), "%s", net_conn_peer(conn));
 	buf_init(&s->line);
 	buf_init(&s->cmd);
-	s->job_ev = event_new(base, -1, 0, imap_job_cb, s);
 	s->cont_ev = evtimer_new(base, imap_cont_cb, s);
 	s->notify_ev = event_new(base, -1, 0, imap_notify_cb, s);
 	s->timer_ev = event_new(base, -1, EV_PERSIST, imap_timer_cb, s);
-	if (s->job_ev == NULL || s->cont_ev == NULL || s->notify_ev == NULL || s->timer_ev == NULL)
+	if (s->cont_ev == NULL || s->notify_ev == NULL || s->timer_ev == NULL)
 		log_fatal("imap: cannot create session events");
 	s->next = server->sessions;
 	if (server->sessions != NULL)
@@ -632,7 +647,6 @@ void imap_session_free(struct imap_session **sp)
 	seal_opener_free(&s->opener);
 	imap_key_release(s->server, &s->key);
 	router_account_free(&s->acct);
-	event_free(s->job_ev);
 	event_free(s->cont_ev);
 	event_free(s->notify_ev);
 	event_free(s->timer_ev);
