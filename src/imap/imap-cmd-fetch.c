@@ -14,7 +14,6 @@
 #include "mime/mime.h"
 
 #include <event2/buffer.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,34 +24,46 @@
 /* Message bytes one batch of body sections opens at most (but at least one
  * message): what a pool job holds in plaintext at a time. */
 #define IMAP_FETCH_BATCH_BYTES (512 * 1024)
-/* Bodies of one batch are opened on this many threads at once (the job's
- * and pool threads that are idle): one client's FETCH is otherwise bound to
- * a single core's cipher speed. Worth it from this many bytes. */
-#define IMAP_FETCH_WORKERS        IMAP_POOL_THREADS
-#define IMAP_FETCH_PARALLEL_BYTES (64 * 1024)
+/* Batches that open something are pool jobs, and while a pool thread is
+ * idle, later batches are opened beside the oldest, up to this many at
+ * once: one client's FETCH then keeps both cores busy, also while one
+ * thread decrypts a message of several megabytes on its own. Each is
+ * written once it and those before it are ready. */
+#define IMAP_FETCH_SLOTS 4
+/* Plaintext opened ahead of the oldest batch, at most (beside the output
+ * that waits to be sent, IMAP_OUTPUT_HIGH_BYTES). */
+#define IMAP_FETCH_AHEAD_BYTES (4 * 1024 * 1024)
+
+struct imap_fetch;
+
+/* One batch: messages [START, START + LEN) of the fetch. */
+struct imap_fetch_slot {
+	struct imap_session *s;
+	struct imap_fetch *f;
+	size_t start, len;
+	uint64_t bytes;
+	int running;       /* its job has not reported back */
+	struct buf *metas; /* sealed metadata, when the spec needs it */
+	/* The responses, moved to the connection without a copy once the
+	 * batch is done; bodies are in it by reference. */
+	struct evbuffer *ev;
+	/* Kept from one body to the next. */
+	struct seal_reader *reader;
+	/* Errors (a pool thread does not log). */
+	unsigned failed;
+	uint32_t error_uid;
+	char error[160];
+};
 
 struct imap_fetch {
 	struct imap_fetch_spec spec;
 	size_t *idx;
 	size_t count, pos;
 	uint8_t *flags_changed; /* per entry of IDX: \Seen was just set */
-	struct buf *metas;      /* sealed metadata of the current batch */
-	size_t batch_start, batch_len;
 	unsigned failed;
-	/* The responses of the current batch, moved to the connection without
-	 * a copy once it is done; bodies are in it by reference. */
-	struct evbuffer *ev;
-	/* When bodies are opened on several threads: each message's response,
-	 * joined into EV in order. */
-	struct evbuffer *outs[IMAP_FETCH_BATCH];
-	uint64_t batch_bytes;
-	/* Kept from one body to the next, one per worker. */
-	struct seal_reader *readers[IMAP_FETCH_WORKERS];
-	/* Errors of the batch (a pool thread does not log), under LOCK. */
-	pthread_mutex_t lock;
-	unsigned batch_failed;
-	uint32_t error_uid;
-	char error[160];
+	/* A ring: SLOTS[HEAD] is the oldest of the USED batches in flight. */
+	struct imap_fetch_slot slots[IMAP_FETCH_SLOTS];
+	unsigned head, used;
 };
 
 static void imap_fetch_free(struct imap_fetch *f)
@@ -60,31 +71,29 @@ static void imap_fetch_free(struct imap_fetch *f)
 	if (f == NULL)
 		return;
 	imap_fetch_spec_free(&f->spec);
-	if (f->metas != NULL)
-		for (size_t i = 0; i < IMAP_FETCH_BATCH; i++)
-			buf_free(&f->metas[i]);
-	free(f->metas);
-	if (f->ev != NULL)
-		evbuffer_free(f->ev);
-	for (size_t i = 0; i < IMAP_FETCH_BATCH; i++)
-		if (f->outs[i] != NULL)
-			evbuffer_free(f->outs[i]);
-	for (size_t i = 0; i < IMAP_FETCH_WORKERS; i++)
-		seal_reader_free(&f->readers[i]);
-	pthread_mutex_destroy(&f->lock);
+	for (unsigned k = 0; k < IMAP_FETCH_SLOTS; k++) {
+		struct imap_fetch_slot *sl = &f->slots[k];
+
+		if (sl->metas != NULL)
+			for (size_t i = 0; i < IMAP_FETCH_BATCH; i++)
+				buf_free(&sl->metas[i]);
+		free(sl->metas);
+		if (sl->ev != NULL)
+			evbuffer_free(sl->ev);
+		seal_reader_free(&sl->reader);
+	}
 	free(f->flags_changed);
 	free(f->idx);
 	free(f);
 }
 
-static void imap_fetch_error(struct imap_fetch *f, uint32_t uid, const char *error)
+static void imap_fetch_error(struct imap_fetch_slot *sl, uint32_t uid, const char *error)
 {
-	pthread_mutex_lock(&f->lock);
-	if (f->batch_failed++ == 0) {
-		f->error_uid = uid;
-		snprintf(f->error, sizeof(f->error), "%s", error != NULL ? error : "unknown error");
+	if (sl->failed++ == 0) {
+		sl->error_uid = uid;
+		snprintf(sl->error, sizeof(sl->error), "%s",
+			 error != NULL ? error : "unknown error");
 	}
-	pthread_mutex_unlock(&f->lock);
 }
 
 /* Moves what OUT holds to EV (the bytes in OUT are wiped). */
@@ -128,16 +137,17 @@ static void imap_fetch_meta_field(struct buf *out, const struct buf *meta, enum 
 	}
 }
 
-/* One message's response, built in OUT and moved to EV (a whole body
- * section by reference, without a copy), opening its body with *READER;
- * 0, or -1 when it could not be opened. Runs on a pool thread when the spec
- * opens anything, on several at once for bodies: it reads the view, which
- * does not change while the command runs, and writes only EV, *READER and
- * F's errors. */
-static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k,
-			  const struct buf *sealed_meta, struct buf *out, struct evbuffer *ev,
-			  struct seal_reader **reader)
+/* Message K's response, built in OUT and moved to SL's buffer (a whole
+ * body section by reference, without a copy); 0, or -1 when it could not
+ * be opened. Runs on a pool thread when the spec opens anything, on several
+ * at once (one per batch): it reads the view, which does not change while
+ * the command runs, and writes only SL. */
+static int imap_fetch_one(struct imap_fetch_slot *sl, size_t k, const struct buf *sealed_meta,
+			  struct buf *out)
 {
+	struct imap_session *s = sl->s;
+	struct imap_fetch *f = sl->f;
+	struct evbuffer *ev = sl->ev;
 	const struct imap_msg *m = &s->view->msgs[f->idx[k]];
 	const struct imap_fetch_spec *spec = &f->spec;
 	struct imap_plain *body = NULL;
@@ -151,11 +161,11 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 	buf_init(&scratch);
 	if (spec->need_meta) {
 		if (sealed_meta == NULL || sealed_meta->len == 0) {
-			imap_fetch_error(f, m->uid, "no sealed metadata");
+			imap_fetch_error(sl, m->uid, "no sealed metadata");
 			goto out;
 		}
 		if (imap_msg_meta(s, sealed_meta, &meta, &error) < 0) {
-			imap_fetch_error(f, m->uid, error);
+			imap_fetch_error(sl, m->uid, error);
 			goto out;
 		}
 		if (mime_meta_get(meta.data, meta.len, MIME_FIELD_HEADER, &hdr, &hdr_len) != 1) {
@@ -163,8 +173,8 @@ static int imap_fetch_one(struct imap_session *s, struct imap_fetch *f, size_t k
 			hdr_len = 2;
 		}
 	}
-	if (spec->need_body && imap_msg_plain(s, m, reader, &body, &error) < 0) {
-		imap_fetch_error(f, m->uid, error);
+	if (spec->need_body && imap_msg_plain(s, m, &sl->reader, &body, &error) < 0) {
+		imap_fetch_error(sl, m->uid, error);
 		goto out;
 	}
 	if (buf_append_str(out, "* ") < 0 || imap_fetch_num(out, f->idx[k] + 1) < 0 ||
@@ -279,11 +289,11 @@ out:
 
 static int imap_fetch_meta_cb(void *ctx, size_t index, const struct store_message *m)
 {
-	struct imap_fetch *f = ctx;
+	struct imap_fetch_slot *sl = ctx;
 
-	for (size_t k = f->batch_start; k < f->batch_start + f->batch_len; k++) {
-		if (f->idx[k] == index) {
-			struct buf *b = &f->metas[k - f->batch_start];
+	for (size_t k = sl->start; k < sl->start + sl->len; k++) {
+		if (sl->f->idx[k] == index) {
+			struct buf *b = &sl->metas[k - sl->start];
 
 			buf_reset(b);
 			if (buf_append(b, m->meta.data, m->meta.len) < 0)
@@ -294,14 +304,17 @@ static int imap_fetch_meta_cb(void *ctx, size_t index, const struct store_messag
 	return 0;
 }
 
-/* The next batch: at most IMAP_FETCH_BATCH messages and, when bodies are
- * opened, about IMAP_FETCH_BATCH_BYTES of them. */
-static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f)
+/* The next batch into SL: at most IMAP_FETCH_BATCH messages and, when
+ * bodies are opened, about IMAP_FETCH_BATCH_BYTES of them. */
+static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f,
+			    struct imap_fetch_slot *sl)
 {
 	uint64_t bytes = 0;
 	size_t n = 0;
 
-	f->batch_start = f->pos;
+	sl->s = s;
+	sl->f = f;
+	sl->start = f->pos;
 	while (f->pos + n < f->count && n < IMAP_FETCH_BATCH) {
 		if (f->spec.need_body) {
 			if (n > 0 &&
@@ -311,141 +324,144 @@ static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f)
 		}
 		n++;
 	}
-	f->batch_len = n;
-	f->batch_bytes = bytes;
-	f->batch_failed = 0;
-	f->error[0] = '\0';
+	sl->len = n;
+	sl->bytes = bytes;
+	sl->failed = 0;
+	sl->error[0] = '\0';
+	f->pos += n;
+	if (sl->ev == NULL && (sl->ev = evbuffer_new()) == NULL)
+		log_fatal("out of memory");
+	if (f->spec.need_meta && sl->metas == NULL)
+		sl->metas = xcalloc(IMAP_FETCH_BATCH, sizeof(*sl->metas));
 }
 
-struct imap_fetch_par {
-	struct imap_session *s;
-	struct imap_fetch *f;
-	unsigned failed;
-};
-
-/* Message I of the batch into EV, its body opened with WORKER's reader. */
-static void imap_fetch_item(struct imap_fetch_par *p, size_t i, struct evbuffer *ev,
-			    unsigned worker)
+/* Opens and formats SL's batch into its buffer: on a pool thread when the
+ * spec opens anything, else on the loop. */
+static void imap_fetch_batch(void *ctx)
 {
-	struct imap_fetch *f = p->f;
+	struct imap_fetch_slot *sl = ctx;
 	struct buf out;
+	const char *error;
 
-	buf_init(&out);
-	if (imap_fetch_one(p->s, f, f->batch_start + i, f->spec.need_meta ? &f->metas[i] : NULL,
-			   &out, ev, &f->readers[worker]) < 0) {
-		pthread_mutex_lock(&f->lock);
-		p->failed++;
-		pthread_mutex_unlock(&f->lock);
+	if (sl->metas != NULL) {
+		for (size_t i = 0; i < sl->len; i++)
+			buf_reset(&sl->metas[i]);
+		if (imap_msg_scan_meta(sl->s, sl->f->idx + sl->start, sl->len, imap_fetch_meta_cb,
+				       sl, &error) < 0)
+			imap_fetch_error(sl, 0, error);
 	}
+	buf_init(&out);
+	for (size_t i = 0; i < sl->len; i++)
+		imap_fetch_one(sl, sl->start + i, sl->metas != NULL ? &sl->metas[i] : NULL, &out);
 	buf_free(&out);
 }
 
-/* pool_parallel(): message I into a response buffer of its own. */
-static void imap_fetch_par_one(void *ctx, size_t i, unsigned worker)
+/* Logs SL's errors and moves its responses to the connection. */
+static void imap_fetch_batch_out(struct imap_session *s, struct imap_fetch *f,
+				 struct imap_fetch_slot *sl)
 {
-	struct imap_fetch_par *p = ctx;
-	struct imap_fetch *f = p->f;
-
-	if (f->outs[i] == NULL && (f->outs[i] = evbuffer_new()) == NULL)
-		log_fatal("out of memory");
-	imap_fetch_item(p, i, f->outs[i], worker);
-}
-
-/* Opens and formats the planned batch into F->ev. On a pool thread when the
- * spec opens anything (bodies of a big enough batch on all the pool's
- * threads), else on the loop. */
-static void imap_fetch_batch(struct imap_session *s, struct imap_fetch *f)
-{
-	struct imap_fetch_par par = {s, f, 0};
-	const char *error;
-
-	if (f->spec.need_meta) {
-		for (size_t i = 0; i < f->batch_len; i++)
-			buf_reset(&f->metas[i]);
-		if (imap_msg_scan_meta(s, f->idx + f->batch_start, f->batch_len, imap_fetch_meta_cb,
-				       f, &error) < 0)
-			imap_fetch_error(f, 0, error);
-	}
-	if (f->spec.need_body && f->batch_len > 1 && f->batch_bytes >= IMAP_FETCH_PARALLEL_BYTES &&
-	    pool_idle(s->server->pool) > 0) {
-		pool_parallel(s->server->pool, IMAP_FETCH_WORKERS - 1, f->batch_len,
-			      imap_fetch_par_one, &par);
-		for (size_t i = 0; i < f->batch_len; i++)
-			if (evbuffer_add_buffer(f->ev, f->outs[i]) < 0)
-				log_fatal("out of memory");
-	} else {
-		for (size_t i = 0; i < f->batch_len; i++)
-			imap_fetch_item(&par, i, f->ev, 0);
-	}
-	f->failed += par.failed;
-	f->pos = f->batch_start + f->batch_len;
-}
-
-static void imap_fetch_batch_out(struct imap_session *s, struct imap_fetch *f)
-{
-	if (f->batch_failed > 0) {
-		if (f->error_uid != 0)
+	if (sl->failed > 0) {
+		if (sl->error_uid != 0)
 			imap_session_log(s, LOG_WARN, "message uid %u: %s (%u in batch)",
-					 f->error_uid, f->error, f->batch_failed);
+					 sl->error_uid, sl->error, sl->failed);
 		else
-			imap_session_log(s, LOG_ERROR, "fetch: %s", f->error);
+			imap_session_log(s, LOG_ERROR, "fetch: %s", sl->error);
 	}
-	net_conn_write_buffer(s->conn, f->ev);
+	f->failed += sl->failed;
+	net_conn_write_buffer(s->conn, sl->ev);
 }
 
 static void imap_fetch_cont(struct imap_session *s);
 
-static void imap_fetch_job(void *ctx)
-{
-	struct imap_session *s = ctx;
-
-	imap_fetch_batch(s, s->cont_ctx);
-}
-
 static void imap_fetch_job_done(struct imap_session *s, void *ctx)
 {
-	struct imap_fetch *f = s->cont_ctx;
+	struct imap_fetch_slot *sl = ctx;
 
-	if (!s->dead)
-		imap_fetch_batch_out(s, f);
+	sl->running = 0;
 	imap_fetch_cont(s);
 }
 
-/* Runs batch after batch: on the loop in slices of IMAP_SLICE_US when only
- * index fields are asked for, else each batch as a pool job (decryption off
- * the loop, on the other core). A batch is prepared only while less than
- * IMAP_OUTPUT_HIGH_BYTES wait to be sent, so a client that reads slowly
- * holds at most that much plus one batch in memory. */
+/* Whether another batch may be opened beside the USED ones in flight. */
+static int imap_fetch_may_open(struct imap_session *s, struct imap_fetch *f)
+{
+	uint64_t ahead = 0;
+
+	if (f->used == 0)
+		return 1;
+	if (f->used == IMAP_FETCH_SLOTS || pool_idle(s->server->pool) == 0)
+		return 0;
+	for (unsigned k = 1; k < f->used; k++)
+		ahead += f->slots[(f->head + k) % IMAP_FETCH_SLOTS].bytes;
+	return ahead < IMAP_FETCH_AHEAD_BYTES;
+}
+
+/* Index fields only: batch after batch on the loop, in slices of
+ * IMAP_SLICE_US. 1 when done, 0 when it continues later. */
+static int imap_fetch_on_loop(struct imap_session *s, struct imap_fetch *f)
+{
+	struct imap_fetch_slot *sl = &f->slots[0];
+	int64_t start = time_now_us();
+
+	while (f->pos < f->count) {
+		if (net_conn_output_pending(s->conn) > IMAP_OUTPUT_HIGH_BYTES) {
+			imap_session_wait_output(s, imap_fetch_cont);
+			return 0;
+		}
+		imap_fetch_plan(s, f, sl);
+		imap_fetch_batch(sl);
+		imap_fetch_batch_out(s, f, sl);
+		if (time_now_us() - start > IMAP_SLICE_US && f->pos < f->count) {
+			imap_session_continue(s, imap_fetch_cont);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Batches that open something: the oldest ones that are ready go out, in
+ * order, and new ones are started while the output is below
+ * IMAP_OUTPUT_HIGH_BYTES (a client that reads slowly holds at most that
+ * much plus the batches in flight in memory). 1 when done, 0 when a job or
+ * the output calls back. */
+static int imap_fetch_in_pool(struct imap_session *s, struct imap_fetch *f)
+{
+	while (f->used > 0 && !f->slots[f->head].running) {
+		imap_fetch_batch_out(s, f, &f->slots[f->head]);
+		f->head = (f->head + 1) % IMAP_FETCH_SLOTS;
+		f->used--;
+	}
+	while (f->pos < f->count && imap_fetch_may_open(s, f)) {
+		struct imap_fetch_slot *sl = &f->slots[(f->head + f->used) % IMAP_FETCH_SLOTS];
+
+		if (net_conn_output_pending(s->conn) > IMAP_OUTPUT_HIGH_BYTES) {
+			if (f->used == 0)
+				imap_session_wait_output(s, imap_fetch_cont);
+			return 0;
+		}
+		imap_fetch_plan(s, f, sl);
+		sl->running = 1;
+		f->used++;
+		imap_session_job(s, imap_fetch_batch, imap_fetch_job_done, sl);
+	}
+	return f->pos == f->count && f->used == 0;
+}
+
 static void imap_fetch_cont(struct imap_session *s)
 {
 	struct imap_fetch *f = s->cont_ctx;
-	int64_t start = time_now_us();
-	int opens = f->spec.need_meta || f->spec.need_body;
 
 	if (s->dead) {
+		/* The jobs still running use F. */
+		for (unsigned k = 0; k < f->used; k++)
+			if (f->slots[(f->head + k) % IMAP_FETCH_SLOTS].running)
+				return;
 		imap_fetch_free(f);
 		s->cont_ctx = NULL;
 		return;
 	}
-	if (f->ev == NULL && (f->ev = evbuffer_new()) == NULL)
-		log_fatal("out of memory");
-	while (f->pos < f->count) {
-		if (net_conn_output_pending(s->conn) > IMAP_OUTPUT_HIGH_BYTES) {
-			imap_session_wait_output(s, imap_fetch_cont);
-			return;
-		}
-		imap_fetch_plan(s, f);
-		if (opens) {
-			imap_session_job(s, imap_fetch_job, imap_fetch_job_done, s);
-			return;
-		}
-		imap_fetch_batch(s, f);
-		imap_fetch_batch_out(s, f);
-		if (time_now_us() - start > IMAP_SLICE_US && f->pos < f->count) {
-			imap_session_continue(s, imap_fetch_cont);
-			return;
-		}
-	}
+	if (!(f->spec.need_meta || f->spec.need_body ? imap_fetch_in_pool(s, f)
+						     : imap_fetch_on_loop(s, f)))
+		return;
 	s->cont_ctx = NULL;
 	if (f->failed > 0)
 		imap_cmd_finish(s, "NO", "Some messages could not be fetched");
@@ -541,7 +557,6 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
 		s->condstore = 1;
 	}
 	f = xcalloc(1, sizeof(*f));
-	pthread_mutex_init(&f->lock, NULL);
 	if (imap_fetch_spec_parse(&args->list[1], &f->spec, &error) < 0) {
 		imap_fetch_free(f);
 		imap_cmd_finish(s, "BAD", "%s", error);
@@ -589,8 +604,6 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_args *args)
 				f->idx[n++] = f->idx[k];
 		f->count = n;
 	}
-	if (f->spec.need_meta)
-		f->metas = xcalloc(IMAP_FETCH_BATCH, sizeof(*f->metas));
 	if (f->spec.sets_seen && !s->view->readonly) {
 		struct imap_write *w = imap_write_new(s, imap_seen_op, imap_seen_done);
 
