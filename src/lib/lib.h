@@ -120,14 +120,6 @@ void pool_submit(struct pool *p, void (*fn)(void *ctx), void *ctx);
 /* How many threads wait for work that no queued job will take: a hint (it
  * may change at once). */
 unsigned pool_idle(struct pool *p);
-/* Runs FN(CTX, I, WORKER) once for every I in [0, N), on the calling thread
- * (WORKER 0) and on up to HELPERS pool threads (WORKER 1..HELPERS) that are
- * free to join in; returns when every I is done. Items are handed out one
- * at a time to whoever asks first, and the caller works through them too,
- * so a busy pool only means less help, never a wait (a pool thread may call
- * this). */
-void pool_parallel(struct pool *p, unsigned helpers, size_t n,
-		   void (*fn)(void *ctx, size_t i, unsigned worker), void *ctx);
 /* Waits for queued jobs to finish, then stops the threads. */
 void pool_free(struct pool **p);
 

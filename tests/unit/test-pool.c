@@ -1,5 +1,6 @@
-/* test-pool.c — the worker pool: jobs, and pool_parallel() sharing one
- * piece of work between its caller and the pool's idle threads. */
+/* test-pool.c — the worker pool: every job runs once, and pool_idle()
+ * counts the threads that no queued job will take (FETCH opens batches
+ * ahead only while it is above zero). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,49 +15,45 @@
 
 #include "lib/lib.h"
 
-#define ITEMS 1000
+#define JOBS 1000
 
-struct par_ctx {
-	atomic_uint runs[ITEMS];
-	atomic_uint by_worker[4];
-	pthread_t caller;
-	atomic_uint off_caller; /* items worker 0 ran on another thread */
+struct count {
+	atomic_uint runs[JOBS];
+	atomic_uint total;
 };
 
-static void par_item(void *ctx, size_t i, unsigned worker)
-{
-	struct par_ctx *c = ctx;
+struct count_job {
+	struct count *c;
+	size_t i;
+};
 
-	atomic_fetch_add(&c->runs[i], 1);
-	if (worker < 4)
-		atomic_fetch_add(&c->by_worker[worker], 1);
-	if (worker == 0 && !pthread_equal(pthread_self(), c->caller))
-		atomic_fetch_add(&c->off_caller, 1);
-	if (i % 50 == 0)
-		usleep(200); /* give the helpers time to join in */
+static void count_job(void *ctx)
+{
+	struct count_job *j = ctx;
+
+	atomic_fetch_add(&j->c->runs[j->i], 1);
+	atomic_fetch_add(&j->c->total, 1);
 }
 
-/* Every item runs exactly once; the caller is worker 0 and works on its
- * own thread; helpers are numbered from 1 and do take a share. */
-static void test_parallel_each_item_once(void **state)
+/* Every job runs exactly once, also those still queued when the pool is
+ * freed. */
+static void test_each_job_once(void **state)
 {
 	struct pool *p = pool_new(2);
-	struct par_ctx *c = calloc(1, sizeof(*c));
-	unsigned total = 0;
+	struct count *c = calloc(1, sizeof(*c));
+	struct count_job *jobs = calloc(JOBS, sizeof(*jobs));
 
-	c->caller = pthread_self();
-	pool_parallel(p, 2, ITEMS, par_item, c);
-	for (size_t i = 0; i < ITEMS; i++)
-		assert_int_equal(atomic_load(&c->runs[i]), 1);
-	for (unsigned w = 0; w < 3; w++)
-		total += atomic_load(&c->by_worker[w]);
-	assert_int_equal(total, ITEMS);
-	assert_int_equal(atomic_load(&c->by_worker[3]), 0);
-	assert_true(atomic_load(&c->by_worker[0]) > 0);
-	assert_true(atomic_load(&c->by_worker[1]) + atomic_load(&c->by_worker[2]) > 0);
-	assert_int_equal(atomic_load(&c->off_caller), 0);
-	free(c);
+	for (size_t i = 0; i < JOBS; i++) {
+		jobs[i] = (struct count_job){c, i};
+		pool_submit(p, count_job, &jobs[i]);
+	}
 	pool_free(&p);
+	assert_null(p);
+	assert_int_equal(atomic_load(&c->total), JOBS);
+	for (size_t i = 0; i < JOBS; i++)
+		assert_int_equal(atomic_load(&c->runs[i]), 1);
+	free(jobs);
+	free(c);
 }
 
 struct busy {
@@ -77,69 +74,46 @@ static void busy_job(void *ctx)
 	pthread_mutex_unlock(&b->lock);
 }
 
-struct nested {
-	struct pool *p;
-	struct par_ctx *c;
-	atomic_int done;
-};
-
-static void nested_job(void *ctx)
+/* Waits (up to 5 s) until the pool reports WANT idle threads. */
+static unsigned idle_becomes(struct pool *p, unsigned want)
 {
-	struct nested *n = ctx;
-
-	/* From a pool thread, with the other thread busy: the caller does it
-	 * all, and does not wait for help that cannot come. */
-	n->c->caller = pthread_self();
-	pool_parallel(n->p, 1, ITEMS, par_item, n->c);
-	atomic_store(&n->done, 1);
+	for (int i = 0; i < 5000 && pool_idle(p) != want; i++)
+		usleep(1000);
+	return pool_idle(p);
 }
 
-static void test_parallel_busy_pool_never_waits(void **state)
+static void test_idle_counts_busy_threads_and_queued_jobs(void **state)
 {
-	struct pool *p = pool_new(2);
+	struct pool *p = pool_new(3);
 	struct busy b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-	struct nested n = {p, calloc(1, sizeof(struct par_ctx)), 0};
 
+	assert_int_equal(idle_becomes(p, 3), 3);
 	pool_submit(p, busy_job, &b);
-	for (int i = 0; i < 5000 && (atomic_load(&b.started) == 0 || pool_idle(p) != 1); i++)
+	assert_int_equal(idle_becomes(p, 2), 2);
+	pool_submit(p, busy_job, &b);
+	pool_submit(p, busy_job, &b);
+	/* Two more: both threads taken (or about to be). */
+	assert_int_equal(pool_idle(p), 0);
+	for (int i = 0; i < 5000 && atomic_load(&b.started) < 3; i++)
 		usleep(1000);
-	assert_int_equal(atomic_load(&b.started), 1);
-	assert_int_equal(pool_idle(p), 1);
-	pool_submit(p, nested_job, &n);
-	for (int i = 0; i < 5000 && !atomic_load(&n.done); i++)
-		usleep(1000);
-	assert_int_equal(atomic_load(&n.done), 1);
-	for (size_t i = 0; i < ITEMS; i++)
-		assert_int_equal(atomic_load(&n.c->runs[i]), 1);
-	assert_int_equal(atomic_load(&n.c->by_worker[0]), ITEMS);
+	assert_int_equal(atomic_load(&b.started), 3);
+	/* A fourth job waits in the queue: still none idle. */
+	pool_submit(p, busy_job, &b);
+	assert_int_equal(pool_idle(p), 0);
 	pthread_mutex_lock(&b.lock);
 	b.release = 1;
 	pthread_cond_broadcast(&b.cond);
 	pthread_mutex_unlock(&b.lock);
-	pool_free(&p); /* the helper job, if still queued, finds no work */
-	free(n.c);
-}
-
-static void test_parallel_small(void **state)
-{
-	struct pool *p = pool_new(2);
-	struct par_ctx *c = calloc(1, sizeof(*c));
-
-	c->caller = pthread_self();
-	pool_parallel(p, 2, 0, par_item, c);
-	pool_parallel(p, 2, 1, par_item, c);
-	assert_int_equal(atomic_load(&c->runs[0]), 1);
-	assert_int_equal(atomic_load(&c->by_worker[0]), 1);
-	free(c);
+	assert_int_equal(idle_becomes(p, 3), 3);
+	assert_int_equal(atomic_load(&b.started), 4);
 	pool_free(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parallel_each_item_once),
-	    cmocka_unit_test(test_parallel_busy_pool_never_waits),
-	    cmocka_unit_test(test_parallel_small),
+	    cmocka_unit_test(test_each_job_once),
+	    cmocka_unit_test(test_idle_counts_busy_threads_and_queued_jobs),
 	};
 
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
