@@ -49,10 +49,12 @@ static int imap_msg_feed(void *ctx, const uint8_t *data, size_t len)
  * third of the server's CPU. Buffers of IMAP_PLAIN_HUGE and more are
  * aligned for transparent huge pages (one fault per 2 MiB where the kernel
  * allows them). The cache holds at most IMAP_PLAIN_CACHE_BYTES in
- * IMAP_PLAIN_CACHE_SLOTS buffers, none bigger than IMAP_PLAIN_CACHE_ONE;
- * what sat unused for IMAP_PLAIN_CACHE_IDLE_US is unmapped by
- * imap_plain_cache_trim() (the server's timer). Smaller buffers are left to
- * malloc, which reuses small blocks well. */
+ * IMAP_PLAIN_CACHE_SLOTS buffers, none bigger than IMAP_PLAIN_CACHE_ONE.
+ * What sat unused for IMAP_PLAIN_CACHE_IDLE_US is given back to the kernel
+ * with MADV_FREE by imap_plain_cache_trim() (the server's timer): it takes
+ * the pages when it needs memory, and until then the buffer is used again
+ * without a fault. Smaller buffers are left to malloc, which reuses small
+ * blocks well. */
 #define IMAP_PLAIN_CACHE_MIN     (64u << 10)
 #define IMAP_PLAIN_HUGE          (2u << 20)
 #define IMAP_PLAIN_CACHE_BYTES   (64u << 20)
@@ -64,6 +66,7 @@ struct imap_plain_slot {
 	uint8_t *data;
 	size_t cap;
 	int64_t since_us;
+	int lazy; /* given back with MADV_FREE */
 };
 
 struct imap_plain_cache {
@@ -127,26 +130,36 @@ struct imap_plain_cache *imap_plain_cache_new(void)
 	return c;
 }
 
-static void imap_plain_cache_drop(struct imap_plain_cache *c, int64_t older_than_us)
+static void imap_plain_cache_drop(struct imap_plain_cache *c)
 {
-	size_t i = 0;
-
 	pthread_mutex_lock(&c->lock);
-	while (i < c->count) {
-		if (c->slots[i].since_us < older_than_us) {
-			imap_plain_release(c->slots[i].data, c->slots[i].cap);
-			c->bytes -= c->slots[i].cap;
-			c->slots[i] = c->slots[--c->count];
-		} else {
-			i++;
-		}
-	}
+	for (size_t i = 0; i < c->count; i++)
+		imap_plain_release(c->slots[i].data, c->slots[i].cap);
+	c->count = c->bytes = 0;
 	pthread_mutex_unlock(&c->lock);
 }
 
 void imap_plain_cache_trim(struct imap_plain_cache *c)
 {
-	imap_plain_cache_drop(c, time_now_us() - IMAP_PLAIN_CACHE_IDLE_US);
+	int64_t older_than_us = time_now_us() - IMAP_PLAIN_CACHE_IDLE_US;
+	size_t i = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (i < c->count) {
+		struct imap_plain_slot *sl = &c->slots[i];
+
+		if (sl->lazy || sl->since_us >= older_than_us) {
+			i++;
+		} else if (madvise(sl->data, sl->cap, MADV_FREE) == 0) {
+			sl->lazy = 1;
+			i++;
+		} else {
+			imap_plain_release(sl->data, sl->cap);
+			c->bytes -= sl->cap;
+			*sl = c->slots[--c->count];
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 void imap_plain_cache_free(struct imap_plain_cache **cp)
@@ -156,7 +169,7 @@ void imap_plain_cache_free(struct imap_plain_cache **cp)
 	if (c == NULL)
 		return;
 	*cp = NULL;
-	imap_plain_cache_drop(c, INT64_MAX);
+	imap_plain_cache_drop(c);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -193,7 +206,7 @@ static void imap_plain_cache_put(struct imap_plain_cache *c, uint8_t *d, size_t 
 	if (cap >= IMAP_PLAIN_CACHE_MIN && cap <= IMAP_PLAIN_CACHE_ONE) {
 		pthread_mutex_lock(&c->lock);
 		if (c->count < IMAP_PLAIN_CACHE_SLOTS && c->bytes + cap <= IMAP_PLAIN_CACHE_BYTES) {
-			c->slots[c->count++] = (struct imap_plain_slot){d, cap, time_now_us()};
+			c->slots[c->count++] = (struct imap_plain_slot){d, cap, time_now_us(), 0};
 			c->bytes += cap;
 			d = NULL;
 		}
