@@ -288,7 +288,7 @@ int fs_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint
 		    uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
 		    const char **error_r)
 {
-	struct fs_reader *r = fs_reader_get(FS(s), error_r);
+	struct fs_reader *r = fs_reader_get(FS(s), FS_READER_SCANS, error_r);
 	struct store_message m;
 	sqlite3_stmt *st;
 	int rc;

@@ -698,7 +698,7 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 		   const char **error_r)
 {
 	struct fs_store *fs = FS(s);
-	struct fs_reader *r = fs_reader_get(fs, error_r);
+	struct fs_reader *r = fs_reader_get(fs, FS_READER_RECORDS, error_r);
 	int64_t record_id;
 	uint64_t size, off, len;
 	int rc, in_file;

@@ -29,6 +29,19 @@ struct fs_job {
 	char error[200];
 };
 
+/* What a reader connection is for: its page cache is sized for it. */
+enum fs_reader_kind {
+	/* Records: pages read once per fetch of the message (the rows of
+	 * small records, the messages' rows); a cache of them only costs
+	 * memory, and every page newly cached is a fresh allocation (a page
+	 * fault on first use). */
+	FS_READER_RECORDS,
+	/* Message scans (views, flags, sealed metadata): the same pages again
+	 * on every SELECT and FETCH of the mailbox. */
+	FS_READER_SCANS,
+	FS_READER_KINDS
+};
+
 struct fs_store {
 	struct store store;
 	char *dir;
@@ -36,9 +49,9 @@ struct fs_store {
 
 	sqlite3 *rdb; /* readers (serialised, SQLITE_OPEN_FULLMUTEX) */
 	/* Connections for record reads and message scans, one per concurrent
-	 * caller (fs_reader_get). */
+	 * caller (fs_reader_get), a list of idle ones per kind. */
 	pthread_mutex_t readers_lock;
-	struct fs_reader *readers;
+	struct fs_reader *readers[FS_READER_KINDS];
 	sqlite3 *wdb; /* the writer thread's connection */
 
 	pthread_t writer;
@@ -69,15 +82,18 @@ struct fs_extent {
  * 16-client full fetch). Taken for one call and given back. */
 struct fs_reader {
 	struct fs_reader *next;
+	enum fs_reader_kind kind;
 	sqlite3 *db;
+	/* FS_READER_RECORDS only: */
 	sqlite3_stmt *locate; /* a message's record: id, size, extent if any */
 	sqlite3_stmt *chunks; /* a record's rows, in order */
 	uint8_t *piece;       /* FS_READ_PIECE_BYTES */
 };
 #define FS_READ_PIECE_BYTES (256 * 1024)
 
-/* An idle reader, or a new one; NULL with *error_r. */
-struct fs_reader *fs_reader_get(struct fs_store *fs, const char **error_r);
+/* An idle reader of KIND, or a new one; NULL with *error_r. */
+struct fs_reader *fs_reader_get(struct fs_store *fs, enum fs_reader_kind kind,
+				const char **error_r);
 void fs_reader_put(struct fs_store *fs, struct fs_reader *r);
 
 #define FS_FILE_MIN_BYTES (32 * 1024)

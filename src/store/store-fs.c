@@ -190,24 +190,32 @@ static void fs_reader_free(struct fs_reader *r)
 	free(r);
 }
 
-struct fs_reader *fs_reader_get(struct fs_store *fs, const char **error_r)
+struct fs_reader *fs_reader_get(struct fs_store *fs, enum fs_reader_kind kind, const char **error_r)
 {
+	/* Records: 1 MiB, the B-trees' inner pages and more. */
+	static const char *const pragmas[FS_READER_KINDS] = {
+	    [FS_READER_RECORDS] = "PRAGMA query_only=ON; PRAGMA cache_size=-1024",
+	    [FS_READER_SCANS] = "PRAGMA query_only=ON; PRAGMA cache_size=-16384",
+	};
 	struct fs_reader *r;
 
 	pthread_mutex_lock(&fs->readers_lock);
-	r = fs->readers;
+	r = fs->readers[kind];
 	if (r != NULL)
-		fs->readers = r->next;
+		fs->readers[kind] = r->next;
 	pthread_mutex_unlock(&fs->readers_lock);
 	if (r != NULL)
 		return r;
 	r = xcalloc(1, sizeof(*r));
+	r->kind = kind;
 	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &r->db, error_r) <
 		0 ||
-	    fs_sql_exec(r->db, "PRAGMA query_only=ON; PRAGMA cache_size=-16384", error_r) < 0) {
+	    fs_sql_exec(r->db, pragmas[kind], error_r) < 0) {
 		fs_reader_free(r);
 		return NULL;
 	}
+	if (kind != FS_READER_RECORDS)
+		return r;
 	if (sqlite3_prepare_v3(r->db,
 			       "SELECT m.record_id, m.record_size, e.off, e.len FROM messages m"
 			       " LEFT JOIN extents e ON e.record_id = m.record_id WHERE m.id = ?",
@@ -225,8 +233,8 @@ struct fs_reader *fs_reader_get(struct fs_store *fs, const char **error_r)
 void fs_reader_put(struct fs_store *fs, struct fs_reader *r)
 {
 	pthread_mutex_lock(&fs->readers_lock);
-	r->next = fs->readers;
-	fs->readers = r;
+	r->next = fs->readers[r->kind];
+	fs->readers[r->kind] = r;
 	pthread_mutex_unlock(&fs->readers_lock);
 }
 
@@ -627,11 +635,13 @@ static void fs_close(struct store **store)
 			 (double)fs->jobs / (double)fs->batches);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_cond_destroy(&fs->cond);
-	while (fs->readers != NULL) {
-		struct fs_reader *r = fs->readers;
+	for (int k = 0; k < FS_READER_KINDS; k++) {
+		while (fs->readers[k] != NULL) {
+			struct fs_reader *r = fs->readers[k];
 
-		fs->readers = r->next;
-		fs_reader_free(r);
+			fs->readers[k] = r->next;
+			fs_reader_free(r);
+		}
 	}
 	pthread_mutex_destroy(&fs->readers_lock);
 	sqlite3_close(fs->rdb);
