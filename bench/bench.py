@@ -402,11 +402,38 @@ def dir_bytes(path):
 # ------------------------------------------------------------ phases
 
 
+def cpu_busy(seconds):
+    """The share of the machine's CPU time that was busy over SECONDS."""
+    def sample():
+        f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return sum(f), f[3] + f[4]  # total, idle + iowait
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+def settle(limit=0.10, max_wait=20.0):
+    """Waits until the machine is quiet (at most LIMIT of its CPU busy over
+    half a second, or MAX_WAIT): the servers take turns, and what one still
+    does after its own measurement (writing caches, closing sessions) must
+    not count against the other."""
+    t0 = time.monotonic()
+    busy = cpu_busy(0.5)
+    first = busy
+    while busy > limit and time.monotonic() - t0 < max_wait:
+        busy = cpu_busy(0.5)
+    if time.monotonic() - t0 > 1.0:
+        log("waited %.1f s for the machine to settle (%.0f%% busy, then %.0f%%)"
+            % (time.monotonic() - t0, 100 * first, 100 * busy))
+
+
 def measure(srv, fn):
-    """Runs FN() and returns (its result, server CPU seconds, peak PSS).
-    The benchmark's own CPU time (client and sampler) goes to
-    measure.client_cpu, to show when the client rather than the server is
-    the limit."""
+    """Runs FN() and returns (its result, server CPU seconds, peak PSS),
+    once the machine is quiet. The benchmark's own CPU time (client and
+    sampler) goes to measure.client_cpu, to show when the client rather than
+    the server is the limit."""
+    settle()
     c0, t0 = cpu_seconds(srv.pid), os.times()
     with Sampler(srv.pid) as s:
         res = fn()
