@@ -6,6 +6,7 @@ import imaplib
 import re
 import smtplib
 import socket
+import sqlite3
 import threading
 import time
 
@@ -179,3 +180,61 @@ def test_concurrent_fetches_each_get_their_own_bytes(instance, server):
         t.join(180)
     assert not errors, errors[:5]
     assert server.alive()
+
+
+def test_fetch_with_a_damaged_record(instance, server):
+    """A record that no longer opens (bytes of it damaged on disk) in the
+    middle of a FETCH whose batches are opened several at a time: every
+    other message arrives whole and in mailbox order, the command ends NO,
+    the log names the message, and the server keeps serving."""
+    instance.add_user(USER)
+    sizes = [3000, 900000, 2500000, 40000, 5200000, 8000, 700000, 130000]
+    msgs = [big_message(i, n) for i, n in enumerate(sizes)]
+    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
+        for m in msgs:
+            smtp.sendmail("bob@example.net", [USER], m)
+    region = instance.region_dir("eu-ie")
+    con = sqlite3.connect(str(region / "store.sqlite"))
+    off, length = con.execute(
+        "SELECT e.off, e.len FROM extents e JOIN messages m ON m.record_id = e.record_id"
+        " WHERE m.uid = 4").fetchone()
+    con.close()
+    with open(region / "records.dat", "r+b") as f:
+        f.seek(off + length // 2)
+        chunk = f.read(64)
+        f.seek(off + length // 2)
+        f.write(bytes(b ^ 0xFF for b in chunk))
+
+    for _ in range(2):  # the second time with the body buffers reused
+        s = socket.create_connection(("127.0.0.1", instance.imap_port), timeout=60)
+        f = s.makefile("rb")
+        assert read_line(f).startswith(b"* OK")
+        s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na EXAMINE INBOX\r\nb FETCH 1:* (BODY.PEEK[])\r\n"
+                  % (USER.encode(), PW.encode()))
+        got, seqs = {}, []
+        while True:
+            line = read_line(f)
+            if line.startswith(b"b "):
+                assert line.startswith(b"b NO "), line
+                break
+            m = re.match(rb"\* (\d+) FETCH \(BODY\[\] \{(\d+)\}\r\n$", line)
+            if not m:
+                continue
+            n, size = int(m.group(1)), int(m.group(2))
+            data = f.read(size)
+            assert len(data) == size
+            assert read_line(f) == b")\r\n"
+            seqs.append(n)
+            got[n] = data
+        s.close()
+        assert seqs == [1, 2, 3, 5, 6, 7, 8]
+        for n in seqs:
+            assert got[n].endswith(msgs[n - 1]), "message %d differs" % n
+    assert server.alive()
+    assert re.search(r"message uid 4: .*\(1 in batch\)", server.log_text())
+    c = imaplib.IMAP4("127.0.0.1", instance.imap_port)
+    c.login(USER, PW)
+    c.select("INBOX", readonly=True)
+    typ, data = c.fetch("5", "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1].endswith(msgs[4])
+    c.logout()
