@@ -47,13 +47,47 @@ def read_line(f):
     return line
 
 
+def deliver_all(instance, msgs):
+    """Delivers MSGS to USER over SMTP, in order (UIDs 1, 2, ...)."""
+    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
+        for m in msgs:
+            smtp.sendmail("bob@example.net", [USER], m)
+
+
+def expect_ok(f, tag, count=1):
+    """Reads up to COUNT tagged replies with TAG, each of them OK."""
+    done = 0
+    while done < count:
+        line = read_line(f)
+        if line.startswith(tag + b" "):
+            assert line.startswith(tag + b" OK"), line
+            done += 1
+
+
+def fetch_bodies(f, tag):
+    """The responses to a FETCH of BODY[] up to its tagged reply, every one
+    a whole body: (the tagged reply, the sequence numbers in the order they
+    came, {sequence number: body})."""
+    seqs, got = [], {}
+    while True:
+        line = read_line(f)
+        if line.startswith(tag + b" "):
+            return line, seqs, got
+        m = re.match(rb"\* (\d+) FETCH \(BODY\[\] \{(\d+)\}\r\n$", line)
+        assert m, line[:200]
+        n, size = int(m.group(1)), int(m.group(2))
+        data = f.read(size)
+        assert len(data) == size
+        assert read_line(f) == b")\r\n"
+        seqs.append(n)
+        got[n] = data
+
+
 @pytest.fixture
 def big(instance, server):
     instance.add_user(USER)
     msgs = [big_message(i) for i in range(COUNT)]
-    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
-        for m in msgs:
-            smtp.sendmail("bob@example.net", [USER], m)
+    deliver_all(instance, msgs)
     return msgs
 
 
@@ -63,12 +97,7 @@ def test_fetch_large_bodies_to_stalled_reader_is_bounded(instance, server, big):
     f = s.makefile("rb")
     assert read_line(f).startswith(b"* OK")
     s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na SELECT INBOX\r\n" % (USER.encode(), PW.encode()))
-    done = 0
-    while done < 2:
-        line = read_line(f)
-        if line.startswith(b"a "):
-            assert line.startswith(b"a OK"), line
-            done += 1
+    expect_ok(f, b"a", 2)
     time.sleep(0.5)
     before = vm_rss(server.pid)
     s.sendall(b"b FETCH 1:* (BODY.PEEK[])\r\n")
@@ -80,19 +109,8 @@ def test_fetch_large_bodies_to_stalled_reader_is_bounded(instance, server, big):
 
     # Now read everything: each body exactly as delivered (after any trace
     # header the server added), in order.
-    got = {}
-    while True:
-        line = read_line(f)
-        if line.startswith(b"b "):
-            assert line.startswith(b"b OK"), line
-            break
-        m = re.match(rb"\* (\d+) FETCH \(BODY\[\] \{(\d+)\}\r\n$", line)
-        assert m, line[:200]
-        n, size = int(m.group(1)), int(m.group(2))
-        data = f.read(size)
-        assert len(data) == size
-        assert read_line(f) == b")\r\n"
-        got[n] = data
+    tagged, _, got = fetch_bodies(f, b"b")
+    assert tagged.startswith(b"b OK"), tagged
     s.close()
     assert sorted(got) == list(range(1, COUNT + 1))
     for i, msg in enumerate(big):
@@ -141,9 +159,7 @@ def test_concurrent_fetches_each_get_their_own_bytes(instance, server):
     instance.add_user(USER)
     sizes = [3000, 70000, 300000, 900000, 2500000, 5200000, 8000, 130000]
     msgs = [big_message(i, n) for i, n in enumerate(sizes)]
-    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
-        for m in msgs:
-            smtp.sendmail("bob@example.net", [USER], m)
+    deliver_all(instance, msgs)
     errors = []
 
     def client(k):
@@ -190,9 +206,7 @@ def test_fetch_with_a_damaged_record(instance, server):
     instance.add_user(USER)
     sizes = [3000, 900000, 2500000, 40000, 5200000, 8000, 700000, 130000]
     msgs = [big_message(i, n) for i, n in enumerate(sizes)]
-    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=60) as smtp:
-        for m in msgs:
-            smtp.sendmail("bob@example.net", [USER], m)
+    deliver_all(instance, msgs)
     region = instance.region_dir("eu-ie")
     con = sqlite3.connect(str(region / "store.sqlite"))
     off, length = con.execute(
@@ -209,23 +223,11 @@ def test_fetch_with_a_damaged_record(instance, server):
         s = socket.create_connection(("127.0.0.1", instance.imap_port), timeout=60)
         f = s.makefile("rb")
         assert read_line(f).startswith(b"* OK")
-        s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na EXAMINE INBOX\r\nb FETCH 1:* (BODY.PEEK[])\r\n"
-                  % (USER.encode(), PW.encode()))
-        got, seqs = {}, []
-        while True:
-            line = read_line(f)
-            if line.startswith(b"b "):
-                assert line.startswith(b"b NO "), line
-                break
-            m = re.match(rb"\* (\d+) FETCH \(BODY\[\] \{(\d+)\}\r\n$", line)
-            if not m:
-                continue
-            n, size = int(m.group(1)), int(m.group(2))
-            data = f.read(size)
-            assert len(data) == size
-            assert read_line(f) == b")\r\n"
-            seqs.append(n)
-            got[n] = data
+        s.sendall(b"a LOGIN \"%s\" \"%s\"\r\na EXAMINE INBOX\r\n" % (USER.encode(), PW.encode()))
+        expect_ok(f, b"a", 2)
+        s.sendall(b"b FETCH 1:* (BODY.PEEK[])\r\n")
+        tagged, seqs, got = fetch_bodies(f, b"b")
+        assert tagged.startswith(b"b NO "), tagged
         s.close()
         assert seqs == [1, 2, 3, 5, 6, 7, 8]
         for n in seqs:
