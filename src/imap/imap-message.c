@@ -43,18 +43,27 @@ static int imap_msg_feed(void *ctx, const uint8_t *data, size_t len)
 /* ---- whole bodies, shared with the output buffer ------------------------- */
 
 /* Body buffers of IMAP_PLAIN_CACHE_MIN bytes and more are mapped here and
- * go back to a small cache, wiped, instead of being unmapped: on this kind
- * of machine (a virtual one) every first write to a 4 KiB page costs a
- * fault of about 14 us, and with 16 clients fetching, those faults took a
- * third of the server's CPU. Buffers of IMAP_PLAIN_HUGE and more are
- * aligned for transparent huge pages (one fault per 2 MiB where the kernel
- * allows them). The cache holds at most IMAP_PLAIN_CACHE_BYTES in
+ * go back to a small cache instead of being unmapped: on this kind of
+ * machine (a virtual one) every first write to a 4 KiB page costs a fault
+ * of about 14 us, and with 16 clients fetching, those faults took a third
+ * of the server's CPU. Buffers of IMAP_PLAIN_HUGE and more are aligned for
+ * transparent huge pages (one fault per 2 MiB where the kernel allows
+ * them). The cache holds at most IMAP_PLAIN_CACHE_BYTES in
  * IMAP_PLAIN_CACHE_SLOTS buffers, none bigger than IMAP_PLAIN_CACHE_ONE.
- * What sat unused for IMAP_PLAIN_CACHE_IDLE_US is given back to the kernel
- * with MADV_FREE by imap_plain_cache_trim() (the server's timer): it takes
- * the pages when it needs memory, and until then the buffer is used again
- * without a fault. Smaller buffers are left to malloc, which reuses small
- * blocks well. */
+ * Smaller buffers are left to malloc, which reuses small blocks well; they
+ * are wiped before free(), since malloc hands freed memory to any caller.
+ *
+ * A mapped buffer is wiped when it leaves the process's use, not after
+ * every message: what sat unused for IMAP_PLAIN_CACHE_IDLE_US is wiped and
+ * given back to the kernel with MADV_FREE by imap_plain_cache_trim() (the
+ * server's timer), which takes the pages when it needs memory; until then
+ * the buffer is used again without a fault. In between, a cached buffer
+ * holds the plaintext of the last message it carried (its DIRTY bytes),
+ * and only the next body written into it, counted by length, ever leaves
+ * it. Wiping every body as it was sent cost 5% of the server's CPU in a
+ * full fetch. munmap() needs no wipe: the kernel zeroes pages before any
+ * other use. The mappings are excluded from core dumps (MADV_DONTDUMP), as
+ * libsodium does for keys. */
 #define IMAP_PLAIN_CACHE_MIN     (64u << 10)
 #define IMAP_PLAIN_HUGE          (2u << 20)
 #define IMAP_PLAIN_CACHE_BYTES   (64u << 20)
@@ -65,8 +74,9 @@ static int imap_msg_feed(void *ctx, const uint8_t *data, size_t len)
 struct imap_plain_slot {
 	uint8_t *data;
 	size_t cap;
+	size_t dirty; /* leading bytes that may hold plaintext */
 	int64_t since_us;
-	int lazy; /* given back with MADV_FREE */
+	int lazy; /* wiped and given back with MADV_FREE */
 };
 
 struct imap_plain_cache {
@@ -98,6 +108,7 @@ static uint8_t *imap_plain_alloc(size_t need, size_t *cap_r)
 		d = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (d == MAP_FAILED)
 			return NULL;
+		(void)madvise(d, cap, MADV_DONTDUMP);
 		*cap_r = cap;
 		return d;
 	}
@@ -110,16 +121,21 @@ static uint8_t *imap_plain_alloc(size_t need, size_t *cap_r)
 		munmap(raw, (size_t)(d - raw));
 	munmap(d + cap, (size_t)(raw + IMAP_PLAIN_HUGE - d));
 	(void)madvise(d, cap, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
+	(void)madvise(d, cap, MADV_DONTDUMP);
 	*cap_r = cap;
 	return d;
 }
 
-static void imap_plain_release(uint8_t *d, size_t cap)
+/* Releases D, of which the first DIRTY bytes may hold plaintext. */
+static void imap_plain_release(uint8_t *d, size_t cap, size_t dirty)
 {
-	if (cap < IMAP_PLAIN_CACHE_MIN)
+	if (cap < IMAP_PLAIN_CACHE_MIN) {
+		if (d != NULL)
+			mem_wipe(d, dirty);
 		free(d);
-	else if (d != NULL)
+	} else if (d != NULL) {
 		munmap(d, cap);
+	}
 }
 
 struct imap_plain_cache *imap_plain_cache_new(void)
@@ -134,7 +150,7 @@ static void imap_plain_cache_drop(struct imap_plain_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->count; i++)
-		imap_plain_release(c->slots[i].data, c->slots[i].cap);
+		imap_plain_release(c->slots[i].data, c->slots[i].cap, 0);
 	c->count = c->bytes = 0;
 	pthread_mutex_unlock(&c->lock);
 }
@@ -150,11 +166,15 @@ void imap_plain_cache_trim(struct imap_plain_cache *c)
 
 		if (sl->lazy || sl->since_us >= older_than_us) {
 			i++;
-		} else if (madvise(sl->data, sl->cap, MADV_FREE) == 0) {
+			continue;
+		}
+		mem_wipe(sl->data, sl->dirty);
+		sl->dirty = 0;
+		if (madvise(sl->data, sl->cap, MADV_FREE) == 0) {
 			sl->lazy = 1;
 			i++;
 		} else {
-			imap_plain_release(sl->data, sl->cap);
+			imap_plain_release(sl->data, sl->cap, 0);
 			c->bytes -= sl->cap;
 			*sl = c->slots[--c->count];
 		}
@@ -175,8 +195,10 @@ void imap_plain_cache_free(struct imap_plain_cache **cp)
 }
 
 /* A buffer of at least NEED bytes into *CAP_R: the smallest cached one that
- * fits, else a new one. */
-static uint8_t *imap_plain_cache_get(struct imap_plain_cache *c, size_t need, size_t *cap_r)
+ * fits, else a new one. *DIRTY_R: how many of its leading bytes may hold an
+ * earlier message. */
+static uint8_t *imap_plain_cache_get(struct imap_plain_cache *c, size_t need, size_t *cap_r,
+				     size_t *dirty_r)
 {
 	size_t best = SIZE_MAX;
 	uint8_t *d = NULL;
@@ -190,46 +212,58 @@ static uint8_t *imap_plain_cache_get(struct imap_plain_cache *c, size_t need, si
 		if (best != SIZE_MAX) {
 			d = c->slots[best].data;
 			*cap_r = c->slots[best].cap;
+			*dirty_r = c->slots[best].dirty;
 			c->bytes -= c->slots[best].cap;
 			c->slots[best] = c->slots[--c->count];
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
-	return d != NULL ? d : imap_plain_alloc(need, cap_r);
+	if (d != NULL)
+		return d;
+	*dirty_r = 0;
+	return imap_plain_alloc(need, cap_r);
 }
 
-/* Wipes the USED bytes of D and keeps it for the next message, or releases
- * it. */
-static void imap_plain_cache_put(struct imap_plain_cache *c, uint8_t *d, size_t cap, size_t used)
+/* Keeps D, whose first DIRTY bytes may hold plaintext, for the next
+ * message, or releases it. */
+static void imap_plain_cache_put(struct imap_plain_cache *c, uint8_t *d, size_t cap, size_t dirty)
 {
-	mem_wipe(d, used);
 	if (cap >= IMAP_PLAIN_CACHE_MIN && cap <= IMAP_PLAIN_CACHE_ONE) {
 		pthread_mutex_lock(&c->lock);
 		if (c->count < IMAP_PLAIN_CACHE_SLOTS && c->bytes + cap <= IMAP_PLAIN_CACHE_BYTES) {
-			c->slots[c->count++] = (struct imap_plain_slot){d, cap, time_now_us(), 0};
+			c->slots[c->count++] =
+			    (struct imap_plain_slot){d, cap, dirty, time_now_us(), 0};
 			c->bytes += cap;
 			d = NULL;
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
-	imap_plain_release(d, cap);
+	imap_plain_release(d, cap, dirty);
+}
+
+/* The bytes of P's buffer that may hold plaintext: this message's, the NUL
+ * after it, and what an earlier message left beyond them. */
+static size_t imap_plain_dirty(const struct imap_plain *p)
+{
+	return p->len + 1 > p->dirty ? p->len + 1 : p->dirty;
 }
 
 static int imap_plain_grow(struct imap_plain *p, size_t need)
 {
-	size_t cap;
+	size_t cap, dirty;
 	uint8_t *d;
 
 	if (need > SIZE_MAX / 2)
 		return -1;
-	/* Not realloc(): the old block must be wiped before it is released. */
-	d = imap_plain_cache_get(p->cache, p->cap * 2 > need ? p->cap * 2 : need, &cap);
+	/* Not realloc(): a malloc'd block must be wiped before it is freed. */
+	d = imap_plain_cache_get(p->cache, p->cap * 2 > need ? p->cap * 2 : need, &cap, &dirty);
 	if (d == NULL)
 		return -1;
 	memcpy(d, p->data, p->len);
-	imap_plain_cache_put(p->cache, p->data, p->cap, p->len);
+	imap_plain_cache_put(p->cache, p->data, p->cap, imap_plain_dirty(p));
 	p->data = d;
 	p->cap = cap;
+	p->dirty = dirty;
 	return 0;
 }
 
@@ -269,8 +303,7 @@ void imap_plain_unref(struct imap_plain **pp)
 	*pp = NULL;
 	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	/* Only the bytes ever written hold plaintext (+1: the NUL). */
-	imap_plain_cache_put(p->cache, p->data, p->cap, p->len + 1);
+	imap_plain_cache_put(p->cache, p->data, p->cap, imap_plain_dirty(p));
 	free(p);
 }
 
@@ -298,7 +331,7 @@ int imap_msg_plain(struct imap_session *s, const struct imap_msg *m, struct seal
 
 	atomic_init(&p->refs, 1);
 	p->cache = s->server->plain_cache;
-	p->data = imap_plain_cache_get(p->cache, (size_t)m->size + 1, &p->cap);
+	p->data = imap_plain_cache_get(p->cache, (size_t)m->size + 1, &p->cap, &p->dirty);
 	if (p->data == NULL)
 		log_fatal("out of memory");
 	p->data[0] = '\0';

@@ -349,10 +349,11 @@ struct imap_plain_cache;
 struct imap_plain {
 	atomic_uint refs;
 	size_t len, cap; /* data[len] is NUL */
+	size_t dirty;    /* bytes of DATA that may hold an earlier message */
 	uint8_t *data;
-	struct imap_plain_cache *cache; /* where DATA goes back, wiped */
+	struct imap_plain_cache *cache; /* where DATA goes back */
 };
-/* Wiped body buffers kept for the next message (imap-message.c). */
+/* Body buffers kept for the next message (imap-message.c). */
 struct imap_plain_cache *imap_plain_cache_new(void);
 void imap_plain_cache_free(struct imap_plain_cache **cache);
 /* Frees what has not been used for a while. */

@@ -151,7 +151,7 @@ def test_client_gone_during_large_fetch(instance, server, big):
 
 
 def test_concurrent_fetches_each_get_their_own_bytes(instance, server):
-    """Body buffers are reused from one message to the next (wiped between),
+    """Body buffers are reused from one message to the next (not wiped between),
     and one FETCH opens its bodies on several threads: a client alone, then
     sixteen clients fetching messages from 3 KB to 5 MB at once, three times
     over, each receive exactly the bytes of the messages they asked for, in
