@@ -10,6 +10,9 @@
 
 #define SEAL_SK_BYTES 32
 
+/* Picks the body cipher of new records when none was set (seal_init()). */
+void seal_record_init(void);
+
 /* Allocated whole with sodium_malloc() and kept read-only after creation. */
 struct seal_keypair {
 	uint8_t pk[SEAL_PK_BYTES];

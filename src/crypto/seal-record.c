@@ -14,12 +14,16 @@
  * thread-safe; each belongs to one thread at a time.
  *
  * Layout (docs/format.md has the byte-level description):
- *   header (112) = "SMR" | version 0x01 | flags 0 | 3 zero bytes |
+ *   header (112) = "SMR" | version | flags 0 | 3 zero bytes |
  *                  epoch public key (32) | nonce (24) | wrapped content key (48)
  *   wrapped K    = XChaCha20-Poly1305-IETF(K, ad = header[0..40), nonce,
  *                  key = epoch key)
- *   body         = secretstream header (24) | chunks under KDF(K, 1, "smbody01"),
- *                  the header as associated data of the first chunk
+ *   body, version 1 = secretstream header (24) | secretstream chunks under
+ *                  KDF(K, 1, "smbody01"), the header as associated data of
+ *                  the first chunk
+ *   body, version 2 = chunks of AES-256-GCM under the same body key, each
+ *                  with the header as associated data and the nonce
+ *                  chunk index (11 bytes) | 1 on the last chunk, else 0
  *   meta / blob  = header | nonce (24) | XChaCha20-Poly1305-IETF(data,
  *                  ad = header, key = KDF(K, 2, "smmeta01"))
  * The epoch key is crypto_kx's client tx key of a fresh ephemeral keypair
@@ -33,23 +37,27 @@
 #include <string.h>
 #include <time.h>
 
-#define SEAL_RECORD_MAGIC   "SMR"
-#define SEAL_RECORD_VERSION 0x01
-#define HDR_OFF_VERSION     3
-#define HDR_OFF_FLAGS       4
-#define HDR_OFF_RESERVED    5
-#define HDR_RESERVED_BYTES  3
-#define HDR_OFF_EPOCH_PK    8
-#define HDR_OFF_NONCE       (HDR_OFF_EPOCH_PK + SEAL_PK_BYTES)
-#define HDR_OFF_WRAPPED     (HDR_OFF_NONCE + AEAD_NONCE_BYTES)
-#define HDR_WRAP_AD_BYTES   HDR_OFF_NONCE
-#define HDR_WRAPPED_BYTES   (SEAL_KEY_BYTES + AEAD_TAG_BYTES)
+#define SEAL_RECORD_MAGIC  "SMR"
+#define SEAL_RECORD_V1     0x01 /* body: secretstream (XChaCha20-Poly1305) */
+#define SEAL_RECORD_V2     0x02 /* body: AES-256-GCM chunks */
+#define HDR_OFF_VERSION    3
+#define HDR_OFF_FLAGS      4
+#define HDR_OFF_RESERVED   5
+#define HDR_RESERVED_BYTES 3
+#define HDR_OFF_EPOCH_PK   8
+#define HDR_OFF_NONCE      (HDR_OFF_EPOCH_PK + SEAL_PK_BYTES)
+#define HDR_OFF_WRAPPED    (HDR_OFF_NONCE + AEAD_NONCE_BYTES)
+#define HDR_WRAP_AD_BYTES  HDR_OFF_NONCE
+#define HDR_WRAPPED_BYTES  (SEAL_KEY_BYTES + AEAD_TAG_BYTES)
 
 #define AEAD_NONCE_BYTES    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define AEAD_TAG_BYTES      crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define BLOB_OVERHEAD_BYTES (SEAL_HEADER_BYTES + AEAD_NONCE_BYTES + AEAD_TAG_BYTES)
 #define PREFIX_BYTES        (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
 #define CIPHER_CHUNK_BYTES  (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
+#define GCM_NONCE_BYTES     crypto_aead_aes256gcm_NPUBBYTES
+#define GCM_TAG_BYTES       crypto_aead_aes256gcm_ABYTES
+#define GCM_CHUNK_BYTES     (SEAL_CHUNK_BYTES + GCM_TAG_BYTES)
 
 #define KDF_ID_BODY  1
 #define KDF_ID_META  2
@@ -67,6 +75,9 @@ _Static_assert(crypto_secretstream_xchacha20poly1305_HEADERBYTES == SEAL_STREAM_
 _Static_assert(crypto_secretstream_xchacha20poly1305_ABYTES == SEAL_CHUNK_OVERHEAD_BYTES,
 	       "chunk overhead");
 _Static_assert(crypto_kx_SESSIONKEYBYTES == SEAL_KEY_BYTES, "epoch key size");
+_Static_assert(crypto_aead_aes256gcm_KEYBYTES == SEAL_KEY_BYTES, "body key size");
+_Static_assert(GCM_TAG_BYTES == SEAL_TAG_BYTES, "chunk tag size");
+_Static_assert(GCM_CHUNK_BYTES < CIPHER_CHUNK_BYTES, "a version 1 chunk is the larger");
 _Static_assert(sizeof(KDF_CTX_BODY) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
 _Static_assert(sizeof(KDF_CTX_META) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
 
@@ -80,6 +91,12 @@ static const char err_truncated[] = "sealed record truncated";
 static const char err_trailing[] = "data after the end of the sealed record";
 static const char err_state[] = "sealed record stream already ended";
 static const char err_failed[] = "sealed record stream already failed";
+static const char err_no_aes[] =
+    "sealed record uses AES-256-GCM, which this CPU cannot run (no AES-NI and PCLMUL)";
+
+/* The body cipher of new records: SEAL_RECORD_V1 or SEAL_RECORD_V2, set
+ * once at start by seal_set_record_cipher(); 0 until then (auto). */
+static int record_version;
 
 struct seal_sender {
 	uint8_t epoch_key[SEAL_KEY_BYTES];
@@ -89,7 +106,9 @@ struct seal_sender {
 };
 
 struct seal_writer {
-	crypto_secretstream_xchacha20poly1305_state stream;
+	crypto_aead_aes256gcm_state gcm;                    /* version 2 */
+	crypto_secretstream_xchacha20poly1305_state stream; /* version 1 */
+	uint64_t chunk_index;
 	uint8_t content_key[SEAL_KEY_BYTES];
 	uint8_t header[SEAL_HEADER_BYTES];
 	seal_sink_fn *sink;
@@ -98,6 +117,7 @@ struct seal_writer {
 	size_t plain_len;
 	uint8_t *cipher; /* CIPHER_CHUNK_BYTES */
 	uint64_t sealed_size;
+	uint8_t version;
 	bool first_chunk_done;
 	bool finished;
 	bool failed;
@@ -121,9 +141,12 @@ struct seal_opener {
 enum reader_state { READER_PREFIX, READER_CHUNKS, READER_DONE, READER_FAILED };
 
 struct seal_reader {
-	crypto_secretstream_xchacha20poly1305_state stream;
-	uint8_t prefix[PREFIX_BYTES]; /* record header | stream header */
-	size_t prefix_len;
+	crypto_aead_aes256gcm_state gcm;                    /* version 2 */
+	crypto_secretstream_xchacha20poly1305_state stream; /* version 1 */
+	uint64_t chunk_index;
+	uint8_t prefix[PREFIX_BYTES]; /* record header | stream header (version 1) */
+	size_t prefix_len, prefix_want;
+	size_t chunk_bytes; /* a whole ciphertext chunk of this version */
 	struct seal_opener *opener;
 	seal_sink_fn *sink;
 	seal_dest_fn *dest; /* NULL: chunks are opened into PLAIN */
@@ -175,13 +198,86 @@ static void derive_key(uint8_t key_r[SEAL_KEY_BYTES], uint64_t id, const char *c
 	(void)crypto_kdf_derive_from_key(key_r, SEAL_KEY_BYTES, id, ctx, content_key);
 }
 
-/* Builds a new record header for S with a fresh content key. */
-static void header_build(struct seal_sender *s, uint8_t header_r[SEAL_HEADER_BYTES],
+/* ---- the body cipher of new records -------------------------------------- */
+
+static int aes_available(void)
+{
+	return crypto_aead_aes256gcm_is_available();
+}
+
+void seal_record_init(void)
+{
+	if (record_version == 0)
+		record_version = aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+}
+
+int seal_record_cipher_parse(const char *name, enum seal_record_cipher *c_r)
+{
+	if (strcmp(name, "auto") == 0)
+		*c_r = SEAL_CIPHER_AUTO;
+	else if (strcmp(name, "xchacha20poly1305") == 0)
+		*c_r = SEAL_CIPHER_XCHACHA20POLY1305;
+	else if (strcmp(name, "aes256gcm") == 0)
+		*c_r = SEAL_CIPHER_AES256GCM;
+	else
+		return -1;
+	return 0;
+}
+
+int seal_set_record_cipher(enum seal_record_cipher c, const char **error_r)
+{
+	switch (c) {
+	case SEAL_CIPHER_AUTO:
+		record_version = aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+		return 0;
+	case SEAL_CIPHER_XCHACHA20POLY1305:
+		record_version = SEAL_RECORD_V1;
+		return 0;
+	case SEAL_CIPHER_AES256GCM:
+		if (!aes_available()) {
+			*error_r = "this CPU cannot run AES-256-GCM (no AES-NI and PCLMUL)";
+			return -1;
+		}
+		record_version = SEAL_RECORD_V2;
+		return 0;
+	}
+	*error_r = "unknown record cipher";
+	return -1;
+}
+
+/* What a writer uses: the version set at start, or if none was (no
+ * seal_init()), the automatic choice, without storing it. */
+static int current_version(void)
+{
+	int v = record_version;
+
+	if (v != 0)
+		return v;
+	return aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+}
+
+const char *seal_record_cipher_name(void)
+{
+	return current_version() == SEAL_RECORD_V2 ? "aes256gcm" : "xchacha20poly1305";
+}
+
+/* The nonce of version 2's chunk INDEX: the index as an 11-byte big-endian
+ * number, then 1 on the last chunk and 0 on any other. */
+static void gcm_nonce(uint8_t nonce_r[GCM_NONCE_BYTES], uint64_t index, bool last)
+{
+	memset(nonce_r, 0, GCM_NONCE_BYTES);
+	for (int i = 0; i < 8; i++)
+		nonce_r[10 - i] = (uint8_t)(index >> (8 * i));
+	nonce_r[11] = last ? 1 : 0;
+}
+
+/* Builds a new record header of VERSION for S with a fresh content key. */
+static void header_build(struct seal_sender *s, int version, uint8_t header_r[SEAL_HEADER_BYTES],
 			 uint8_t content_key_r[SEAL_KEY_BYTES])
 {
 	memset(header_r, 0, SEAL_HEADER_BYTES);
 	memcpy(header_r, SEAL_RECORD_MAGIC, 3);
-	header_r[HDR_OFF_VERSION] = SEAL_RECORD_VERSION;
+	header_r[HDR_OFF_VERSION] = (uint8_t)version;
 	memcpy(header_r + HDR_OFF_EPOCH_PK, s->epoch_pk, SEAL_PK_BYTES);
 	randombytes_buf(header_r + HDR_OFF_NONCE, AEAD_NONCE_BYTES);
 	randombytes_buf(content_key_r, SEAL_KEY_BYTES);
@@ -310,15 +406,27 @@ static int writer_emit(struct seal_writer *w, const uint8_t *data, size_t len, c
 	return 0;
 }
 
-static int writer_push(struct seal_writer *w, const uint8_t *plain, size_t len, uint8_t tag,
+/* Seals one chunk of plaintext; LAST for the final one. */
+static int writer_push(struct seal_writer *w, const uint8_t *plain, size_t len, bool last,
 		       const char **error_r)
 {
-	const uint8_t *ad = w->first_chunk_done ? NULL : w->header;
 	unsigned long long clen;
 
-	(void)crypto_secretstream_xchacha20poly1305_push(
-	    &w->stream, w->cipher, &clen, plain, len, ad, ad == NULL ? 0 : SEAL_HEADER_BYTES, tag);
-	w->first_chunk_done = true;
+	if (w->version == SEAL_RECORD_V2) {
+		uint8_t nonce[GCM_NONCE_BYTES];
+
+		gcm_nonce(nonce, w->chunk_index++, last);
+		(void)crypto_aead_aes256gcm_encrypt_afternm(w->cipher, &clen, plain, len, w->header,
+							    SEAL_HEADER_BYTES, NULL, nonce,
+							    &w->gcm);
+	} else {
+		const uint8_t *ad = w->first_chunk_done ? NULL : w->header;
+
+		(void)crypto_secretstream_xchacha20poly1305_push(
+		    &w->stream, w->cipher, &clen, plain, len, ad,
+		    ad == NULL ? 0 : SEAL_HEADER_BYTES, last ? TAG_FINAL : TAG_MESSAGE);
+		w->first_chunk_done = true;
+	}
 	return writer_emit(w, w->cipher, (size_t)clen, error_r);
 }
 
@@ -336,14 +444,20 @@ int seal_writer_begin(struct seal_sender *s, seal_sink_fn *sink, void *sink_ctx,
 	}
 	w->sink = sink;
 	w->sink_ctx = sink_ctx;
+	w->version = (uint8_t)current_version();
 
-	header_build(s, w->header, w->content_key);
+	header_build(s, w->version, w->header, w->content_key);
 	derive_key(body_key, KDF_ID_BODY, KDF_CTX_BODY, w->content_key);
-	(void)crypto_secretstream_xchacha20poly1305_init_push(&w->stream, stream_header, body_key);
+	if (w->version == SEAL_RECORD_V2)
+		(void)crypto_aead_aes256gcm_beforenm(&w->gcm, body_key);
+	else
+		(void)crypto_secretstream_xchacha20poly1305_init_push(&w->stream, stream_header,
+								      body_key);
 	sodium_memzero(body_key, sizeof(body_key));
 
 	if (writer_emit(w, w->header, SEAL_HEADER_BYTES, error_r) < 0 ||
-	    writer_emit(w, stream_header, sizeof(stream_header), error_r) < 0) {
+	    (w->version == SEAL_RECORD_V1 &&
+	     writer_emit(w, stream_header, sizeof(stream_header), error_r) < 0)) {
 		seal_writer_free(&w);
 		return -1;
 	}
@@ -364,7 +478,7 @@ int seal_writer_write(struct seal_writer *w, const void *data, size_t len, const
 
 		if (w->plain_len == 0 && len >= SEAL_CHUNK_BYTES) {
 			/* A whole chunk in the input: seal it without a copy. */
-			if (writer_push(w, p, SEAL_CHUNK_BYTES, TAG_MESSAGE, error_r) < 0)
+			if (writer_push(w, p, SEAL_CHUNK_BYTES, false, error_r) < 0)
 				return -1;
 			p += SEAL_CHUNK_BYTES;
 			len -= SEAL_CHUNK_BYTES;
@@ -379,7 +493,7 @@ int seal_writer_write(struct seal_writer *w, const void *data, size_t len, const
 		len -= n;
 		if (w->plain_len == SEAL_CHUNK_BYTES) {
 			w->plain_len = 0;
-			if (writer_push(w, w->plain, SEAL_CHUNK_BYTES, TAG_MESSAGE, error_r) < 0)
+			if (writer_push(w, w->plain, SEAL_CHUNK_BYTES, false, error_r) < 0)
 				return -1;
 		}
 	}
@@ -396,7 +510,7 @@ int seal_writer_finish(struct seal_writer *w, const char **error_r)
 	}
 	w->finished = true;
 	w->plain_len = 0;
-	return writer_push(w, w->plain, len, TAG_FINAL, error_r);
+	return writer_push(w, w->plain, len, true, error_r);
 }
 
 int seal_writer_seal_meta(struct seal_writer *w, const void *meta, size_t meta_len, uint8_t **out_r,
@@ -412,7 +526,7 @@ int seal_blob_seal(struct seal_sender *s, const void *data, size_t len, uint8_t 
 	uint8_t content_key[SEAL_KEY_BYTES];
 	int ret;
 
-	header_build(s, header, content_key);
+	header_build(s, current_version(), header, content_key);
 	ret = blob_seal(header, content_key, data, len, out_r, out_len_r, error_r);
 	sodium_memzero(content_key, sizeof(content_key));
 	return ret;
@@ -532,7 +646,8 @@ static int header_open(struct seal_opener *o, const uint8_t header[SEAL_HEADER_B
 		*error_r = err_not_record;
 		return -1;
 	}
-	if (header[HDR_OFF_VERSION] != SEAL_RECORD_VERSION) {
+	if (header[HDR_OFF_VERSION] != SEAL_RECORD_V1 &&
+	    header[HDR_OFF_VERSION] != SEAL_RECORD_V2) {
 		*error_r = err_version;
 		return -1;
 	}
@@ -609,6 +724,7 @@ int seal_reader_begin(struct seal_opener *o, seal_sink_fn *sink, void *sink_ctx,
 	r->cipher = xmalloc(CIPHER_CHUNK_BYTES);
 	r->plain = xmalloc(SEAL_CHUNK_BYTES);
 	r->state = READER_PREFIX;
+	r->prefix_want = SEAL_HEADER_BYTES;
 	*r_r = r;
 	return 0;
 }
@@ -620,20 +736,29 @@ static int reader_fail(struct seal_reader *r, const char *error, const char **er
 	return -1;
 }
 
-/* The record header and stream header are in: derive the body key. */
+/* The record header (and for version 1 the stream header) are in: derive
+ * the body key. */
 static int reader_open_prefix(struct seal_reader *r, const char **error_r)
 {
 	uint8_t content_key[SEAL_KEY_BYTES], body_key[SEAL_KEY_BYTES];
-	int ret;
+	int ret = 0;
 
+	if (r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V2 && !aes_available())
+		return reader_fail(r, err_no_aes, error_r);
 	if (header_open(r->opener, r->prefix, content_key, error_r) < 0) {
 		r->state = READER_FAILED;
 		return -1;
 	}
 	derive_key(body_key, KDF_ID_BODY, KDF_CTX_BODY, content_key);
 	sodium_memzero(content_key, sizeof(content_key));
-	ret = crypto_secretstream_xchacha20poly1305_init_pull(
-	    &r->stream, r->prefix + SEAL_HEADER_BYTES, body_key);
+	if (r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V2) {
+		(void)crypto_aead_aes256gcm_beforenm(&r->gcm, body_key);
+		r->chunk_bytes = GCM_CHUNK_BYTES;
+	} else {
+		ret = crypto_secretstream_xchacha20poly1305_init_pull(
+		    &r->stream, r->prefix + SEAL_HEADER_BYTES, body_key);
+		r->chunk_bytes = CIPHER_CHUNK_BYTES;
+	}
 	sodium_memzero(body_key, sizeof(body_key));
 	if (ret != 0)
 		return reader_fail(r, err_modified, error_r);
@@ -641,31 +766,72 @@ static int reader_open_prefix(struct seal_reader *r, const char **error_r)
 	return 0;
 }
 
-/* Verifies and decrypts one ciphertext chunk and hands its plaintext on.
- * Only a whole chunk may carry TAG_MESSAGE; a short one must be the last. */
-static int reader_pull(struct seal_reader *r, const uint8_t *c, size_t clen, const char **error_r)
+/* Opens one version 2 chunk into M; AT_END: the input ended with it, so it
+ * must be the last (a whole chunk never is: the writer seals a chunk as
+ * soon as it is full, and the last one is shorter, possibly empty). */
+static int reader_open_gcm(struct seal_reader *r, uint8_t *m, const uint8_t *c, size_t clen,
+			   bool at_end, unsigned long long *mlen_r)
+{
+	uint8_t nonce[GCM_NONCE_BYTES];
+
+	gcm_nonce(nonce, r->chunk_index++, at_end);
+	return crypto_aead_aes256gcm_decrypt_afternm(m, mlen_r, NULL, c, clen, r->prefix,
+						     SEAL_HEADER_BYTES, nonce, &r->gcm);
+}
+
+/* Opens one version 1 chunk into M: the tag says whether it is the last,
+ * and only a whole chunk may carry TAG_MESSAGE. */
+static int reader_open_stream(struct seal_reader *r, uint8_t *m, const uint8_t *c, size_t clen,
+			      unsigned long long *mlen_r, bool *last_r, const char **error_r)
 {
 	const uint8_t *ad = r->first_chunk_done ? NULL : r->prefix;
-	uint8_t *m = r->plain;
-	unsigned long long mlen;
 	unsigned char tag;
 
-	/* libsodium checks the tag before it writes any plaintext. */
-	if (r->dest != NULL && (m = r->dest(r->sink_ctx, clen - SEAL_CHUNK_OVERHEAD_BYTES)) == NULL)
-		return reader_fail(r, "no memory for the opened record", error_r);
-	if (crypto_secretstream_xchacha20poly1305_pull(&r->stream, m, &mlen, &tag, c, clen, ad,
-						       ad == NULL ? 0 : SEAL_HEADER_BYTES) != 0)
-		return reader_fail(r, err_modified, error_r);
+	if (crypto_secretstream_xchacha20poly1305_pull(&r->stream, m, mlen_r, &tag, c, clen, ad,
+						       ad == NULL ? 0 : SEAL_HEADER_BYTES) != 0) {
+		*error_r = err_modified;
+		return -1;
+	}
 	r->first_chunk_done = true;
+	if (tag != TAG_MESSAGE && tag != TAG_FINAL) {
+		*error_r = err_modified;
+		return -1;
+	}
+	if (tag == TAG_MESSAGE && clen != CIPHER_CHUNK_BYTES) {
+		*error_r = err_truncated;
+		return -1;
+	}
+	*last_r = tag == TAG_FINAL;
+	return 0;
+}
+
+/* Verifies and decrypts one ciphertext chunk and hands its plaintext on.
+ * AT_END: the input ended with this chunk. */
+static int reader_pull(struct seal_reader *r, const uint8_t *c, size_t clen, bool at_end,
+		       const char **error_r)
+{
+	size_t overhead = r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V2 ? GCM_TAG_BYTES
+								       : SEAL_CHUNK_OVERHEAD_BYTES;
+	uint8_t *m = r->plain;
+	unsigned long long mlen;
+	bool last = at_end;
+
+	/* Nothing unverified is left in M: secretstream checks the tag
+	 * before it writes, AES-256-GCM zeroes what it wrote on a bad tag. */
+	if (r->dest != NULL && (m = r->dest(r->sink_ctx, clen - overhead)) == NULL)
+		return reader_fail(r, "no memory for the opened record", error_r);
+	if (r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V2) {
+		if (reader_open_gcm(r, m, c, clen, at_end, &mlen) != 0)
+			return reader_fail(r, err_modified, error_r);
+	} else if (reader_open_stream(r, m, c, clen, &mlen, &last, error_r) < 0) {
+		r->state = READER_FAILED;
+		return -1;
+	}
 	if (m == r->plain && mlen > r->plain_used)
 		r->plain_used = (size_t)mlen;
-	if (tag != TAG_MESSAGE && tag != TAG_FINAL)
-		return reader_fail(r, err_modified, error_r);
-	if (tag == TAG_MESSAGE && clen != CIPHER_CHUNK_BYTES)
-		return reader_fail(r, err_truncated, error_r);
 	if (mlen > 0 && r->sink(r->sink_ctx, m, (size_t)mlen) < 0)
 		return reader_fail(r, "delivering the opened record failed", error_r);
-	if (tag == TAG_FINAL)
+	if (last)
 		r->state = READER_DONE;
 	return 0;
 }
@@ -683,35 +849,42 @@ int seal_reader_write(struct seal_reader *r, const void *data, size_t len, const
 
 		switch (r->state) {
 		case READER_PREFIX:
-			n = PREFIX_BYTES - r->prefix_len;
+			n = r->prefix_want - r->prefix_len;
 			if (n > len)
 				n = len;
 			memcpy(r->prefix + r->prefix_len, p, n);
 			r->prefix_len += n;
 			p += n;
 			len -= n;
-			if (r->prefix_len == PREFIX_BYTES && reader_open_prefix(r, error_r) < 0)
+			if (r->prefix_len < r->prefix_want)
+				break;
+			if (r->prefix_want == SEAL_HEADER_BYTES &&
+			    r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V1) {
+				r->prefix_want = PREFIX_BYTES; /* and the stream header */
+				break;
+			}
+			if (reader_open_prefix(r, error_r) < 0)
 				return -1;
 			break;
 		case READER_CHUNKS:
-			if (r->cipher_len == 0 && len >= CIPHER_CHUNK_BYTES) {
+			if (r->cipher_len == 0 && len >= r->chunk_bytes) {
 				/* A whole chunk in the input: open it in place. */
-				if (reader_pull(r, p, CIPHER_CHUNK_BYTES, error_r) < 0)
+				if (reader_pull(r, p, r->chunk_bytes, false, error_r) < 0)
 					return -1;
-				p += CIPHER_CHUNK_BYTES;
-				len -= CIPHER_CHUNK_BYTES;
+				p += r->chunk_bytes;
+				len -= r->chunk_bytes;
 				break;
 			}
-			n = CIPHER_CHUNK_BYTES - r->cipher_len;
+			n = r->chunk_bytes - r->cipher_len;
 			if (n > len)
 				n = len;
 			memcpy(r->cipher + r->cipher_len, p, n);
 			r->cipher_len += n;
 			p += n;
 			len -= n;
-			if (r->cipher_len == CIPHER_CHUNK_BYTES) {
+			if (r->cipher_len == r->chunk_bytes) {
 				r->cipher_len = 0;
-				if (reader_pull(r, r->cipher, CIPHER_CHUNK_BYTES, error_r) < 0)
+				if (reader_pull(r, r->cipher, r->chunk_bytes, false, error_r) < 0)
 					return -1;
 			}
 			break;
@@ -742,9 +915,12 @@ int seal_reader_finish(struct seal_reader *r, const char **error_r)
 	}
 	clen = r->cipher_len;
 	r->cipher_len = 0;
-	if (clen < SEAL_CHUNK_OVERHEAD_BYTES)
+	/* Version 2's last chunk holds its tag at least; version 1's its tag
+	 * byte too. */
+	if (clen < GCM_TAG_BYTES ||
+	    (r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V1 && clen < SEAL_CHUNK_OVERHEAD_BYTES))
 		return reader_fail(r, err_truncated, error_r);
-	if (reader_pull(r, r->cipher, clen, error_r) < 0)
+	if (reader_pull(r, r->cipher, clen, true, error_r) < 0)
 		return -1;
 	if (r->state != READER_DONE)
 		return reader_fail(r, err_truncated, error_r);
@@ -753,7 +929,13 @@ int seal_reader_finish(struct seal_reader *r, const char **error_r)
 
 void seal_reader_reset(struct seal_reader *r, seal_sink_fn *sink, void *sink_ctx)
 {
-	sodium_memzero(&r->stream, sizeof(r->stream));
+	if (r->chunk_bytes == GCM_CHUNK_BYTES)
+		sodium_memzero(&r->gcm, sizeof(r->gcm));
+	else
+		sodium_memzero(&r->stream, sizeof(r->stream));
+	r->chunk_bytes = 0;
+	r->chunk_index = 0;
+	r->prefix_want = SEAL_HEADER_BYTES;
 	sodium_memzero(r->prefix, sizeof(r->prefix));
 	sodium_memzero(r->plain, r->plain_used);
 	r->plain_used = 0;

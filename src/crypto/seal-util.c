@@ -4,7 +4,7 @@
  * Trust boundary: callers pass server-held keys and plaintext; what comes back
  * is either a digest that reveals nothing about its input without the key, or
  * authenticated ciphertext. Decryption refuses anything modified. */
-#include "crypto/seal.h"
+#include "crypto/seal-private.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -15,7 +15,10 @@
 int seal_init(void)
 {
 	/* 0: initialised now, 1: already initialised, -1: failure. */
-	return sodium_init() < 0 ? -1 : 0;
+	if (sodium_init() < 0)
+		return -1;
+	seal_record_init();
+	return 0;
 }
 
 void seal_random(void *buf, size_t len)

@@ -6,11 +6,13 @@
  * presenting the account's unlocked key. Function prefix is seal_ (libsodium
  * owns crypto_). Byte-level format: docs/format.md.
  *
- * Record layout (SEAL_HEADER_BYTES header, then the body stream):
- *   header  = magic "SMR" | version 0x01 | flags u8 | 3 reserved bytes |
+ * Record layout (SEAL_HEADER_BYTES header, then the body):
+ *   header  = magic "SMR" | version | flags u8 | 3 reserved bytes |
  *             epoch public key (32) | nonce (24) | wrapped content key (48)
- *   body    = secretstream header (24) | chunks of SEAL_CHUNK_BYTES plaintext
- *             + 17 bytes each; the last chunk (possibly empty) is TAG_FINAL.
+ *   body    = version 1: secretstream header (24) | chunks of SEAL_CHUNK_BYTES
+ *             plaintext + 17 bytes each; the last (possibly empty) TAG_FINAL.
+ *             version 2: AES-256-GCM chunks of SEAL_CHUNK_BYTES plaintext +
+ *             16 bytes each; the last one shorter (possibly empty).
  *   meta    = stored apart (in the index): header | nonce (24) | AEAD(meta)
  */
 #ifndef SEALMAIL_SEAL_H
@@ -82,6 +84,27 @@ void seal_recovery_code_generate(char code_r[SEAL_RECOVERY_CODE_MAX]);
  * regrouped) so that "abcd efgh..." unwraps too. -1 if not a code. */
 int seal_recovery_code_normalize(const char *in, char out_r[SEAL_RECOVERY_CODE_MAX]) WARN_UNUSED;
 
+/* ---- the body cipher of new records ----------------------------------------
+ * Readers open both format versions; writers use one, for the whole process:
+ * AES-256-GCM (version 2) where the CPU runs it (AES-NI and PCLMUL), the
+ * faster one there, else XChaCha20-Poly1305 (version 1), which any CPU
+ * opens. A version 2 record can only be opened on a CPU that runs
+ * AES-256-GCM: a store shared with machines that cannot must be written as
+ * version 1 (docs/format.md). */
+enum seal_record_cipher {
+	SEAL_CIPHER_AUTO,
+	SEAL_CIPHER_XCHACHA20POLY1305,
+	SEAL_CIPHER_AES256GCM,
+};
+/* "auto", "xchacha20poly1305" or "aes256gcm"; -1 for anything else. */
+int seal_record_cipher_parse(const char *name, enum seal_record_cipher *c_r) WARN_UNUSED;
+/* Sets the cipher of the records this process writes from now on. -1 with
+ * *error_r when AES-256-GCM is asked for and this CPU cannot run it. Called
+ * at start, before any writer exists. */
+int seal_set_record_cipher(enum seal_record_cipher c, const char **error_r) WARN_UNUSED;
+/* The cipher new records get: "aes256gcm" or "xchacha20poly1305". */
+const char *seal_record_cipher_name(void);
+
 /* ---- sealing (writer side: needs only the recipient's public key) ---------
  * A sender is one delivery epoch for one recipient: one X25519 key agreement
  * (crypto_kx) with a fresh ephemeral key, reused for every message sealed to
@@ -147,9 +170,10 @@ int seal_reader_finish(struct seal_reader *r, const char **error_r) WARN_UNUSED;
 void seal_reader_reset(struct seal_reader *r, seal_sink_fn *sink, void *sink_ctx);
 /* Opens each chunk straight into the caller's memory instead of the reader's
  * own buffer (one copy less): DEST(sink_ctx, n) returns where the next n
- * plaintext bytes may go, or NULL to fail. Nothing is written there unless
- * the chunk verified; the sink is then called with that same pointer. Until
- * the next seal_reader_reset(). */
+ * plaintext bytes may go, or NULL to fail. No unverified plaintext is left
+ * there (a chunk that fails leaves those bytes as they were or zeroed); the
+ * sink is then called with that same pointer. Until the next
+ * seal_reader_reset(). */
 typedef uint8_t *seal_dest_fn(void *sink_ctx, size_t n);
 void seal_reader_set_dest(struct seal_reader *r, seal_dest_fn *dest);
 void seal_reader_free(struct seal_reader **r);

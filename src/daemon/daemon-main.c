@@ -9,6 +9,7 @@
  * certificate and key. Nothing on the loop thread blocks on disk syncs or
  * slow crypto: the store does its syncs on its own threads. */
 #include "daemon/daemon-private.h"
+#include "crypto/seal.h"
 #include "net/net.h"
 #include "region/region.h"
 
@@ -267,7 +268,8 @@ int daemon_run(const struct config *cfg, const char **error_r)
 	for (size_t i = 0; i < N_ELEMENTS(daemon_services); i++)
 		if (daemon_services[i]->start(&d, error_r) < 0)
 			goto out;
-	log_info("sealmail started as %s (pid %d)", cfg->hostname, (int)getpid());
+	log_info("sealmail started as %s (pid %d; new records sealed with %s)", cfg->hostname,
+		 (int)getpid(), seal_record_cipher_name());
 	if (event_base_dispatch(d.base) < 0) {
 		*error_r = "event loop failed";
 		goto out;

@@ -68,6 +68,7 @@ struct config {
 
 	/* [store] */
 	uint64_t store_epoch_seconds; /* delivery epoch length */
+	char *store_record_cipher;    /* auto, xchacha20poly1305, aes256gcm */
 
 	/* [log] (transparency log) */
 	char *tlog_dir;

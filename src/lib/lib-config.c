@@ -20,12 +20,19 @@ struct config_key {
 	enum config_type type;
 	size_t offset;
 	const char *def;
+	const char *const *choices; /* CT_STRING: the values allowed, or NULL */
 };
 
 #define K(sec, key, type, field, def)                                                              \
 	{                                                                                          \
-		sec, key, type, offsetof(struct config, field), def                                \
+		sec, key, type, offsetof(struct config, field), def, NULL                          \
 	}
+/* A string that must be one of CHOICES (NULL-terminated). */
+#define KC(sec, key, field, def, choices)                                                          \
+	{                                                                                          \
+		sec, key, CT_STRING, offsetof(struct config, field), def, choices                  \
+	}
+static const char *const record_ciphers[] = {"auto", "xchacha20poly1305", "aes256gcm", NULL};
 static const struct config_key config_keys[] = {
     K("server", "hostname", CT_STRING, hostname, "localhost"),
     K("server", "domains", CT_LIST, domains, ""),
@@ -65,6 +72,7 @@ static const struct config_key config_keys[] = {
     K("imap", "max_commands_per_second", CT_UINT, imap_max_commands_per_second, "200"),
     K("imap", "idle_poll", CT_DURATION, imap_idle_poll, "0"),
     K("store", "epoch_seconds", CT_DURATION, store_epoch_seconds, "1h"),
+    KC("store", "record_cipher", store_record_cipher, "auto", record_ciphers),
     K("log", "dir", CT_PATH, tlog_dir, "tlog"),
     K("log", "origin", CT_STRING, tlog_origin, ""),
     K("log", "key", CT_PATH, tlog_key, "keys/log.key"),
@@ -72,6 +80,7 @@ static const struct config_key config_keys[] = {
     K("legal", "notify_interval", CT_DURATION, legal_notify_interval, "1m"),
 };
 #undef K
+#undef KC
 
 static const char *const region_keys[] = {"jurisdiction", "store", "referral_host"};
 
@@ -127,6 +136,19 @@ static void config_free_list(char **list)
 	free(list);
 }
 
+/* "a, b, c" of CHOICES, for an error message (a static buffer). */
+static const char *config_choices(const char *const *choices)
+{
+	static char out[128];
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (; *choices != NULL && len < sizeof(out); choices++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", len ? ", " : "",
+					*choices);
+	return out;
+}
+
 static int config_set(struct config_parser *p, const struct config_key *k, const char *value)
 {
 	void *dst = (char *)p->cfg + k->offset;
@@ -136,6 +158,15 @@ static int config_set(struct config_parser *p, const struct config_key *k, const
 
 	switch (k->type) {
 	case CT_STRING:
+		if (k->choices != NULL) {
+			const char *const *c = k->choices;
+
+			while (*c != NULL && strcmp(*c, value) != 0)
+				c++;
+			if (*c == NULL)
+				return config_fail(p, k->key, "'%s' is not one of: %s", value,
+						   config_choices(k->choices));
+		}
 		free(*(char **)dst);
 		*(char **)dst = xstrdup(value);
 		return 0;

@@ -72,12 +72,20 @@ static int router_serves(const struct config *cfg, const char *name)
 
 int router_open(const struct config *cfg, struct router **router_r, const char **error_r)
 {
+	enum seal_record_cipher cipher;
 	struct router *router;
 
 	if (seal_init() < 0) {
 		*error_r = "cannot initialise libsodium";
 		return -1;
 	}
+	if (seal_record_cipher_parse(cfg->store_record_cipher, &cipher) < 0) {
+		*error_r = str_tfmt("[store] record_cipher: unknown cipher '%s'",
+				    cfg->store_record_cipher);
+		return -1;
+	}
+	if (seal_set_record_cipher(cipher, error_r) < 0)
+		return -1;
 	router = xcalloc(1, sizeof(*router));
 	router->cfg = cfg;
 	pthread_mutex_init(&router->senders_lock, NULL);

@@ -7,7 +7,9 @@
  *         pieces, which must agree) and as a blob; whatever opens is sealed
  *         again and must open to the same bytes;
  *   odd   the rest describes a plaintext (length, pattern), whether to start
- *         a new delivery epoch, how to split the writes and reads, and up to 8 edits (flip,
+ *         a new delivery epoch, which format version to write (bit 2 of
+ *         the flags: 1 for version 2, AES-256-GCM, where the CPU runs it),
+ *         how to split the writes and reads, and up to 8 edits (flip,
  * truncate, append, delete, insert, swap chunks, repeat a chunk, splice another record's header).
  * The plaintext is sealed with seal_writer (and as a blob and a metadata part), edited, then
  * opened: an unedited record must open to exactly the plaintext, an edited one must fail, and what
@@ -22,8 +24,10 @@
 
 #include <sodium.h>
 
-#define FUZZ_PREFIX_BYTES       (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
-#define FUZZ_CIPHER_CHUNK_BYTES (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
+/* The layout of the version being written: 1 or 2. */
+#define FUZZ_PREFIX_BYTES       (SEAL_HEADER_BYTES + (fuzz_version == 1 ? SEAL_STREAM_HEADER_BYTES : 0))
+#define FUZZ_OVERHEAD_BYTES     (fuzz_version == 1 ? SEAL_CHUNK_OVERHEAD_BYTES : SEAL_TAG_BYTES)
+#define FUZZ_CIPHER_CHUNK_BYTES (SEAL_CHUNK_BYTES + FUZZ_OVERHEAD_BYTES)
 #define FUZZ_PLAIN_MAX          (3 * SEAL_CHUNK_BYTES + 1024)
 #define FUZZ_BLOB_MAX           4096
 #define FUZZ_EDITS_MAX          8
@@ -41,6 +45,8 @@ enum fuzz_edit {
 	EDIT_COUNT
 };
 
+static int fuzz_version;
+static int fuzz_have_aes;
 static struct seal_keypair *fuzz_kp;
 static struct seal_opener *fuzz_opener;
 static struct seal_sender *fuzz_sender;
@@ -51,6 +57,19 @@ static int fuzz_sink(void *ctx, const uint8_t *data, size_t len)
 }
 
 /* ---- sealing and opening ------------------------------------------------------ */
+
+/* Writes VERSION (1 or 2; 1 where the CPU cannot run AES-256-GCM) from now on. */
+static void fuzz_use_version(int version)
+{
+	const char *error;
+
+	if (version == 2 && !fuzz_have_aes)
+		version = 1;
+	FUZZ_CHECK(seal_set_record_cipher(version == 2 ? SEAL_CIPHER_AES256GCM
+						       : SEAL_CIPHER_XCHACHA20POLY1305,
+					  &error) == 0);
+	fuzz_version = version;
+}
 
 /* Seals PLAIN as a record, writing it in pieces of STEP bytes (0: whole). */
 static void fuzz_seal(const uint8_t *plain, size_t len, size_t step, struct buf *rec)
@@ -72,7 +91,8 @@ static void fuzz_seal(const uint8_t *plain, size_t len, size_t step, struct buf 
 	FUZZ_CHECK(seal_writer_finish(w, &error) == 0);
 	FUZZ_CHECK(seal_writer_write(w, "x", 1, &error) < 0);
 	FUZZ_CHECK(seal_writer_sealed_size(w) == rec->len);
-	FUZZ_CHECK(rec->len == FUZZ_PREFIX_BYTES + len + chunks * SEAL_CHUNK_OVERHEAD_BYTES);
+	FUZZ_CHECK(rec->len == FUZZ_PREFIX_BYTES + len + chunks * FUZZ_OVERHEAD_BYTES);
+	FUZZ_CHECK(rec->data[3] == fuzz_version);
 	seal_writer_free(&w);
 	FUZZ_CHECK(w == NULL);
 }
@@ -137,8 +157,9 @@ static int fuzz_blob_open(const uint8_t *blob, size_t len, struct buf *out)
 
 static void fuzz_raw(const uint8_t *data, size_t size, uint8_t mode)
 {
-	static const size_t steps[] = {1, 17, 4096, FUZZ_CIPHER_CHUNK_BYTES,
-				       FUZZ_CIPHER_CHUNK_BYTES + 1};
+	/* Around both versions' chunk sizes (65,552 and 65,553). */
+	static const size_t steps[] = {
+	    1, 17, 4096, SEAL_CHUNK_BYTES + 16, SEAL_CHUNK_BYTES + 17, SEAL_CHUNK_BYTES + 18};
 	struct fuzz_open whole, piece, again;
 	struct buf plain, rec;
 	uint8_t *blob;
@@ -352,6 +373,7 @@ static void fuzz_tamper(const uint8_t *data, size_t size)
 		seal_sender_free(&fuzz_sender);
 		FUZZ_CHECK(seal_sender_new(fuzz_kp->pk, &fuzz_sender) == 0);
 	}
+	fuzz_use_version(flags & 4 ? 2 : 1);
 
 	fuzz_seal(plain.data, plain.len, wstep, &rec);
 	fuzz_seal(plain.data, plain.len, 0, &other);
@@ -401,6 +423,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- set-up and seeds ------------------------------------------------------------- */
 
+/* PREFIX-empty and PREFIX-message: records of the version being written. */
+static void fuzz_write_record_seeds(const char *dir, const char *prefix, const char *msg,
+				    size_t len)
+{
+	char name[32];
+	struct buf rec;
+
+	fuzz_seal((const uint8_t *)"", 0, 0, &rec);
+	snprintf(name, sizeof(name), "%s-empty", prefix);
+	fuzz_write_seed(dir, name, 0, rec.data, rec.len);
+	buf_free(&rec);
+	fuzz_seal((const uint8_t *)msg, len, 0, &rec);
+	snprintf(name, sizeof(name), "%s-message", prefix);
+	fuzz_write_seed(dir, name, 2, rec.data, rec.len);
+	buf_free(&rec);
+}
+
 static void fuzz_write_seeds(const char *dir)
 {
 	static const char msg[] = "From: alice@example.net\r\nTo: bob@example.org\r\n"
@@ -425,12 +464,8 @@ static void fuzz_write_seeds(const char *dir)
 	struct seal_writer *w;
 	char name[32];
 
-	fuzz_seal((const uint8_t *)"", 0, 0, &rec);
-	fuzz_write_seed(dir, "record-empty", 0, rec.data, rec.len);
-	buf_free(&rec);
-	fuzz_seal((const uint8_t *)msg, sizeof(msg) - 1, 0, &rec);
-	fuzz_write_seed(dir, "record-message", 2, rec.data, rec.len);
-	buf_free(&rec);
+	fuzz_use_version(1);
+	fuzz_write_record_seeds(dir, "record", msg, sizeof(msg) - 1);
 	/* One whole chunk and one more byte: a full TAG_MESSAGE chunk, then
 	 * a one-byte final chunk. */
 	buf_init(&plain);
@@ -460,9 +495,19 @@ static void fuzz_write_seeds(const char *dir)
 	free(blob);
 	buf_free(&rec);
 	for (size_t i = 0; i < N_ELEMENTS(tamper); i++) {
+		uint8_t t[sizeof(tamper[i])];
+
 		snprintf(name, sizeof(name), "tamper-%zu", i);
 		fuzz_write_seed(dir, name, 1, tamper[i], sizeof(tamper[i]));
+		/* The same with version 2 records. */
+		memcpy(t, tamper[i], sizeof(t));
+		t[0] |= 4;
+		snprintf(name, sizeof(name), "tamper-v2-%zu", i);
+		fuzz_write_seed(dir, name, 1, t, sizeof(t));
 	}
+	fuzz_use_version(2);
+	FUZZ_CHECK(fuzz_version == 2);
+	fuzz_write_record_seeds(dir, "record-v2", msg, sizeof(msg) - 1);
 	exit(0);
 }
 
@@ -478,6 +523,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    seal_opener_new(fuzz_kp, &fuzz_opener) < 0 ||
 	    seal_sender_new(fuzz_kp->pk, &fuzz_sender) < 0)
 		abort();
+	fuzz_have_aes = seal_set_record_cipher(SEAL_CIPHER_AES256GCM, &(const char *){NULL}) == 0;
+	fuzz_use_version(1);
 	if (seeds != NULL)
 		fuzz_write_seeds(seeds);
 	return 0;

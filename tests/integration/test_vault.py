@@ -62,12 +62,61 @@ def test_init_layout_and_refuses_overwrite(instance):
     ("[server]\nbogus = 1\n", 2, "bogus"),
     ("[region eu]\njurisdiction = IRL\nstore = fs:x\n", 2, "jurisdiction"),
     ("[imap]\nlisten = nowhere\n", 2, "listen"),
+    ("[server]\nhostname = x\n[store]\nrecord_cipher = aes\n", 4, "record_cipher"),
 ])
 def test_config_errors_name_file_line_key(instance, text, line, key):
     instance.conf.write_text(text)
     r = instance.run(["user", "list"])
     assert r.returncode == EX_CONFIG
     assert "%s:%d: key '%s'" % (instance.conf, line, key) in r.stderr, r.stderr
+
+
+def record_versions(instance, region, address_count=1):
+    """The format version byte of each stored record, in delivery order:
+    from the first chunk row of small records, from records.dat for large
+    ones."""
+    root = instance.region_dir(region)
+    con = sqlite3.connect(str(root / "store.sqlite"))
+    rows = con.execute(
+        "SELECT (SELECT substr(data, 4, 1) FROM chunks c WHERE c.record_id = m.record_id"
+        "        ORDER BY seq LIMIT 1), e.off FROM messages m"
+        " LEFT JOIN extents e ON e.record_id = m.record_id ORDER BY m.id").fetchall()
+    con.close()
+    data = (root / "records.dat").read_bytes() if (root / "records.dat").exists() else b""
+    return [chunk[0] if chunk is not None else data[off + 3] for chunk, off in rows]
+
+
+def test_records_of_both_ciphers_read_together(instance, tmp_path):
+    """A store written with XChaCha20-Poly1305 (format version 1) and then
+    with AES-256-GCM (version 2) serves both kinds side by side: export and
+    an IMAP FETCH return every message exactly, small records (chunk rows)
+    and large ones (records.dat) alike."""
+    import imaplib
+
+    from conftest import Server
+
+    instance.add_user("alice@example.org", "eu-ie")
+    msgs = []
+    for cipher in ("xchacha20poly1305", "aes256gcm"):
+        instance.set_option("store", "record_cipher", cipher)
+        for size in (100, 70000, 300000):
+            msgs.append(make_message(cipher + secrets.token_hex(4),
+                                     os.urandom(size).hex().encode() + b"\r\n"))
+            assert instance.deliver("alice@example.org", msgs[-1]).returncode == 0
+    assert record_versions(instance, "eu-ie") == [1, 1, 1, 2, 2, 2]
+    assert [m[2] for m in instance.export("alice@example.org")["INBOX"]] == msgs
+    server = Server(instance).start()
+    try:
+        assert "new records sealed with aes256gcm" in server.log_text()
+        c = imaplib.IMAP4("127.0.0.1", instance.imap_port)
+        c.login("alice@example.org", "correct horse")
+        c.select("INBOX", readonly=True)
+        typ, data = c.fetch("1:*", "(BODY.PEEK[])")
+        assert typ == "OK"
+        assert [item[1] for item in data if isinstance(item, tuple)] == msgs
+        c.logout()
+    finally:
+        assert server.stop() == 0
 
 
 def test_config_from_environment(instance):

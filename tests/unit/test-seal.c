@@ -1,6 +1,9 @@
-/* test-seal.c — unit tests for crypto/: sealed records (round trips at the
- * chunk edges, every kind of tampering), metadata parts and blobs, wrapped
- * account keys, recovery codes, delivery epochs and the small helpers.
+/* test-seal.c — unit tests for crypto/: sealed records of both format
+ * versions (round trips at the chunk edges, every kind of tampering),
+ * metadata parts and blobs, wrapped account keys, recovery codes, delivery
+ * epochs and the small helpers. The record tests run once per body cipher:
+ * version 1 (XChaCha20-Poly1305 secretstream) and, where the CPU runs it,
+ * version 2 (AES-256-GCM).
  *
  * Trust boundary: none; test keys and data only. Argon2id runs at libsodium's
  * minimum cost here (SEALMAIL_ARGON2_OPS / _MEM) so the suite stays fast. */
@@ -18,11 +21,44 @@
 #include "crypto/seal.h"
 
 #define CHUNK         SEAL_CHUNK_BYTES
-#define CCHUNK        (SEAL_CHUNK_BYTES + SEAL_CHUNK_OVERHEAD_BYTES)
-#define PREFIX        (SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES)
 #define BLOB_OVERHEAD (SEAL_HEADER_BYTES + 24 + SEAL_TAG_BYTES)
+/* The layout of the version under test (set by use_v1 / use_v2). */
+#define CCHUNK (CHUNK + overhead)
+#define PREFIX prefix
+static size_t prefix, overhead;
+static uint8_t version;
 
 static struct seal_keypair *kp_a, *kp_b;
+
+static int use_cipher(enum seal_record_cipher c)
+{
+	const char *error = NULL;
+
+	if (seal_set_record_cipher(c, &error) < 0) {
+		fprintf(stderr, "%s\n", error);
+		return -1;
+	}
+	return 0;
+}
+
+/* Version 1: a 24-byte stream header after the record header, 17 bytes of
+ * tag byte and MAC per chunk. */
+static int use_v1(void **state)
+{
+	prefix = SEAL_HEADER_BYTES + SEAL_STREAM_HEADER_BYTES;
+	overhead = SEAL_CHUNK_OVERHEAD_BYTES;
+	version = 1;
+	return use_cipher(SEAL_CIPHER_XCHACHA20POLY1305);
+}
+
+/* Version 2: chunks right after the header, 16 bytes of tag each. */
+static int use_v2(void **state)
+{
+	prefix = SEAL_HEADER_BYTES;
+	overhead = SEAL_TAG_BYTES;
+	version = 2;
+	return use_cipher(SEAL_CIPHER_AES256GCM);
+}
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -40,7 +76,7 @@ static int sink_fail(void *ctx, const uint8_t *data, size_t len)
  * they fill, so the final chunk holds LEN % CHUNK bytes (possibly none). */
 static size_t sealed_len(size_t len)
 {
-	return PREFIX + (len / CHUNK + 1) * SEAL_CHUNK_OVERHEAD_BYTES + len;
+	return PREFIX + (len / CHUNK + 1) * overhead + len;
 }
 
 static uint8_t *random_bytes(size_t len)
@@ -152,12 +188,11 @@ static int open_fails(struct seal_opener *o, const uint8_t *sealed, size_t len)
 static const size_t roundtrip_sizes[] = {
     0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 10 * 1000 * 1000,
 };
-/* Piece sizes for the writer and the reader: one byte, odd sizes around
- * and across the chunk size, everything at once. */
-static const size_t feed_pieces[] = {1, 7, 4093, CCHUNK - 1, CCHUNK + 3, 100003, 0};
-
 static void test_roundtrip_sizes(void **state)
 {
+	/* Piece sizes for the writer and the reader: one byte, odd sizes
+	 * around and across the chunk size, everything at once. */
+	const size_t feed_pieces[] = {1, 7, 4093, CCHUNK - 1, CCHUNK + 3, 100003, 0};
 	struct seal_opener *o;
 	struct seal_sender *s;
 
@@ -177,6 +212,7 @@ static void test_roundtrip_sizes(void **state)
 				continue;
 			seal_pieces(s, plain, len, piece, &sealed);
 			assert_int_equal(sealed.len, sealed_len(len));
+			assert_int_equal(sealed.data[3], version);
 			assert_int_equal(
 			    open_pieces(o, sealed.data, sealed.len, piece, &out, &error), 0);
 			assert_int_equal(out.len, len);
@@ -287,7 +323,8 @@ static void test_truncation(void **state)
 		/* Inside the header, the stream header and at their ends. */
 		static const size_t prefix_cuts[] = {0, 1, 3, 4, 39, 40, 111, 112, 113, 135, 136};
 		for (size_t j = 0; j < N_ELEMENTS(prefix_cuts); j++)
-			assert_true(open_fails(o, sealed.data, prefix_cuts[j]));
+			if (prefix_cuts[j] < sealed.len)
+				assert_true(open_fails(o, sealed.data, prefix_cuts[j]));
 		for (size_t c = 0; c < nchunks; c++) {
 			size_t start = PREFIX + c * CCHUNK;
 			size_t end = c + 1 < nchunks ? start + CCHUNK : sealed.len;
@@ -362,7 +399,7 @@ static void test_reorder(void **state)
 static void test_append(void **state)
 {
 	static const size_t sizes[] = {0, 100, CHUNK, 2 * CHUNK + 5};
-	static const size_t extra[] = {1, 16, 17, 100, CCHUNK, CCHUNK + 1};
+	const size_t extra[] = {1, 16, 17, 100, CCHUNK, CCHUNK + 1};
 	struct seal_opener *o;
 
 	assert_int_equal(seal_opener_new(kp_a, &o), 0);
@@ -446,8 +483,10 @@ static void test_unknown_version_and_magic(void **state)
 	} cases[] = {
 	    {0, 'X', "not a sealed record"},
 	    {2, 'K', "not a sealed record"},
-	    {3, 0x02, "unsupported sealed record version"},
+	    {3, 0x03, "unsupported sealed record version"},
 	    {3, 0x00, "unsupported sealed record version"},
+	    /* The other known version: the byte is authenticated. */
+	    {3, 0xff, "record not sealed to this key, or modified"},
 	    {4, 0x01, "unsupported sealed record flags"},
 	    {7, 0x01, "unsupported sealed record flags"},
 	};
@@ -459,7 +498,7 @@ static void test_unknown_version_and_magic(void **state)
 		const char *error = NULL;
 		uint8_t old = sealed.data[cases[i].pos];
 
-		sealed.data[cases[i].pos] = cases[i].value;
+		sealed.data[cases[i].pos] = cases[i].value == 0xff ? 3 - version : cases[i].value;
 		assert_int_equal(open_with(kp_a, sealed.data, sealed.len, &error), -1);
 		assert_string_equal(error, cases[i].error);
 		sealed.data[cases[i].pos] = old;
@@ -1154,24 +1193,96 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* A mailbox holds records of both versions: one opener and one reader
+ * (reset between records, as FETCH does) open them in any order. */
+static void test_versions_side_by_side(void **state)
+{
+	const size_t len = 2 * CHUNK + 77;
+	uint8_t *plain = random_bytes(len);
+	struct seal_opener *o;
+	struct seal_reader *r;
+	const char *error = NULL;
+	struct buf rec[2], out;
+
+	assert_int_equal(use_v1(state), 0);
+	seal_to(kp_a, plain, len, &rec[0]);
+	assert_int_equal(use_v2(state), 0);
+	seal_to(kp_a, plain, len, &rec[1]);
+	assert_int_equal(rec[0].data[3], 1);
+	assert_int_equal(rec[1].data[3], 2);
+	assert_int_equal(rec[0].len - rec[1].len, SEAL_STREAM_HEADER_BYTES + 3);
+	assert_int_equal(seal_opener_new(kp_a, &o), 0);
+	buf_init(&out);
+	assert_int_equal(seal_reader_begin(o, sink_buf, &out, &r), 0);
+	for (int i = 0; i < 6; i++) {
+		const struct buf *b = &rec[(i / 2 + i) % 2]; /* 1 2 2 1 1 2 */
+
+		buf_reset(&out);
+		seal_reader_reset(r, sink_buf, &out);
+		assert_int_equal(seal_reader_write(r, b->data, b->len, &error), 0);
+		assert_int_equal(seal_reader_finish(r, &error), 0);
+		assert_int_equal(out.len, len);
+		assert_memory_equal(out.data, plain, len);
+	}
+	seal_reader_free(&r);
+	buf_free(&out);
+	seal_opener_free(&o);
+	buf_free(&rec[0]);
+	buf_free(&rec[1]);
+	free(plain);
+}
+
+static void test_cipher_names(void **state)
+{
+	enum seal_record_cipher c;
+	const char *error = NULL;
+
+	assert_int_equal(seal_record_cipher_parse("auto", &c), 0);
+	assert_int_equal(c, SEAL_CIPHER_AUTO);
+	assert_int_equal(seal_record_cipher_parse("xchacha20poly1305", &c), 0);
+	assert_int_equal(c, SEAL_CIPHER_XCHACHA20POLY1305);
+	assert_int_equal(seal_record_cipher_parse("aes256gcm", &c), 0);
+	assert_int_equal(c, SEAL_CIPHER_AES256GCM);
+	assert_int_equal(seal_record_cipher_parse("AES", &c), -1);
+	assert_int_equal(seal_record_cipher_parse("", &c), -1);
+	assert_int_equal(seal_set_record_cipher(SEAL_CIPHER_XCHACHA20POLY1305, &error), 0);
+	assert_string_equal(seal_record_cipher_name(), "xchacha20poly1305");
+	assert_int_equal(seal_set_record_cipher(SEAL_CIPHER_AES256GCM, &error), 0);
+	assert_string_equal(seal_record_cipher_name(), "aes256gcm");
+	assert_int_equal(seal_set_record_cipher(SEAL_CIPHER_AUTO, &error), 0);
+	assert_string_equal(seal_record_cipher_name(), "aes256gcm");
+}
+
+/* The record tests, run once per format version. */
+static const struct {
+	const char *name;
+	CMUnitTestFunction fn;
+} record_tests[] = {
+#define T(f)                                                                                       \
+	{                                                                                          \
+#f, f                                                                              \
+	}
+    T(test_roundtrip_sizes),
+    T(test_records_are_randomised),
+    T(test_flip_every_byte_small),
+    T(test_flip_sampled_multichunk),
+    T(test_truncation),
+    T(test_reorder),
+    T(test_append),
+    T(test_append_fails_early),
+    T(test_unknown_version_and_magic),
+    T(test_other_account_fails),
+    T(test_sink_failure),
+    T(test_reader_dest),
+    T(test_meta_roundtrip_and_tamper),
+    T(test_blob_roundtrip),
+    T(test_many_messages_one_epoch),
+#undef T
+};
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip_sizes),
-	    cmocka_unit_test(test_records_are_randomised),
-	    cmocka_unit_test(test_flip_every_byte_small),
-	    cmocka_unit_test(test_flip_sampled_multichunk),
-	    cmocka_unit_test(test_truncation),
-	    cmocka_unit_test(test_reorder),
-	    cmocka_unit_test(test_append),
-	    cmocka_unit_test(test_append_fails_early),
-	    cmocka_unit_test(test_unknown_version_and_magic),
-	    cmocka_unit_test(test_other_account_fails),
-	    cmocka_unit_test(test_sink_failure),
-	    cmocka_unit_test(test_reader_dest),
-	    cmocka_unit_test(test_meta_roundtrip_and_tamper),
-	    cmocka_unit_test(test_blob_roundtrip),
-	    cmocka_unit_test(test_many_messages_one_epoch),
+	static const struct CMUnitTest once[] = {
 	    cmocka_unit_test(test_opener_cache_eviction),
 	    cmocka_unit_test(test_opener_shared_by_threads),
 	    cmocka_unit_test(test_sender_rejects_bad_public_key),
@@ -1183,6 +1294,31 @@ int main(void)
 	    cmocka_unit_test(test_secretbox),
 	    cmocka_unit_test(test_keyed_hash_and_memcmp),
 	};
+	static const struct CMUnitTest with_aes[] = {
+	    cmocka_unit_test(test_versions_side_by_side),
+	    cmocka_unit_test(test_cipher_names),
+	};
+	struct CMUnitTest
+	    tests[2 * N_ELEMENTS(record_tests) + N_ELEMENTS(once) + N_ELEMENTS(with_aes)];
+	char names[2 * N_ELEMENTS(record_tests)][64];
+	int have_aes = seal_init() == 0 &&
+		       seal_set_record_cipher(SEAL_CIPHER_AES256GCM, &(const char *){NULL}) == 0;
+	size_t n = 0;
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	for (int v = 1; v <= 2; v++) {
+		if (v == 2 && !have_aes) {
+			printf("this CPU cannot run AES-256-GCM: version 2 records not tested\n");
+			break;
+		}
+		for (size_t i = 0; i < N_ELEMENTS(record_tests); i++, n++) {
+			snprintf(names[n], sizeof(names[n]), "v%d %s", v, record_tests[i].name);
+			tests[n] = (struct CMUnitTest){names[n], record_tests[i].fn,
+						       v == 1 ? use_v1 : use_v2, NULL, NULL};
+		}
+	}
+	for (size_t i = 0; i < N_ELEMENTS(once); i++)
+		tests[n++] = once[i];
+	for (size_t i = 0; have_aes && i < N_ELEMENTS(with_aes); i++)
+		tests[n++] = with_aes[i];
+	return _cmocka_run_group_tests("seal", tests, n, group_setup, group_teardown);
 }
