@@ -89,6 +89,38 @@ static int smtp_dot_plain_byte(uint8_t c)
 	return c != '\r' && c != '\n' && c != '\0';
 }
 
+/* The length of the run of whole lines at the start of IN that need no
+ * decoding: each ends in CR LF, holds no other CR, LF or NUL, is within
+ * the line limit, and does not start with a dot. A message is mostly such
+ * lines: they are appended in one piece, and the byte-by-byte states only
+ * see what is left (a dot at the start of a line, a stray CR or LF, a NUL,
+ * a long line, a line cut by the end of IN). */
+static size_t smtp_dot_clean_lines(const struct smtp_dot_decoder *d, const uint8_t *in, size_t len)
+{
+	const uint8_t *nul;
+	size_t i = 0;
+
+	while (i < len && in[i] != '.') {
+		const uint8_t *lf = memchr(in + i, '\n', len - i);
+		size_t n;
+
+		if (lf == NULL)
+			break;
+		n = (size_t)(lf - (in + i)); /* the line's bytes before LF */
+		if (n == 0 || in[i + n - 1] != '\r' || (d->max_line != 0 && n + 1 > d->max_line) ||
+		    memchr(in + i, '\r', n - 1) != NULL)
+			break;
+		i += n + 1;
+	}
+	/* A NUL: the clean run ends before its line. */
+	if (i > 0 && (nul = memchr(in, '\0', i)) != NULL) {
+		const uint8_t *lf = memrchr(in, '\n', (size_t)(nul - in));
+
+		i = lf != NULL ? (size_t)(lf - in) + 1 : 0;
+	}
+	return i;
+}
+
 int smtp_dot_decode(struct smtp_dot_decoder *d, const uint8_t *in, size_t len, struct buf *out,
 		    size_t *used_r)
 {
@@ -108,6 +140,12 @@ int smtp_dot_decode(struct smtp_dot_decoder *d, const uint8_t *in, size_t len, s
 			smtp_dot_text_byte(d, out, c);
 			break;
 		case DOT_BOL:
+			j = smtp_dot_clean_lines(d, in + i, len - i);
+			if (j > 0) {
+				smtp_dot_emit(d, out, in + i, j, 0);
+				i += j;
+				continue;
+			}
 			if (c == '.') {
 				d->state = DOT_DOT; /* terminator or transparency dot */
 			} else if (smtp_dot_plain_byte(c)) {

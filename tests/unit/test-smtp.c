@@ -305,6 +305,15 @@ static const struct dot_case dot_cases[] = {
     {"1234567\r\n.\r\n", "1234567\r\n", 1, 0, SMTP_DOT_LINE_TOO_LONG, 8, 0, 0},
     {"123456\r\n.\r\n", "123456\r\n", 1, 0, 0, 8, 0, 0},
     {"..23456\r\n.\r\n", ".23456\r\n", 1, 0, 0, 8, 0, 0},
+    /* whole clean lines first (appended in one piece), then the case */
+    {"l1\r\nl2\r\nnul\0x\r\nl4\r\n.\r\n", "l1\r\nl2\r\nnul\0x\r\nl4\r\n", 1, 0, SMTP_DOT_NUL, 1000,
+     22, 19},
+    {"l1\r\nl2\r\n..x\r\nl4\r\n.\r\nNEXT", "l1\r\nl2\r\n.x\r\nl4\r\n", 1, 4, 0, 1000, 0, 0},
+    {"ok\r\n1234567\r\nok\r\n.\r\n", "ok\r\n1234567\r\nok\r\n", 1, 0, SMTP_DOT_LINE_TOO_LONG, 8, 0,
+     0},
+    {"ok\r\nbare\nlf\r\n.\r\n", "ok\r\nbare\nlf\r\n", 1, 0, SMTP_DOT_BARE_LF, 1000, 0, 0},
+    {"ok\r\nbare\rcr\r\n.\r\n", "ok\r\nbare\rcr\r\n", 1, 0, SMTP_DOT_BARE_CR, 1000, 0, 0},
+    {"ok\r\n\r\n\r\nend\r\n.\r\n", "ok\r\n\r\n\r\nend\r\n", 1, 0, 0, 1000, 0, 0},
     {"\xff\xfe\x80"
      " 8bit\r\n.\r\n",
      "\xff\xfe\x80"
