@@ -115,7 +115,8 @@ struct seal_writer {
 	void *sink_ctx;
 	uint8_t *plain; /* SEAL_CHUNK_BYTES, plaintext not yet sealed */
 	size_t plain_len;
-	uint8_t *cipher; /* CIPHER_CHUNK_BYTES */
+	size_t plain_used; /* bytes of PLAIN ever written: what to wipe */
+	uint8_t *cipher;   /* CIPHER_CHUNK_BYTES */
 	uint64_t sealed_size;
 	uint8_t version;
 	bool first_chunk_done;
@@ -489,6 +490,8 @@ int seal_writer_write(struct seal_writer *w, const void *data, size_t len, const
 			n = len;
 		memcpy(w->plain + w->plain_len, p, n);
 		w->plain_len += n;
+		if (w->plain_len > w->plain_used)
+			w->plain_used = w->plain_len;
 		p += n;
 		len -= n;
 		if (w->plain_len == SEAL_CHUNK_BYTES) {
@@ -548,8 +551,9 @@ void seal_writer_free(struct seal_writer **w)
 	*w = NULL;
 	plain = wr->plain;
 	cipher = wr->cipher;
-	/* The cipher buffer holds ciphertext only. */
-	sodium_memzero(plain, SEAL_CHUNK_BYTES);
+	/* The cipher buffer holds ciphertext only; of PLAIN, only the bytes
+	 * ever written (most messages fill a small part of the chunk). */
+	sodium_memzero(plain, wr->plain_used);
 	sodium_memzero(wr, sizeof(*wr));
 	pthread_mutex_lock(&writer_cache_lock);
 	if (writer_cache_count < WRITER_CACHE_MAX) {
