@@ -94,8 +94,9 @@ static const char err_failed[] = "sealed record stream already failed";
 static const char err_no_aes[] =
     "sealed record uses AES-256-GCM, which this CPU cannot run (no AES-NI and PCLMUL)";
 
-/* The body cipher of new records: SEAL_RECORD_V1 or SEAL_RECORD_V2, set
- * once at start by seal_set_record_cipher(); 0 until then (auto). */
+/* The body cipher of new records: SEAL_RECORD_V1 or SEAL_RECORD_V2, chosen
+ * by seal_init() (auto) and seal_set_record_cipher(), both at start before
+ * any writer exists; 0 before either (writers then choose auto). */
 static int record_version;
 
 struct seal_sender {
