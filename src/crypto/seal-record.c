@@ -207,10 +207,16 @@ static int aes_available(void)
 	return crypto_aead_aes256gcm_is_available();
 }
 
+/* The automatic choice: version 2 where this CPU runs AES-256-GCM. */
+static int auto_version(void)
+{
+	return aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+}
+
 void seal_record_init(void)
 {
 	if (record_version == 0)
-		record_version = aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+		record_version = auto_version();
 }
 
 int seal_record_cipher_parse(const char *name, enum seal_record_cipher *c_r)
@@ -230,7 +236,7 @@ int seal_set_record_cipher(enum seal_record_cipher c, const char **error_r)
 {
 	switch (c) {
 	case SEAL_CIPHER_AUTO:
-		record_version = aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+		record_version = auto_version();
 		return 0;
 	case SEAL_CIPHER_XCHACHA20POLY1305:
 		record_version = SEAL_RECORD_V1;
@@ -253,9 +259,7 @@ static int current_version(void)
 {
 	int v = record_version;
 
-	if (v != 0)
-		return v;
-	return aes_available() ? SEAL_RECORD_V2 : SEAL_RECORD_V1;
+	return v != 0 ? v : auto_version();
 }
 
 const char *seal_record_cipher_name(void)
@@ -815,8 +819,7 @@ static int reader_open_stream(struct seal_reader *r, uint8_t *m, const uint8_t *
 static int reader_pull(struct seal_reader *r, const uint8_t *c, size_t clen, bool at_end,
 		       const char **error_r)
 {
-	size_t overhead = r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V2 ? GCM_TAG_BYTES
-								       : SEAL_CHUNK_OVERHEAD_BYTES;
+	size_t overhead = r->chunk_bytes - SEAL_CHUNK_BYTES; /* of this version */
 	uint8_t *m = r->plain;
 	unsigned long long mlen;
 	bool last = at_end;
@@ -920,10 +923,8 @@ int seal_reader_finish(struct seal_reader *r, const char **error_r)
 	}
 	clen = r->cipher_len;
 	r->cipher_len = 0;
-	/* Version 2's last chunk holds its tag at least; version 1's its tag
-	 * byte too. */
-	if (clen < GCM_TAG_BYTES ||
-	    (r->prefix[HDR_OFF_VERSION] == SEAL_RECORD_V1 && clen < SEAL_CHUNK_OVERHEAD_BYTES))
+	/* The last chunk holds at least this version's tag (and tag byte). */
+	if (clen < r->chunk_bytes - SEAL_CHUNK_BYTES)
 		return reader_fail(r, err_truncated, error_r);
 	if (reader_pull(r, r->cipher, clen, true, error_r) < 0)
 		return -1;
