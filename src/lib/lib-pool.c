@@ -20,6 +20,7 @@ struct pool {
 	pthread_cond_t cond;
 	struct pool_job *head, *tail;
 	int stopping;
+	char name[16]; /* the threads' name, for top -H and ps -L */
 	unsigned count;
 	unsigned idle;   /* threads waiting for a job */
 	unsigned queued; /* jobs waiting for a thread */
@@ -31,6 +32,7 @@ static void *pool_main(void *arg)
 	struct pool *p = arg;
 	struct pool_job *job;
 
+	pthread_setname_np(pthread_self(), p->name);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (p->head == NULL && !p->stopping) {
@@ -54,10 +56,11 @@ static void *pool_main(void *arg)
 	return NULL;
 }
 
-struct pool *pool_new(unsigned threads)
+struct pool *pool_new(unsigned threads, const char *name)
 {
 	struct pool *p = xcalloc(1, sizeof(*p) + threads * sizeof(pthread_t));
 
+	snprintf(p->name, sizeof(p->name), "%s", name);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	for (p->count = 0; p->count < threads; p->count++)

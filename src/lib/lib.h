@@ -115,7 +115,8 @@ int waiter_wait(struct waiter *w, uint32_t *value_r, const char **error_r);
  * A few threads for work that must not run on an event loop (Argon2id,
  * parsing large messages). Jobs run in submission order per thread. */
 struct pool;
-struct pool *pool_new(unsigned threads);
+/* NAME (up to 15 bytes) names the threads, as top -H and ps -L show them. */
+struct pool *pool_new(unsigned threads, const char *name);
 void pool_submit(struct pool *p, void (*fn)(void *ctx), void *ctx);
 /* How many threads wait for work that no queued job will take: a hint (it
  * may change at once). */

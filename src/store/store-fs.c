@@ -524,6 +524,7 @@ static void *fs_writer_main(void *arg)
 	struct fs_job *batch, *tail;
 	size_t n;
 
+	pthread_setname_np(pthread_self(), "store-writer");
 	pthread_mutex_lock(&fs->lock);
 	for (;;) {
 		while (fs->queue_head == NULL && !fs->stopping)

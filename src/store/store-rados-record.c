@@ -277,6 +277,7 @@ void *rados_committer_main(void *arg)
 	struct rados_store *rs = arg;
 	struct store_record_writer *batch[RADOS_BATCH_MAX];
 
+	pthread_setname_np(pthread_self(), "store-commit");
 	pthread_mutex_lock(&rs->lock);
 	for (;;) {
 		size_t n = 0;

@@ -39,7 +39,7 @@ static void count_job(void *ctx)
  * freed. */
 static void test_each_job_once(void **state)
 {
-	struct pool *p = pool_new(2);
+	struct pool *p = pool_new(2, "test");
 	struct count *c = calloc(1, sizeof(*c));
 	struct count_job *jobs = calloc(JOBS, sizeof(*jobs));
 
@@ -84,7 +84,7 @@ static unsigned idle_becomes(struct pool *p, unsigned want)
 
 static void test_idle_counts_busy_threads_and_queued_jobs(void **state)
 {
-	struct pool *p = pool_new(3);
+	struct pool *p = pool_new(3, "test");
 	struct busy b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 	assert_int_equal(idle_becomes(p, 3), 3);
