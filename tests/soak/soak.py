@@ -88,8 +88,9 @@ def ok(typ, data, what):
 
 
 def fetch_ok(state, user, t0, typ, data, what):
-    """FETCH may answer NO for a message another session expunged while it
-    ran (RFC 2180 4.1.3); any other NO fails the run."""
+    """FETCH may answer NO for a message another session expunged since T0,
+    when this session's view was last brought up to date (RFC 2180 4.1.3);
+    any other NO fails the run."""
     if typ == "NO":
         with state.lock:
             busy = state.expunging.get(user, 0) > 0 or state.last_expunge.get(user, 0) >= t0
@@ -205,13 +206,17 @@ def imap_uids(m):
 
 def imap_op(m, user, state, rng):
     r = rng.random()
+    # The session's view of the mailbox is brought up to date when UID
+    # SEARCH starts, and FETCH may not send EXPUNGE (RFC 9051 7.5.1): an
+    # expunge elsewhere that ends after this moment may make a FETCH below
+    # answer NO, even if it ended before that FETCH was sent.
+    t0 = time.monotonic()
     uids = imap_uids(m)
     if not uids:
         ok(*m.noop(), "NOOP")
         return
     uid = rng.choice(uids)
     if r < 0.35:
-        t0 = time.monotonic()
         data = fetch_ok(state, user, t0, *m.uid("FETCH", uid, "(UID BODY.PEEK[])"),
                         "UID FETCH BODY")
         for d in data:
@@ -219,7 +224,6 @@ def imap_op(m, user, state, rng):
                 check_body(state, d[1], "fetch %s uid %s" % (user, uid.decode()))
         state.count("imap_fetch_body")
     elif r < 0.55:
-        t0 = time.monotonic()
         fetch_ok(state, user, t0, *m.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)"),
                  "FETCH ENVELOPE")
         state.count("imap_fetch_envelope")
@@ -230,7 +234,6 @@ def imap_op(m, user, state, rng):
     elif r < 0.9 and len(uids) > 20:
         # Learn the token before deleting, so the end check knows it is gone
         # on purpose.
-        t0 = time.monotonic()
         data = fetch_ok(state, user, t0,
                         *m.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (X-SOAK-TOKEN)])"),
                         "UID FETCH HEADER.FIELDS")
