@@ -76,6 +76,23 @@ int router_account_find(struct router *router, const char *address, struct accou
 	return 1;
 }
 
+int router_account_find_inbox(struct router *router, const struct account *acct,
+			      uint64_t *inbox_id_r, const char **error_r)
+{
+	struct store *store = router_store(router, acct);
+	struct store_mailbox inbox;
+	int r;
+
+	memset(&inbox, 0, sizeof(inbox));
+	r = store->backend->mailbox_get_role(store, acct->st.id, STORE_ROLE_INBOX, &inbox, error_r);
+	if (r == 0)
+		*error_r = "the account has no INBOX";
+	if (r > 0)
+		*inbox_id_r = inbox.id;
+	store_mailbox_clear(&inbox);
+	return r > 0 ? 0 : -1;
+}
+
 void router_account_free(struct account **acctp)
 {
 	struct account *acct = *acctp;

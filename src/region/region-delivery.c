@@ -116,9 +116,9 @@ static int delivery_sink(void *ctx, const uint8_t *data, size_t len)
 int delivery_add_recipient(struct delivery *d, const struct account *acct, const char **error_r)
 {
 	struct store *store = router_store(d->router, acct);
-	struct store_mailbox inbox;
 	struct delivery_copy *c;
 	struct seal_sender *sender;
+	uint64_t inbox_id = acct->inbox_id;
 	int r;
 
 	if (d->written) {
@@ -129,14 +129,8 @@ int delivery_add_recipient(struct delivery *d, const struct account *acct, const
 		if (d->copies[i]->acct->region == acct->region &&
 		    d->copies[i]->acct->st.id == acct->st.id)
 			return 0;
-	memset(&inbox, 0, sizeof(inbox));
-	r = store->backend->mailbox_get_role(store, acct->st.id, STORE_ROLE_INBOX, &inbox, error_r);
-	if (r == 0)
-		*error_r = "the account has no INBOX";
-	if (r <= 0) {
-		store_mailbox_clear(&inbox);
+	if (inbox_id == 0 && router_account_find_inbox(d->router, acct, &inbox_id, error_r) < 0)
 		return -1;
-	}
 
 	d->copies = realloc(d->copies, (d->count + 1) * sizeof(*d->copies));
 	if (d->copies == NULL)
@@ -146,8 +140,7 @@ int delivery_add_recipient(struct delivery *d, const struct account *acct, const
 	c->acct = acct;
 	c->store = store;
 	buf_init(&c->meta);
-	c->inbox_id = inbox.id;
-	store_mailbox_clear(&inbox);
+	c->inbox_id = inbox_id;
 	if (store->backend->record_begin(store, &c->rw, error_r) < 0) {
 		free(c);
 		return -1;

@@ -28,6 +28,7 @@ struct account {
 	char *address; /* normalised (lower-case domain) */
 	const struct region *region;
 	struct store_account st;
+	uint64_t inbox_id; /* 0 until router_account_find_inbox */
 };
 
 /* Opens every region's store, the account directory and the address key. */
@@ -49,6 +50,12 @@ char *router_address_normalize(const char *address);
 int router_account_find(struct router *router, const char *address, struct account **acct_r,
 			const char **error_r) WARN_UNUSED;
 void router_account_free(struct account **acct);
+/* Looks up the id of ACCT's INBOX. Set as acct->inbox_id, a delivery to the
+ * account needs no store look-up of its own (which may wait on disk or on
+ * the network): call it where the recipient is looked up, off the event
+ * loop. -1 on error, also when the account has no INBOX. */
+int router_account_find_inbox(struct router *router, const struct account *acct,
+			      uint64_t *inbox_id_r, const char **error_r) WARN_UNUSED;
 
 /* Creates an account homed in REGION_NAME with the standard mailboxes (INBOX,
  * Sent, Drafts, Trash, Junk, Archive); writes the one-time recovery code. */

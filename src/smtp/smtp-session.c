@@ -294,6 +294,12 @@ static void smtp_lookup_job(void *ctx)
 
 	l->acct = NULL;
 	l->result = router_account_find(l->router, l->path.address, &l->acct, &error);
+	/* Its INBOX too: the delivery must not look it up on the loop. */
+	if (l->result > 0 &&
+	    router_account_find_inbox(l->router, l->acct, &l->acct->inbox_id, &error) < 0) {
+		router_account_free(&l->acct);
+		l->result = -1;
+	}
 	snprintf(l->error, sizeof(l->error), "%s", error != NULL ? error : "");
 	event_active(l->ev, 0, 1);
 }
