@@ -423,8 +423,7 @@ static int fs_record_chunks(sqlite3 *db, struct store_record_writer *w, int64_t 
 	uint8_t *piece = NULL;
 	int seq = 0, ret = -1;
 
-	if (fs_sql_prepare(db, "INSERT INTO chunks(record_id, seq, data) VALUES (?,?,?)", &st,
-			   error_r) < 0)
+	if (fs_wstmt(w->fs, FS_W_CHUNK, &st, error_r) < 0)
 		return -1;
 	if (w->fd < 0) {
 		for (size_t off = 0; off < w->mem.len; off += FS_CHUNK_ROW_BYTES) {
@@ -458,7 +457,7 @@ sqlfail:
 	fs_sql_error(db, error_r);
 out:
 	free(piece);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return ret;
 }
 
@@ -470,11 +469,11 @@ static int fs_record_commit_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const c
 	int64_t record_id, uid, modseq;
 	int rc;
 
-	if (fs_sql_prepare(db, "INSERT INTO records(refs, size) VALUES (1, ?)", &st, error_r) < 0)
+	if (fs_wstmt(w->fs, FS_W_RECORD, &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)w->size);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return fs_sql_error(db, error_r);
 	record_id = sqlite3_last_insert_rowid(db);
@@ -484,45 +483,36 @@ static int fs_record_commit_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const c
 		if (fs_data_append(w->fs, w->fd < 0 ? w->mem.data : NULL, w->fd, w->size, &off,
 				   error_r) < 0)
 			return -1;
-		if (fs_sql_prepare(db, "INSERT INTO extents(record_id, off, len) VALUES (?,?,?)",
-				   &st, error_r) < 0)
+		if (fs_wstmt(w->fs, FS_W_EXTENT, &st, error_r) < 0)
 			return -1;
 		sqlite3_bind_int64(st, 1, record_id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)off);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)w->size);
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			return fs_sql_error(db, error_r);
 	} else if (fs_record_chunks(db, w, record_id, error_r) < 0) {
 		return -1;
 	}
 
-	if (fs_sql_prepare(db,
-			   "UPDATE mailboxes SET uidnext = uidnext + 1,"
-			   " highestmodseq = highestmodseq + 1 WHERE id = ?"
-			   " RETURNING uidnext - 1, highestmodseq",
-			   &st, error_r) < 0)
+	if (fs_wstmt(w->fs, FS_W_UIDNEXT, &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)m->mailbox_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		sqlite3_reset(st);
 		*error_r = "store: no such mailbox";
 		return -1;
 	}
 	uid = sqlite3_column_int64(st, 0);
 	modseq = sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (uid <= 0 || uid > UINT32_MAX) {
 		*error_r = "store: mailbox UIDs exhausted";
 		return -1;
 	}
 
-	if (fs_sql_prepare(db,
-			   "INSERT INTO messages(mailbox_id, uid, record_id, flags, keywords,"
-			   " modseq, internal_date, size, record_size, meta)"
-			   " VALUES (?,?,?,?,?,?,?,?,?,?)",
-			   &st, error_r) < 0)
+	if (fs_wstmt(w->fs, FS_W_MESSAGE, &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)m->mailbox_id);
 	sqlite3_bind_int64(st, 2, uid);
@@ -536,7 +526,7 @@ static int fs_record_commit_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const c
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)w->size);
 	sqlite3_bind_blob(st, 10, m->meta.data, (int)m->meta.len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return fs_sql_error(db, error_r);
 	*uid_r = (uint32_t)uid;

@@ -42,6 +42,23 @@ enum fs_reader_kind {
 	FS_READER_KINDS
 };
 
+/* The statements the writer runs for every batch and every delivered
+ * message, prepared once on wdb (which only the writer thread uses) instead
+ * of parsed again each time. */
+enum fs_wstmt {
+	FS_W_BEGIN,
+	FS_W_COMMIT,
+	FS_W_SAVEPOINT,
+	FS_W_RELEASE,
+	FS_W_ROLLBACK_TO,
+	FS_W_RECORD,
+	FS_W_EXTENT,
+	FS_W_CHUNK,
+	FS_W_UIDNEXT,
+	FS_W_MESSAGE,
+	FS_W_COUNT
+};
+
 struct fs_store {
 	struct store store;
 	char *dir;
@@ -53,6 +70,7 @@ struct fs_store {
 	pthread_mutex_t readers_lock;
 	struct fs_reader *readers[FS_READER_KINDS];
 	sqlite3 *wdb; /* the writer thread's connection */
+	sqlite3_stmt *wstmts[FS_W_COUNT];
 
 	pthread_t writer;
 	pthread_mutex_t lock;
@@ -110,6 +128,13 @@ int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char
 void fs_job_submit(struct fs_store *fs, struct fs_job *job);
 /* Runs RUN in the writer thread and waits until it is durable. */
 int fs_job_run_wait(struct fs_store *fs, fs_job_fn *run, void *ctx, const char **error_r);
+
+/* On the writer thread: statement WHICH, reset, with no values bound. Reset
+ * it again once done with it (an unfinished statement keeps its
+ * transaction from committing). */
+int fs_wstmt(struct fs_store *fs, enum fs_wstmt which, sqlite3_stmt **st_r, const char **error_r);
+/* Runs statement WHICH (one without values or rows). */
+int fs_wexec(struct fs_store *fs, enum fs_wstmt which, const char **error_r);
 
 int fs_sql_exec(sqlite3 *db, const char *sql, const char **error_r);
 int fs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt_r, const char **error_r);

@@ -102,6 +102,60 @@ int fs_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt_r, const ch
 	return 0;
 }
 
+static const char *const fs_wstmt_sql[FS_W_COUNT] = {
+    [FS_W_BEGIN] = "BEGIN IMMEDIATE",
+    [FS_W_COMMIT] = "COMMIT",
+    [FS_W_SAVEPOINT] = "SAVEPOINT job",
+    [FS_W_RELEASE] = "RELEASE job",
+    [FS_W_ROLLBACK_TO] = "ROLLBACK TO job",
+    [FS_W_RECORD] = "INSERT INTO records(refs, size) VALUES (1, ?)",
+    [FS_W_EXTENT] = "INSERT INTO extents(record_id, off, len) VALUES (?,?,?)",
+    [FS_W_CHUNK] = "INSERT INTO chunks(record_id, seq, data) VALUES (?,?,?)",
+    [FS_W_UIDNEXT] = "UPDATE mailboxes SET uidnext = uidnext + 1,"
+		     " highestmodseq = highestmodseq + 1 WHERE id = ?"
+		     " RETURNING uidnext - 1, highestmodseq",
+    [FS_W_MESSAGE] = "INSERT INTO messages(mailbox_id, uid, record_id, flags, keywords,"
+		     " modseq, internal_date, size, record_size, meta)"
+		     " VALUES (?,?,?,?,?,?,?,?,?,?)",
+};
+
+int fs_wstmt(struct fs_store *fs, enum fs_wstmt which, sqlite3_stmt **st_r, const char **error_r)
+{
+	sqlite3_stmt *st = fs->wstmts[which];
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(fs->wdb, fs_wstmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st, NULL) != SQLITE_OK)
+			return fs_sql_error(fs->wdb, error_r);
+		fs->wstmts[which] = st;
+	} else {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	*st_r = st;
+	return 0;
+}
+
+int fs_wexec(struct fs_store *fs, enum fs_wstmt which, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fs_wstmt(fs, which, &st, error_r) < 0)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fs_sql_error(fs->wdb, error_r);
+}
+
+static void fs_wstmts_free(struct fs_store *fs)
+{
+	for (int i = 0; i < FS_W_COUNT; i++) {
+		sqlite3_finalize(fs->wstmts[i]);
+		fs->wstmts[i] = NULL;
+	}
+}
+
 /* Creates the schema of a new store; an existing one of the current
  * version is only read, so that opening a region's store never changes its
  * files. Version 1 is brought to 2 by adding what FS_SCHEMA_V2 lists. */
@@ -443,7 +497,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 
 	fs->data_dirty = 0;
 	fs->nholes = 0;
-	if (fs_sql_exec(fs->wdb, "BEGIN IMMEDIATE", &error) < 0) {
+	if (fs_wexec(fs, FS_W_BEGIN, &error) < 0) {
 		failed = 1;
 	} else if (fstat(fs->data_fd, &stt) < 0) {
 		/* Under the write lock: the end of records.dat is ours. */
@@ -457,7 +511,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 			uint64_t job_start = fs->data_end;
 			size_t job_holes = fs->nholes;
 
-			if (fs_sql_exec(fs->wdb, "SAVEPOINT job", &jerr) < 0 ||
+			if (fs_wexec(fs, FS_W_SAVEPOINT, &jerr) < 0 ||
 			    job->run(fs->wdb, job->ctx, &job->uid, &jerr) < 0) {
 				job->result = -1;
 				snprintf(job->error, sizeof(job->error), "%s",
@@ -467,13 +521,13 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 				fs->data_end = job_start;
 				fs->nholes = job_holes;
 				if (sqlite3_get_autocommit(fs->wdb) ||
-				    fs_sql_exec(fs->wdb, "ROLLBACK TO job", &jerr) < 0) {
+				    fs_wexec(fs, FS_W_ROLLBACK_TO, &jerr) < 0) {
 					failed = 1;
 					error = jerr;
 					break;
 				}
 			}
-			if (fs_sql_exec(fs->wdb, "RELEASE job", &jerr) < 0) {
+			if (fs_wexec(fs, FS_W_RELEASE, &jerr) < 0) {
 				failed = 1;
 				error = jerr;
 				break;
@@ -488,7 +542,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 				failed = 1;
 			}
 		}
-		if (!failed && fs_sql_exec(fs->wdb, "COMMIT", &error) < 0)
+		if (!failed && fs_wexec(fs, FS_W_COMMIT, &error) < 0)
 			failed = commit_failed = 1;
 		if (failed && !sqlite3_get_autocommit(fs->wdb))
 			sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
@@ -629,6 +683,7 @@ static void fs_close(struct store **store)
 	pthread_cond_broadcast(&fs->cond);
 	pthread_mutex_unlock(&fs->lock);
 	pthread_join(fs->writer, NULL);
+	fs_wstmts_free(fs);
 	/* Group commit at work; not worth a line for a CLI's few writes. */
 	if (fs->jobs >= 100)
 		log_info("store %s: %llu writes in %llu commits (%.1f per sync)", fs->dir,
