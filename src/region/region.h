@@ -97,11 +97,13 @@ struct store *router_store(struct router *router, const struct account *acct);
 /* ---- delivery ------------------------------------------------------------
  * One incoming message for one or more local accounts. The plaintext is
  * collected in memory (never on disk), bounded by MAX_SIZE, and sealed per
- * recipient by the commit job on the worker pool, which also computes the
- * metadata part from it. Use from one thread until delivery_commit. */
+ * recipient by the commit job on the worker pool (a small one by
+ * delivery_commit itself), which also computes the metadata part from it.
+ * Use from one thread until delivery_commit. */
 struct delivery;
 /* Called once every copy is durable (0) or one failed (-1); on a store
- * thread. */
+ * thread, or when it fails before reaching a store, possibly inside
+ * delivery_commit. */
 typedef void delivery_done_fn(void *ctx, int result, const char *error);
 
 int delivery_begin(struct router *router, uint64_t max_size, struct delivery **d_r,
