@@ -70,6 +70,8 @@ void router_directory_close(struct router *router)
 #ifdef HAVE_RADOS
 	dir_rados_close(router);
 #endif
+	sqlite3_finalize(router->dir_get);
+	router->dir_get = NULL;
 	sqlite3_close(router->dir);
 	router->dir = NULL;
 }
@@ -84,9 +86,17 @@ int router_directory_get(struct router *router, const uint8_t addr_hash[SEAL_HAS
 	if (router->dir_rados != NULL)
 		return dir_rados_get(router, addr_hash, region_r, error_r);
 #endif
-	if (sqlite3_prepare_v2(router->dir, "SELECT region FROM accounts WHERE addr_hash = ?", -1,
-			       &st, NULL) != SQLITE_OK)
-		return dir_error(router, error_r);
+	/* Every RCPT and login comes here: the statement is prepared once,
+	 * and used by one thread at a time. */
+	pthread_mutex_lock(&router->dir_get_lock);
+	if (router->dir_get == NULL &&
+	    sqlite3_prepare_v3(router->dir, "SELECT region FROM accounts WHERE addr_hash = ?", -1,
+			       SQLITE_PREPARE_PERSISTENT, &router->dir_get, NULL) != SQLITE_OK) {
+		ret = dir_error(router, error_r);
+		pthread_mutex_unlock(&router->dir_get_lock);
+		return ret;
+	}
+	st = router->dir_get;
 	sqlite3_bind_blob(st, 1, addr_hash, SEAL_HASH_BYTES, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -105,7 +115,9 @@ int router_directory_get(struct router *router, const uint8_t addr_hash[SEAL_HAS
 	} else {
 		ret = dir_error(router, error_r);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st); /* ends the read transaction */
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&router->dir_get_lock);
 	return ret;
 }
 

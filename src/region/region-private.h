@@ -19,7 +19,9 @@ struct router {
 	const struct config *cfg;
 	struct region regions[CONFIG_REGIONS_MAX];
 	size_t region_count;
-	sqlite3 *dir;                       /* the account directory (SQLite), or */
+	sqlite3 *dir;                 /* the account directory (SQLite), or */
+	pthread_mutex_t dir_get_lock; /* for dir_get, prepared once */
+	sqlite3_stmt *dir_get;
 	struct router_dir_rados *dir_rados; /* the shared one in a RADOS pool */
 	uint8_t hash_key[SEAL_KEY_BYTES];   /* keyed hashes of addresses */
 	uint8_t box_key[SEAL_KEY_BYTES];    /* sealed address list */

@@ -89,6 +89,7 @@ int router_open(const struct config *cfg, struct router **router_r, const char *
 	router = xcalloc(1, sizeof(*router));
 	router->cfg = cfg;
 	pthread_mutex_init(&router->senders_lock, NULL);
+	pthread_mutex_init(&router->dir_get_lock, NULL);
 	if (router_keys_load(router, cfg->keys_dir, error_r) < 0)
 		goto fail;
 	if (router_directory_open(router, cfg->directory, error_r) < 0)
@@ -128,6 +129,7 @@ void router_close(struct router **routerp)
 		seal_sender_free(&router->senders[i].sender);
 	router_directory_close(router);
 	pthread_mutex_destroy(&router->senders_lock);
+	pthread_mutex_destroy(&router->dir_get_lock);
 	mem_wipe(router->hash_key, sizeof(router->hash_key));
 	mem_wipe(router->box_key, sizeof(router->box_key));
 	free(router);

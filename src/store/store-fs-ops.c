@@ -85,15 +85,16 @@ int fs_account_create(struct store *s, struct store_account *acct, const char **
 int fs_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_BYTES],
 		   struct store_account *a, const char **error_r)
 {
+	struct fs_reader *r = fs_reader_get(FS(s), FS_READER_LOOKUPS, error_r);
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
-	if (fs_sql_prepare(FS(s)->rdb,
-			   "SELECT id, tag, pk, wrapped_password, wrapped_recovery, created,"
-			   " address_sealed"
-			   " FROM accounts WHERE addr_hash = ?",
-			   &st, error_r) < 0)
+	if (r == NULL)
 		return -1;
+	if (fs_reader_stmt(r, FS_L_ACCOUNT, &st, error_r) < 0) {
+		fs_reader_put(FS(s), r);
+		return -1;
+	}
 	sqlite3_bind_blob(st, 1, addr_hash, STORE_ADDR_HASH_BYTES, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
@@ -112,9 +113,10 @@ int fs_account_get(struct store *s, const uint8_t addr_hash[STORE_ADDR_HASH_BYTE
 	} else if (rc == SQLITE_ROW) {
 		*error_r = "store: malformed account row";
 	} else {
-		fs_sql_error(FS(s)->rdb, error_r);
+		fs_sql_error(r->db, error_r);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	fs_reader_put(FS(s), r);
 	return ret;
 }
 
@@ -343,13 +345,16 @@ int fs_mailbox_list(struct store *s, uint64_t account_id, struct store_mailbox *
 int fs_mailbox_get_role(struct store *s, uint64_t account_id, enum store_role role,
 			struct store_mailbox *box_r, const char **error_r)
 {
+	struct fs_reader *r = fs_reader_get(FS(s), FS_READER_LOOKUPS, error_r);
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
-	if (fs_sql_prepare(FS(s)->rdb,
-			   FS_MAILBOX_COLS "WHERE b.account_id = ? AND b.role = ? ORDER BY b.id",
-			   &st, error_r) < 0)
+	if (r == NULL)
 		return -1;
+	if (fs_reader_stmt(r, FS_L_MAILBOX_ROLE, &st, error_r) < 0) {
+		fs_reader_put(FS(s), r);
+		return -1;
+	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)account_id);
 	sqlite3_bind_int(st, 2, (int)role);
 	rc = sqlite3_step(st);
@@ -359,9 +364,10 @@ int fs_mailbox_get_role(struct store *s, uint64_t account_id, enum store_role ro
 	} else if (rc == SQLITE_DONE) {
 		ret = 0;
 	} else {
-		fs_sql_error(FS(s)->rdb, error_r);
+		fs_sql_error(r->db, error_r);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	fs_reader_put(FS(s), r);
 	return ret;
 }
 

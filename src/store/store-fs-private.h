@@ -39,8 +39,13 @@ enum fs_reader_kind {
 	/* Message scans (views, flags, sealed metadata): the same pages again
 	 * on every SELECT and FETCH of the mailbox. */
 	FS_READER_SCANS,
+	/* Single rows: an account, a mailbox by role (RCPT, login). */
+	FS_READER_LOOKUPS,
 	FS_READER_KINDS
 };
+
+/* The statements of FS_READER_LOOKUPS readers (fs_reader_stmt). */
+enum fs_lookup { FS_L_ACCOUNT, FS_L_MAILBOX_ROLE, FS_L_COUNT };
 
 /* The statements the writer runs for every batch and every delivered
  * message, prepared once on wdb (which only the writer thread uses) instead
@@ -106,6 +111,8 @@ struct fs_reader {
 	sqlite3_stmt *locate; /* a message's record: id, size, extent if any */
 	sqlite3_stmt *chunks; /* a record's rows, in order */
 	uint8_t *piece;       /* FS_READ_PIECE_BYTES */
+	/* FS_READER_LOOKUPS only: prepared on first use. */
+	sqlite3_stmt *lookups[FS_L_COUNT];
 };
 #define FS_READ_PIECE_BYTES (256 * 1024)
 
@@ -113,6 +120,10 @@ struct fs_reader {
 struct fs_reader *fs_reader_get(struct fs_store *fs, enum fs_reader_kind kind,
 				const char **error_r);
 void fs_reader_put(struct fs_store *fs, struct fs_reader *r);
+/* Statement WHICH of a FS_READER_LOOKUPS reader, reset, with no values
+ * bound. Reset it once done: until then it holds a read transaction. */
+int fs_reader_stmt(struct fs_reader *r, enum fs_lookup which, sqlite3_stmt **st_r,
+		   const char **error_r);
 
 #define FS_FILE_MIN_BYTES (32 * 1024)
 

@@ -119,21 +119,37 @@ static const char *const fs_wstmt_sql[FS_W_COUNT] = {
 		     " VALUES (?,?,?,?,?,?,?,?,?,?)",
 };
 
+static const char *const fs_lookup_sql[FS_L_COUNT] = {
+    [FS_L_ACCOUNT] = "SELECT id, tag, pk, wrapped_password, wrapped_recovery, created,"
+		     " address_sealed FROM accounts WHERE addr_hash = ?",
+    [FS_L_MAILBOX_ROLE] = FS_MAILBOX_COLS "WHERE b.account_id = ? AND b.role = ? ORDER BY b.id",
+};
+
+/* *SLOT, prepared from SQL on DB the first time, else reset and cleared. */
+static int fs_stmt_cached(sqlite3 *db, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **st_r,
+			  const char **error_r)
+{
+	if (*slot == NULL) {
+		if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) !=
+		    SQLITE_OK)
+			return fs_sql_error(db, error_r);
+	} else {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+	}
+	*st_r = *slot;
+	return 0;
+}
+
 int fs_wstmt(struct fs_store *fs, enum fs_wstmt which, sqlite3_stmt **st_r, const char **error_r)
 {
-	sqlite3_stmt *st = fs->wstmts[which];
+	return fs_stmt_cached(fs->wdb, &fs->wstmts[which], fs_wstmt_sql[which], st_r, error_r);
+}
 
-	if (st == NULL) {
-		if (sqlite3_prepare_v3(fs->wdb, fs_wstmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
-				       &st, NULL) != SQLITE_OK)
-			return fs_sql_error(fs->wdb, error_r);
-		fs->wstmts[which] = st;
-	} else {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-	}
-	*st_r = st;
-	return 0;
+int fs_reader_stmt(struct fs_reader *r, enum fs_lookup which, sqlite3_stmt **st_r,
+		   const char **error_r)
+{
+	return fs_stmt_cached(r->db, &r->lookups[which], fs_lookup_sql[which], st_r, error_r);
 }
 
 int fs_wexec(struct fs_store *fs, enum fs_wstmt which, const char **error_r)
@@ -239,6 +255,8 @@ static void fs_reader_free(struct fs_reader *r)
 {
 	sqlite3_finalize(r->locate);
 	sqlite3_finalize(r->chunks);
+	for (int i = 0; i < FS_L_COUNT; i++)
+		sqlite3_finalize(r->lookups[i]);
 	sqlite3_close(r->db);
 	free(r->piece);
 	free(r);
@@ -250,6 +268,7 @@ struct fs_reader *fs_reader_get(struct fs_store *fs, enum fs_reader_kind kind, c
 	static const char *const pragmas[FS_READER_KINDS] = {
 	    [FS_READER_RECORDS] = "PRAGMA query_only=ON; PRAGMA cache_size=-1024",
 	    [FS_READER_SCANS] = "PRAGMA query_only=ON; PRAGMA cache_size=-16384",
+	    [FS_READER_LOOKUPS] = "PRAGMA query_only=ON; PRAGMA cache_size=-2048",
 	};
 	struct fs_reader *r;
 
