@@ -52,7 +52,7 @@ static int daemon_legal_start(struct daemon *d, const char **error_r)
 	 * first sweep. An invalid one stops only `legal decide`, which says why. */
 	if (legal_policy_record(cfg, d->router, d->tlog, error_r) < 0)
 		log_warn("legal: the policy in force is not logged: %s", *error_r);
-	d->legal_pool = pool_new(1, "legal");
+	d->legal_pool = pool_new(1, "legal", 10);
 	if (cfg->legal_notify_interval > 0) {
 		d->legal_timer = event_new(d->base, -1, EV_PERSIST, daemon_legal_timer, d);
 		if (d->legal_timer == NULL || event_add(d->legal_timer, &tv) < 0) {

@@ -64,7 +64,7 @@ struct imap_server *imap_server_create(struct event_base *base, const struct con
 	server->router = router;
 	server->tls = tls;
 	mime_init();
-	server->pool = pool_new(IMAP_POOL_THREADS, "imap-worker");
+	server->pool = pool_new(IMAP_POOL_THREADS, "imap-worker", 0);
 	server->fails = xcalloc(1, sizeof(*server->fails));
 	if (getrandom(server->id_prefix, sizeof(server->id_prefix), 0) !=
 	    (ssize_t)sizeof(server->id_prefix))

@@ -4,10 +4,13 @@
  * Trust boundary: none; jobs carry their own data. */
 #include "lib/lib.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 struct pool_job {
 	struct pool_job *next;
@@ -21,6 +24,7 @@ struct pool {
 	struct pool_job *head, *tail;
 	int stopping;
 	char name[16]; /* the threads' name, for top -H and ps -L */
+	int nice;
 	unsigned count;
 	unsigned idle;   /* threads waiting for a job */
 	unsigned queued; /* jobs waiting for a thread */
@@ -33,6 +37,15 @@ static void *pool_main(void *arg)
 	struct pool_job *job;
 
 	pthread_setname_np(pthread_self(), p->name);
+	/* Per thread on Linux, inherited from the creating thread; raising
+	 * it needs no privilege. */
+	if (p->nice > 0) {
+		int nice = getpriority(PRIO_PROCESS, (id_t)gettid()) + p->nice;
+
+		if (setpriority(PRIO_PROCESS, (id_t)gettid(), nice < 19 ? nice : 19) < 0)
+			log_warn("%s: cannot lower the priority of a worker thread: %s", p->name,
+				 strerror(errno));
+	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (p->head == NULL && !p->stopping) {
@@ -56,11 +69,12 @@ static void *pool_main(void *arg)
 	return NULL;
 }
 
-struct pool *pool_new(unsigned threads, const char *name)
+struct pool *pool_new(unsigned threads, const char *name, int nice)
 {
 	struct pool *p = xcalloc(1, sizeof(*p) + threads * sizeof(pthread_t));
 
 	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->nice = nice;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	for (p->count = 0; p->count < threads; p->count++)

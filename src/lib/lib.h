@@ -115,8 +115,10 @@ int waiter_wait(struct waiter *w, uint32_t *value_r, const char **error_r);
  * A few threads for work that must not run on an event loop (Argon2id,
  * parsing large messages). Jobs run in submission order per thread. */
 struct pool;
-/* NAME (up to 15 bytes) names the threads, as top -H and ps -L show them. */
-struct pool *pool_new(unsigned threads, const char *name);
+/* NAME (up to 15 bytes) names the threads, as top -H and ps -L show them.
+ * NICE (0 to 19) is added to their scheduling priority: a pool of bulk
+ * work gives way to the event loop, which every session waits for. */
+struct pool *pool_new(unsigned threads, const char *name, int nice);
 void pool_submit(struct pool *p, void (*fn)(void *ctx), void *ctx);
 /* How many threads wait for work that no queued job will take: a hint (it
  * may change at once). */

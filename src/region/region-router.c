@@ -107,7 +107,7 @@ int router_open(const struct config *cfg, struct router **router_r, const char *
 			goto fail;
 		}
 	}
-	router->pool = pool_new(2, "seal");
+	router->pool = pool_new(2, "seal", 5);
 	*router_r = router;
 	return 0;
 fail:

@@ -209,7 +209,7 @@ struct smtp_server *smtp_server_create(struct event_base *base, const struct con
 	if (getrandom(server->id_prefix, sizeof(server->id_prefix), 0) !=
 	    (ssize_t)sizeof(server->id_prefix))
 		server->id_prefix[0] = (uint8_t)time_now_us();
-	server->lookups = pool_new(SMTP_LOOKUP_THREADS, "smtp-lookup");
+	server->lookups = pool_new(SMTP_LOOKUP_THREADS, "smtp-lookup", 5);
 	server->grace_timer = evtimer_new(base, smtp_server_grace_cb, server);
 	server->done_event = event_new(base, -1, 0, smtp_server_done_cb, server);
 	if (server->grace_timer == NULL || server->done_event == NULL)

@@ -1,6 +1,8 @@
-/* test-pool.c — the worker pool: every job runs once, and pool_idle()
- * counts the threads that no queued job will take (FETCH opens batches
- * ahead only while it is above zero). */
+/* test-pool.c — the worker pool: every job runs once, pool_idle() counts
+ * the threads that no queued job will take (FETCH opens batches ahead only
+ * while it is above zero), and the threads carry the pool's name and
+ * priority. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -39,7 +43,7 @@ static void count_job(void *ctx)
  * freed. */
 static void test_each_job_once(void **state)
 {
-	struct pool *p = pool_new(2, "test");
+	struct pool *p = pool_new(2, "test", 0);
 	struct count *c = calloc(1, sizeof(*c));
 	struct count_job *jobs = calloc(JOBS, sizeof(*jobs));
 
@@ -84,7 +88,7 @@ static unsigned idle_becomes(struct pool *p, unsigned want)
 
 static void test_idle_counts_busy_threads_and_queued_jobs(void **state)
 {
-	struct pool *p = pool_new(3, "test");
+	struct pool *p = pool_new(3, "test", 0);
 	struct busy b = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 	assert_int_equal(idle_becomes(p, 3), 3);
@@ -109,11 +113,42 @@ static void test_idle_counts_busy_threads_and_queued_jobs(void **state)
 	pool_free(&p);
 }
 
+struct identity {
+	char name[16];
+	int nice;
+	int main_nice;
+};
+
+static void identity_job(void *ctx)
+{
+	struct identity *id = ctx;
+
+	prctl(PR_GET_NAME, id->name);
+	errno = 0;
+	id->nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+}
+
+/* A pool's threads have its name and its nice value, and the thread that
+ * made the pool keeps its own. */
+static void test_threads_named_and_niced(void **state)
+{
+	struct pool *p = pool_new(1, "sealmail-test-xyz", 7);
+	struct identity id = {{0}, -100, 0};
+
+	id.main_nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	pool_submit(p, identity_job, &id);
+	pool_free(&p);
+	assert_string_equal(id.name, "sealmail-test-x"); /* 15 bytes */
+	assert_int_equal(id.nice, id.main_nice + 7 > 19 ? 19 : id.main_nice + 7);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), id.main_nice);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_each_job_once),
 	    cmocka_unit_test(test_idle_counts_busy_threads_and_queued_jobs),
+	    cmocka_unit_test(test_threads_named_and_niced),
 	};
 
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
