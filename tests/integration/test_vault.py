@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import dir_bytes, scan_at_rest
+from smtp_helpers import wait_until
 
 EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 65, 67, 75, 77, 78
 
@@ -107,7 +108,9 @@ def test_records_of_both_ciphers_read_together(instance, tmp_path):
     assert [m[2] for m in instance.export("alice@example.org")["INBOX"]] == msgs
     server = Server(instance).start()
     try:
-        assert "new records sealed with aes256gcm" in server.log_text()
+        # Logged once the stores are open, which is after the ports listen.
+        assert wait_until(lambda: "new records sealed with aes256gcm" in server.log_text(),
+                          timeout=30), server.log_text()[-2000:]
         c = imaplib.IMAP4("127.0.0.1", instance.imap_port)
         c.login("alice@example.org", "correct horse")
         c.select("INBOX", readonly=True)
