@@ -522,7 +522,7 @@ void delivery_commit(struct delivery **dp, int64_t internal_date, delivery_done_
 	d->done = done;
 	d->done_ctx = ctx;
 	if (d->ms == NULL) {
-		if (d->plain.len * (d->count ? d->count : 1) <= DELIVERY_INLINE_BYTES)
+		if (d->plain.len * d->count <= DELIVERY_INLINE_BYTES)
 			delivery_commit_job(d);
 		else
 			pool_submit(d->router->pool, delivery_commit_job, d);

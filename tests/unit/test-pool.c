@@ -2,7 +2,6 @@
  * the threads that no queued job will take (FETCH opens batches ahead only
  * while it is above zero), and the threads carry the pool's name and
  * priority. */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,7 +123,6 @@ static void identity_job(void *ctx)
 	struct identity *id = ctx;
 
 	prctl(PR_GET_NAME, id->name);
-	errno = 0;
 	id->nice = getpriority(PRIO_PROCESS, (id_t)gettid());
 }
 
