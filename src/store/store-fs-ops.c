@@ -3,8 +3,10 @@
  * Trust boundary: see store-fs.c. Reads go straight to the shared read
  * connection; every write is a job for the writer thread (group commit).
  * Pending records are sealed bytes only: they are buffered in memory and,
- * past FS_SPILL_BYTES, in an unnamed temporary file (O_TMPFILE) in the
- * region's folder, so a crash leaves nothing behind. */
+ * past FS_SPILL_BYTES, in an unnamed file (O_TMPFILE) in the region's
+ * records/ folder, so a crash leaves nothing behind. Such a record is not
+ * copied again: its committing thread syncs the file and the writer links
+ * it into records/ as the record's own file (fs_file_link). */
 #include "store/store-fs-private.h"
 
 #include <errno.h>
@@ -14,13 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FS_SPILL_BYTES     (1024 * 1024)
 #define FS_CHUNK_ROW_BYTES (256 * 1024)
 
 struct store_record_writer {
 	struct fs_store *fs;
 	struct buf mem;
-	int fd; /* spill file, -1 until used */
+	int fd;         /* spill file, -1 until used */
+	int sync_errno; /* of the spill file's sync before the commit job */
 	uint64_t size;
 	struct store_message msg; /* copy for the commit job */
 	struct fs_job job;
@@ -167,7 +169,8 @@ static int fs_account_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 {
 	static const char *const sql[] = {
 	    "SELECT m.record_id FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id"
-	    " JOIN extents e ON e.record_id = m.record_id WHERE b.account_id = ?1",
+	    " WHERE b.account_id = ?1 AND (m.record_id IN (SELECT record_id FROM extents)"
+	    " OR m.record_id IN (SELECT record_id FROM files))",
 	    "DELETE FROM chunks WHERE record_id IN (SELECT m.record_id FROM messages m"
 	    " JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
 	    "DELETE FROM records WHERE id IN (SELECT m.record_id FROM messages m"
@@ -188,7 +191,7 @@ static int fs_account_delete_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const 
 		if (fs_sql_prepare(db, sql[i], &st, error_r) < 0)
 			return -1;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)c->account_id);
-		/* The first statement lists the records kept in records.dat. */
+		/* The first statement lists the records kept outside SQLite. */
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			if (fs_data_free(c->fs, db, sqlite3_column_int64(st, 0), error_r) < 0) {
 				sqlite3_finalize(st);
@@ -389,7 +392,7 @@ int fs_record_write(struct store_record_writer *w, const void *data, size_t len,
 		    const char **error_r)
 {
 	if (w->fd < 0 && w->mem.len + len > FS_SPILL_BYTES) {
-		w->fd = open(w->fs->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		w->fd = openat(w->fs->files_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (w->fd < 0 || fs_write_all(w->fd, w->mem.data, w->mem.len) < 0) {
 			*error_r = str_tfmt("store: temporary file: %s", strerror(errno));
 			return -1;
@@ -483,7 +486,14 @@ static int fs_record_commit_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const c
 	if (rc != SQLITE_DONE)
 		return fs_sql_error(db, error_r);
 	record_id = sqlite3_last_insert_rowid(db);
-	if (w->size >= FS_FILE_MIN_BYTES) {
+	if (w->fd >= 0 && w->sync_errno != 0) {
+		*error_r = str_tfmt("store: syncing a record: %s", strerror(w->sync_errno));
+		return -1;
+	}
+	if (w->fd >= 0 && (rc = fs_file_link(w->fs, w->fd, record_id, w->size, error_r)) <= 0) {
+		if (rc < 0)
+			return -1;
+	} else if (w->size >= FS_FILE_MIN_BYTES) {
 		uint64_t off;
 
 		if (fs_data_append(w->fs, w->fd < 0 ? w->mem.data : NULL, w->fd, w->size, &off,
@@ -565,6 +575,11 @@ void fs_record_commit(struct store_record_writer **wp, const struct store_messag
 	struct store_record_writer *w = *wp;
 
 	*wp = NULL;
+	/* Here, on the committing thread, not on the writer that every commit
+	 * waits for. The file is the record's own inode: its sync reports only
+	 * its own bytes. */
+	if (w->fd >= 0 && fdatasync(w->fd) < 0)
+		w->sync_errno = errno;
 	w->msg.mailbox_id = msg->mailbox_id;
 	w->msg.flags = msg->flags;
 	w->msg.keywords = msg->keywords ? xstrdup(msg->keywords) : NULL;
@@ -637,13 +652,13 @@ int fs_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, stor
 	return 0;
 }
 
-/* Feeds FN the LEN bytes at OFF of records.dat. */
-static int fs_record_read_file(struct fs_store *fs, struct fs_reader *r, uint64_t off, uint64_t len,
+/* Feeds FN the LEN bytes at OFF of FD (records.dat or a record file). */
+static int fs_record_read_file(int fd, struct fs_reader *r, uint64_t off, uint64_t len,
 			       store_bytes_fn *fn, void *ctx, const char **error_r)
 {
 	while (len > 0) {
 		size_t want = len < FS_READ_PIECE_BYTES ? (size_t)len : FS_READ_PIECE_BYTES;
-		ssize_t n = pread(fs->data_fd, r->piece, want, (off_t)off);
+		ssize_t n = pread(fd, r->piece, want, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -696,8 +711,9 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 	struct fs_store *fs = FS(s);
 	struct fs_reader *r = fs_reader_get(fs, FS_READER_RECORDS, error_r);
 	int64_t record_id;
-	uint64_t size, off, len;
-	int rc, in_file;
+	uint64_t size, off, len, name;
+	int rc, in_data, fd = -1;
+	char buf[17];
 
 	if (r == NULL)
 		return -1;
@@ -714,14 +730,31 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 	}
 	record_id = sqlite3_column_int64(r->locate, 0);
 	size = (uint64_t)sqlite3_column_int64(r->locate, 1);
-	in_file = sqlite3_column_type(r->locate, 2) != SQLITE_NULL;
+	in_data = sqlite3_column_type(r->locate, 2) != SQLITE_NULL;
 	off = (uint64_t)sqlite3_column_int64(r->locate, 2);
 	len = (uint64_t)sqlite3_column_int64(r->locate, 3);
+	name = (uint64_t)sqlite3_column_int64(r->locate, 4);
+	if (sqlite3_column_type(r->locate, 4) != SQLITE_NULL) {
+		/* Opened while the read transaction still holds: until it
+		 * ends, no delete of this record can commit. */
+		fs_file_name(name, buf);
+		len = (uint64_t)sqlite3_column_int64(r->locate, 5);
+		fd = openat(fs->files_fd, buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			*error_r =
+			    str_tfmt("store: opening record file %s: %s", buf, strerror(errno));
+	}
 	sqlite3_reset(r->locate); /* ends the read transaction */
-	if (in_file)
-		rc = fs_record_read_file(fs, r, off, len, fn, ctx, error_r);
-	else
+	if (fd >= 0) {
+		rc = fs_record_read_file(fd, r, 0, len, fn, ctx, error_r);
+		close(fd);
+	} else if (name != 0) {
+		rc = -1;
+	} else if (in_data) {
+		rc = fs_record_read_file(fs->data_fd, r, off, len, fn, ctx, error_r);
+	} else {
 		rc = fs_record_read_rows(r, record_id, size, fn, ctx, error_r);
+	}
 	fs_reader_put(fs, r);
 	return rc;
 }

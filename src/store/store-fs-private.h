@@ -58,6 +58,7 @@ enum fs_wstmt {
 	FS_W_ROLLBACK_TO,
 	FS_W_RECORD,
 	FS_W_EXTENT,
+	FS_W_FILE,
 	FS_W_CHUNK,
 	FS_W_UIDNEXT,
 	FS_W_MESSAGE,
@@ -92,10 +93,19 @@ struct fs_store {
 	int data_dirty;          /* the batch appended: fdatasync before COMMIT */
 	struct fs_extent *holes; /* freed by the batch: zeroed after COMMIT */
 	size_t nholes, holes_cap;
+
+	/* Records past FS_SPILL_BYTES: each a file of its own in records/,
+	 * written (and synced) once, as its spill file, and linked there by the
+	 * writer thread, which syncs the folder before the batch's COMMIT. */
+	int files_fd;     /* records/ */
+	uint64_t *linked; /* names linked by the batch: unlinked if it fails */
+	size_t nlinked, linked_cap;
 };
 
+/* Freed ciphertext: LEN bytes at OFF of records.dat, or (FILE not 0) the
+ * record file of that name. */
 struct fs_extent {
-	uint64_t off, len;
+	uint64_t off, len, file;
 };
 
 /* A connection of its own for the record path, with its statements
@@ -126,13 +136,25 @@ int fs_reader_stmt(struct fs_reader *r, enum fs_lookup which, sqlite3_stmt **st_
 		   const char **error_r);
 
 #define FS_FILE_MIN_BYTES (32 * 1024)
+/* Pending records past this size are in an unnamed file in records/, which
+ * becomes the record's own file (fs_file_link) when it is committed. */
+#define FS_SPILL_BYTES (1024 * 1024)
 
 /* Inside a job: appends LEN bytes (from DATA, or from FD when DATA is NULL)
  * to records.dat; *off_r is where they start. */
 int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, uint64_t *off_r,
 		   const char **error_r);
-/* Inside a job: the extent of RECORD_ID (if any) is freed by this job;
- * its row is deleted and its bytes are zeroed once the batch commits. */
+/* Inside a job: makes FD, an unnamed file in records/ that holds a whole
+ * record of LEN bytes (synced), RECORD_ID's file. 0 when linked, 1 when
+ * this system cannot link it (no /proc: copy it with fs_data_append), -1
+ * with *error_r. */
+int fs_file_link(struct fs_store *fs, int fd, int64_t record_id, uint64_t len,
+		 const char **error_r);
+/* A record file's name in records/: NAME as 16 hex digits. */
+void fs_file_name(uint64_t name, char buf[17]);
+
+/* Inside a job: the extent or file of RECORD_ID (if any) is freed by this
+ * job; its row is deleted and its bytes are zeroed once the batch commits. */
 int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char **error_r);
 
 /* Queues JOB for the next batch. */

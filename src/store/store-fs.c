@@ -22,13 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define FS_DB_NAME        "store.sqlite"
 #define FS_DATA_NAME      "records.dat"
-#define FS_SCHEMA_VERSION 2
+#define FS_SCHEMA_VERSION 3
 #define FS_BATCH_MAX      256
 
 /* Version 2: where records of 32 KiB and more lie in records.dat
@@ -53,6 +54,13 @@
 	"CREATE TRIGGER IF NOT EXISTS messages_removed AFTER DELETE ON messages BEGIN"             \
 	" UPDATE mailboxes SET messages = messages - 1 WHERE id = OLD.mailbox_id; END;"
 
+/* Version 3: records past FS_SPILL_BYTES in files of their own in records/,
+ * named by a random number (never by the record's id, which SQLite may give
+ * again once the last one is deleted, possibly in the same batch). */
+#define FS_SCHEMA_V3                                                                               \
+	"CREATE TABLE IF NOT EXISTS files(record_id INTEGER PRIMARY KEY,"                          \
+	" name INTEGER NOT NULL UNIQUE, len INTEGER NOT NULL);"
+
 static const char fs_schema[] =
     "CREATE TABLE IF NOT EXISTS accounts("
     " id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
@@ -74,13 +82,15 @@ static const char fs_schema[] =
     " uid INTEGER NOT NULL, record_id INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
     " size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
-    " UNIQUE(mailbox_id, uid));" FS_SCHEMA_V2 "PRAGMA user_version = 2;";
+    " UNIQUE(mailbox_id, uid));" FS_SCHEMA_V2 FS_SCHEMA_V3 "PRAGMA user_version = 3;";
 
-/* Version 1 kept every record in chunks rows; those stay readable. */
+/* Version 1 kept every record in chunks rows, version 2 those of 32 KiB and
+ * more in records.dat; both stay readable. */
 static const char fs_schema_1to2[] =
     "ALTER TABLE mailboxes ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;"
     "UPDATE mailboxes SET messages = (SELECT count(*) FROM messages m"
-    " WHERE m.mailbox_id = mailboxes.id);" FS_SCHEMA_V2 "PRAGMA user_version = 2;";
+    " WHERE m.mailbox_id = mailboxes.id);" FS_SCHEMA_V2;
+static const char fs_schema_2to3[] = FS_SCHEMA_V3 "PRAGMA user_version = 3;";
 
 int fs_sql_error(sqlite3 *db, const char **error_r)
 {
@@ -110,6 +120,7 @@ static const char *const fs_wstmt_sql[FS_W_COUNT] = {
     [FS_W_ROLLBACK_TO] = "ROLLBACK TO job",
     [FS_W_RECORD] = "INSERT INTO records(refs, size) VALUES (1, ?)",
     [FS_W_EXTENT] = "INSERT INTO extents(record_id, off, len) VALUES (?,?,?)",
+    [FS_W_FILE] = "INSERT INTO files(record_id, name, len) VALUES (?,?,?)",
     [FS_W_CHUNK] = "INSERT INTO chunks(record_id, seq, data) VALUES (?,?,?)",
     [FS_W_UIDNEXT] = "UPDATE mailboxes SET uidnext = uidnext + 1,"
 		     " highestmodseq = highestmodseq + 1 WHERE id = ?"
@@ -174,7 +185,7 @@ static void fs_wstmts_free(struct fs_store *fs)
 
 /* Creates the schema of a new store; an existing one of the current
  * version is only read, so that opening a region's store never changes its
- * files. Version 1 is brought to 2 by adding what FS_SCHEMA_V2 lists. */
+ * files. Older versions are brought up to date in one transaction. */
 static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 {
 	sqlite3_stmt *st;
@@ -187,13 +198,15 @@ static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 	sqlite3_finalize(st);
 	if (version == FS_SCHEMA_VERSION)
 		return 0;
-	if (version != 0 && version != 1) {
+	if (version < 0 || version > FS_SCHEMA_VERSION) {
 		*error_r = str_tfmt("store: unknown schema version %d", version);
 		return -1;
 	}
 	if (fs_sql_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
-	if (fs_sql_exec(db, version == 0 ? fs_schema : fs_schema_1to2, error_r) < 0 ||
+	if ((version == 0 && fs_sql_exec(db, fs_schema, error_r) < 0) ||
+	    (version == 1 && fs_sql_exec(db, fs_schema_1to2, error_r) < 0) ||
+	    (version >= 1 && fs_sql_exec(db, fs_schema_2to3, error_r) < 0) ||
 	    fs_sql_exec(db, "COMMIT", error_r) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -290,8 +303,9 @@ struct fs_reader *fs_reader_get(struct fs_store *fs, enum fs_reader_kind kind, c
 	if (kind != FS_READER_RECORDS)
 		return r;
 	if (sqlite3_prepare_v3(r->db,
-			       "SELECT m.record_id, m.record_size, e.off, e.len FROM messages m"
-			       " LEFT JOIN extents e ON e.record_id = m.record_id WHERE m.id = ?",
+			       "SELECT m.record_id, m.record_size, e.off, e.len, f.name, f.len"
+			       " FROM messages m LEFT JOIN extents e ON e.record_id = m.record_id"
+			       " LEFT JOIN files f ON f.record_id = m.record_id WHERE m.id = ?",
 			       -1, SQLITE_PREPARE_PERSISTENT, &r->locate, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(r->db, "SELECT data FROM chunks WHERE record_id = ? ORDER BY seq",
 			       -1, SQLITE_PREPARE_PERSISTENT, &r->chunks, NULL) != SQLITE_OK) {
@@ -368,82 +382,269 @@ int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, 
 
 int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char **error_r)
 {
-	sqlite3_stmt *st;
-	int rc;
+	static const char *const sql[] = {
+	    "DELETE FROM extents WHERE record_id = ? RETURNING off, len, 0",
+	    "DELETE FROM files WHERE record_id = ? RETURNING 0, len, name",
+	};
 
-	if (fs_sql_prepare(db, "DELETE FROM extents WHERE record_id = ? RETURNING off, len", &st,
-			   error_r) < 0)
-		return -1;
-	sqlite3_bind_int64(st, 1, record_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (fs->nholes == fs->holes_cap) {
-			fs->holes_cap = fs->holes_cap ? fs->holes_cap * 2 : 16;
-			fs->holes = realloc(fs->holes, fs->holes_cap * sizeof(*fs->holes));
-			if (fs->holes == NULL)
-				log_fatal("out of memory");
+	for (size_t i = 0; i < N_ELEMENTS(sql); i++) {
+		sqlite3_stmt *st;
+		int rc;
+
+		if (fs_sql_prepare(db, sql[i], &st, error_r) < 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, record_id);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct fs_extent *h;
+
+			if (fs->nholes == fs->holes_cap) {
+				fs->holes_cap = fs->holes_cap ? fs->holes_cap * 2 : 16;
+				fs->holes = realloc(fs->holes, fs->holes_cap * sizeof(*fs->holes));
+				if (fs->holes == NULL)
+					log_fatal("out of memory");
+			}
+			h = &fs->holes[fs->nholes++];
+			h->off = (uint64_t)sqlite3_column_int64(st, 0);
+			h->len = (uint64_t)sqlite3_column_int64(st, 1);
+			h->file = (uint64_t)sqlite3_column_int64(st, 2);
 		}
-		fs->holes[fs->nholes].off = (uint64_t)sqlite3_column_int64(st, 0);
-		fs->holes[fs->nholes].len = (uint64_t)sqlite3_column_int64(st, 1);
-		fs->nholes++;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return fs_sql_error(db, error_r);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : fs_sql_error(db, error_r);
+	return 0;
 }
 
 /* The rows of the freed extents are committed: overwrite their bytes with
  * zeros, sync, and give the blocks back to the file system. A failure
  * leaves ciphertext that nothing refers to; it is logged, not fatal. */
-static void fs_data_zero_holes(struct fs_store *fs)
+/* Overwrites OFF..END of FD with zeros; 0, or -1 with errno. */
+static int fs_zero_range(int fd, uint64_t off, uint64_t end)
 {
 	static const uint8_t zeros[65536];
+
+	while (off < end) {
+		size_t n = end - off < sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* ---- record files (records/) -------------------------------------------------- */
+
+#define FS_FILES_NAME "records"
+
+void fs_file_name(uint64_t name, char buf[17])
+{
+	snprintf(buf, 17, "%016llx", (unsigned long long)name);
+}
+
+/* Removes record file BUF from records/ the way records.dat loses a freed
+ * extent: its bytes overwritten with zeros and synced, then unlinked. A
+ * failure leaves ciphertext that nothing refers to (removed at the next
+ * open); it is logged, not fatal. */
+static void fs_file_wipe(struct fs_store *fs, const char *buf)
+{
+	struct stat stt;
+	int fd = openat(fs->files_fd, buf, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn("store %s: opening freed record %s: %s", fs->dir, buf,
+				 strerror(errno));
+		return;
+	}
+	if (fstat(fd, &stt) < 0 || fs_zero_range(fd, 0, (uint64_t)stt.st_size) < 0 ||
+	    fdatasync(fd) < 0) {
+		log_warn("store %s: zeroing freed record %s: %s", fs->dir, buf, strerror(errno));
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (unlinkat(fs->files_fd, buf, 0) < 0)
+		log_warn("store %s: removing freed record %s: %s", fs->dir, buf, strerror(errno));
+}
+
+int fs_file_link(struct fs_store *fs, int fd, int64_t record_id, uint64_t len, const char **error_r)
+{
+	char src[40], buf[17];
+	sqlite3_stmt *st;
+	uint64_t name;
+	int rc;
+
+	/* Linking an unnamed file by its descriptor needs /proc (or, with
+	 * AT_EMPTY_PATH, a privilege the server does not keep). */
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+	for (;;) {
+		sqlite3_randomness(sizeof(name), &name);
+		if (name == 0)
+			continue;
+		fs_file_name(name, buf);
+		if (linkat(AT_FDCWD, src, fs->files_fd, buf, AT_SYMLINK_FOLLOW) == 0)
+			break;
+		if (errno == EEXIST || errno == EINTR)
+			continue;
+		if (errno == ENOENT || errno == EPERM || errno == EACCES || errno == ENOTDIR ||
+		    errno == EOPNOTSUPP || errno == EXDEV)
+			return 1;
+		*error_r =
+		    str_tfmt("store: linking a record into %s: %s", FS_FILES_NAME, strerror(errno));
+		return -1;
+	}
+	if (fs->nlinked == fs->linked_cap) {
+		fs->linked_cap = fs->linked_cap ? fs->linked_cap * 2 : 16;
+		fs->linked = realloc(fs->linked, fs->linked_cap * sizeof(*fs->linked));
+		if (fs->linked == NULL)
+			log_fatal("out of memory");
+	}
+	fs->linked[fs->nlinked++] = name;
+	if (fs_wstmt(fs, FS_W_FILE, &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, record_id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)name);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fs_sql_error(fs->wdb, error_r);
+}
+
+/* Unlinks the files the batch linked from the FROMth on: their rows are
+ * rolled back. What fails stays an orphan until the next open. */
+static void fs_files_unlink_from(struct fs_store *fs, size_t from)
+{
+	char buf[17];
+
+	for (size_t i = from; i < fs->nlinked; i++) {
+		fs_file_name(fs->linked[i], buf);
+		if (unlinkat(fs->files_fd, buf, 0) < 0)
+			log_warn("store %s: removing record %s of a failed write: %s", fs->dir, buf,
+				 strerror(errno));
+	}
+	fs->nlinked = from;
+}
+
+/* Opens records/ (made if missing) and, under the write lock of
+ * fs_data_open, wipes every file in it that no row names: a record linked
+ * by a batch that never committed, or a freed one whose removal failed. */
+static int fs_files_open(struct fs_store *fs, const char **error_r)
+{
+	char *path = fs_path_join(fs->dir, FS_FILES_NAME);
+	sqlite3_stmt *st = NULL;
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		*error_r = str_tfmt("store: cannot create %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	fs->files_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->files_fd < 0 || (dfd = dup(fs->files_fd)) < 0 || (d = fdopendir(dfd)) == NULL) {
+		*error_r = str_tfmt("store: cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (fs_sql_prepare(fs->wdb, "SELECT 1 FROM files WHERE name = ?", &st, error_r) < 0) {
+		closedir(d);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		uint64_t name;
+
+		if (de->d_name[0] == '.')
+			continue;
+		errno = 0;
+		name = strtoull(de->d_name, &end, 16);
+		if (errno != 0 || *end != '\0' || end - de->d_name != 16) {
+			log_warn("store %s: %s/%s is not a record file; left alone", fs->dir,
+				 FS_FILES_NAME, de->d_name);
+			continue;
+		}
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)name);
+		if (sqlite3_step(st) == SQLITE_DONE) {
+			log_info("store %s: removing orphan record file %s", fs->dir, de->d_name);
+			fs_file_wipe(fs, de->d_name);
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	closedir(d);
+	return 0;
+}
+
+/* ---- freed records ------------------------------------------------------------- */
+
+/* The rows of the freed extents and files are committed: overwrite their
+ * bytes with zeros, sync, and give the blocks back to the file system. A
+ * failure leaves ciphertext that nothing refers to; it is logged, not
+ * fatal. */
+static void fs_data_zero_holes(struct fs_store *fs)
+{
 	struct stat stt;
 	uint64_t size;
 	int wrote = 0;
 
+	for (size_t i = 0; i < fs->nholes; i++) {
+		char buf[17];
+
+		if (fs->holes[i].file == 0)
+			continue;
+		fs_file_name(fs->holes[i].file, buf);
+		fs_file_wipe(fs, buf);
+	}
 	if (fs->nholes == 0 || fstat(fs->data_fd, &stt) < 0)
 		goto out;
 	size = (uint64_t)stt.st_size;
 	for (size_t i = 0; i < fs->nholes; i++) {
 		uint64_t off = fs->holes[i].off, end = off + fs->holes[i].len;
 
+		if (fs->holes[i].file != 0)
+			continue;
 		if (end > size)
 			end = size; /* trimmed at open as an orphan tail */
-		for (; off < end;) {
-			size_t n = end - off < sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
-			ssize_t w = pwrite(fs->data_fd, zeros, n, (off_t)off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				log_warn("store %s: zeroing a freed record: %s", fs->dir,
-					 strerror(errno));
-				goto out;
-			}
-			off += (uint64_t)w;
-			wrote = 1;
+		if (off >= end)
+			continue;
+		if (fs_zero_range(fs->data_fd, off, end) < 0) {
+			log_warn("store %s: zeroing a freed record: %s", fs->dir, strerror(errno));
+			goto out;
 		}
+		wrote = 1;
 	}
 	if (wrote && fdatasync(fs->data_fd) < 0) {
 		log_warn("store %s: syncing zeroed records: %s", fs->dir, strerror(errno));
 		goto out;
 	}
 	for (size_t i = 0; i < fs->nholes; i++)
-		if (fs->holes[i].off < size)
+		if (fs->holes[i].file == 0 && fs->holes[i].off < size)
 			(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					(off_t)fs->holes[i].off, (off_t)fs->holes[i].len);
 out:
 	fs->nholes = 0;
 }
 
-/* Opens records.dat and, under the write lock (so that no other process is
- * between its append and its COMMIT), cuts off what a crash left after the
- * last committed extent. */
+/* Opens records.dat and records/ and, under the write lock (so that no
+ * other process is between its append or link and its COMMIT), cuts off
+ * what a crash left after the last committed extent and removes the
+ * record files no row names. */
 static int fs_data_open(struct fs_store *fs, const char **error_r)
 {
 	char *path = fs_path_join(fs->dir, FS_DATA_NAME);
 	sqlite3_stmt *st;
 	struct stat stt;
 	int64_t end = 0;
+	int ret;
 
 	fs->data_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fs->data_fd < 0) {
@@ -465,8 +666,9 @@ static int fs_data_open(struct fs_store *fs, const char **error_r)
 	if (fstat(fs->data_fd, &stt) == 0 && stt.st_size > end && ftruncate(fs->data_fd, end) < 0)
 		log_warn("store %s: cannot cut the tail of %s: %s", fs->dir, FS_DATA_NAME,
 			 strerror(errno));
+	ret = fs_files_open(fs, error_r);
 	sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL);
-	return 0;
+	return ret;
 }
 
 void fs_job_submit(struct fs_store *fs, struct fs_job *job)
@@ -516,6 +718,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 
 	fs->data_dirty = 0;
 	fs->nholes = 0;
+	fs->nlinked = 0;
 	if (fs_wexec(fs, FS_W_BEGIN, &error) < 0) {
 		failed = 1;
 	} else if (fstat(fs->data_fd, &stt) < 0) {
@@ -528,7 +731,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 		for (job = batch; job != NULL; job = job->next) {
 			const char *jerr = NULL;
 			uint64_t job_start = fs->data_end;
-			size_t job_holes = fs->nholes;
+			size_t job_holes = fs->nholes, job_linked = fs->nlinked;
 
 			if (fs_wexec(fs, FS_W_SAVEPOINT, &jerr) < 0 ||
 			    job->run(fs->wdb, job->ctx, &job->uid, &jerr) < 0) {
@@ -539,6 +742,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 				cut |= fs->data_end != job_start;
 				fs->data_end = job_start;
 				fs->nholes = job_holes;
+				fs_files_unlink_from(fs, job_linked);
 				if (sqlite3_get_autocommit(fs->wdb) ||
 				    fs_wexec(fs, FS_W_ROLLBACK_TO, &jerr) < 0) {
 					failed = 1;
@@ -561,6 +765,11 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 				failed = 1;
 			}
 		}
+		/* The new names in records/ are durable before the rows. */
+		if (!failed && fs->nlinked > 0 && fsync(fs->files_fd) < 0) {
+			error = str_tfmt("store: syncing %s: %s", FS_FILES_NAME, strerror(errno));
+			failed = 1;
+		}
 		if (!failed && fs_wexec(fs, FS_W_COMMIT, &error) < 0)
 			failed = commit_failed = 1;
 		if (failed && !sqlite3_get_autocommit(fs->wdb))
@@ -570,6 +779,8 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 		if (failed && fs->data_dirty && ftruncate(fs->data_fd, (off_t)batch_start) < 0)
 			log_warn("store %s: cannot cut %s back: %s", fs->dir, FS_DATA_NAME,
 				 strerror(errno));
+		if (failed)
+			fs_files_unlink_from(fs, 0);
 	}
 	if (failed)
 		fs->nholes = 0;
@@ -653,6 +864,7 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 	}
 	fs = xcalloc(1, sizeof(*fs));
 	fs->data_fd = -1;
+	fs->files_fd = -1;
 	fs->store.backend = &store_backend_fs;
 	fs->dir = xstrdup(location);
 	fs->db_path = fs_path_join(location, FS_DB_NAME);
@@ -684,6 +896,8 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 fail:
 	if (fs->data_fd >= 0)
 		close(fs->data_fd);
+	if (fs->files_fd >= 0)
+		close(fs->files_fd);
 	sqlite3_close(fs->rdb);
 	sqlite3_close(fs->wdb);
 	free(fs->db_path);
@@ -722,7 +936,9 @@ static void fs_close(struct store **store)
 	sqlite3_close(fs->rdb);
 	sqlite3_close(fs->wdb);
 	close(fs->data_fd);
+	close(fs->files_fd);
 	free(fs->holes);
+	free(fs->linked);
 	free(fs->db_path);
 	free(fs->dir);
 	free(fs);

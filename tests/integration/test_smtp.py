@@ -656,8 +656,8 @@ def test_logs_and_data_at_rest_hold_no_plaintext(mx):
         t = token()
         tokens.append(t)
         assert s.sendmail(SENDER, [ALICE], make_message(t)) == {}
-    # Large messages too (sealed into records.dat, some past the 1 MiB spill
-    # to a temporary file), with tokens in the body, the Subject and From.
+    # Large messages too (sealed into records.dat, or past 1 MiB into a file
+    # of their own in records/), with tokens in the body, the Subject and From.
     for size in (40 << 10, 300 << 10, 1500 << 10):
         body, subj, frm = token(), token(), token()
         tokens += [body, subj, frm]
@@ -669,7 +669,9 @@ def test_logs_and_data_at_rest_hold_no_plaintext(mx):
             assert s.sendmail(SENDER, [ALICE, BOB], big) == {}
     Raw(inst.smtp_port).expect("EHLO client.example", 250)
     for region in ("eu-ie", "us-east"):
-        assert (inst.region_dir(region) / "records.dat").stat().st_size > 1500 << 10
+        assert (inst.region_dir(region) / "records.dat").stat().st_size > 300 << 10
+        assert [p.stat().st_size > 1500 << 10
+                for p in (inst.region_dir(region) / "records").iterdir()] == [True]
     log = server.log_text()
     for line in log.splitlines():
         if " smtp " in line and "[127.0.0.1]" not in line:

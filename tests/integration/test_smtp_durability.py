@@ -2,12 +2,13 @@
 share commits (group commit); a store whose syncs fail never gets a 250 and
 keeps nothing of the refused message; kill -9 during a stream of large
 messages (sealed records of 32 KiB and more go to records.dat, past 1 MiB
-through a temporary file) loses no acknowledged message and leaves nothing
-half-written."""
+into files of their own) loses no acknowledged message and leaves nothing
+half-written or orphaned."""
 import os
 import random
 import re
 import smtplib
+import sqlite3
 import subprocess
 import threading
 from pathlib import Path
@@ -48,6 +49,15 @@ def send(instance, rcpts, msg, timeout=60):
         return list(e.recipients.values())[0][0]
     except (OSError, smtplib.SMTPException):
         return None
+
+
+def record_files(root):
+    """(whether the store ROOT has record files in records/, whether each of
+    them is named by a row: none left behind by a failed or cut batch)."""
+    con = sqlite3.connect(str(root / "store.sqlite"))
+    named = {"%016x" % (n & (1 << 64) - 1) for (n,) in con.execute("SELECT name FROM files")}
+    con.close()
+    return bool(named), {p.name for p in (root / "records").iterdir()} == named
 
 
 def bodies(instance, address):
@@ -126,7 +136,7 @@ def start_with_shim(inst, lib, trigger):
 
 def sizes():
     """Message bodies that take each path of the store: a small record (in
-    SQLite), one in records.dat, and one spilled past 1 MiB first."""
+    SQLite), one in records.dat, and one in a file of its own."""
     return [0, 40 << 10, 1200 << 10]
 
 
@@ -173,6 +183,7 @@ def test_failing_syncs_never_acknowledged(users, sync_shim, tmp_path):
     assert bodies(inst, ALICE) == kept + after
     check_clean_stop(server)
     assert bodies(inst, ALICE) == kept + after
+    assert record_files(inst.region_dir("eu-ie")) == (True, True)
     # Regions commit independently: the us-east copy of the two-region
     # message may be stored although the reply was 451 (the client retries,
     # so bob may see it twice: at least once, never lost). If stored, whole.
@@ -245,5 +256,8 @@ def test_kill9_loses_no_acknowledged_large_message(users):
                 for m in got}
         missing = [t for t in acked if t not in have]
         assert missing == [], "acknowledged messages missing for %s: %s" % (who, missing)
-    for region in ("eu-ie", "us-east"):   # the large-record path was taken
-        assert (inst.region_dir(region) / "records.dat").stat().st_size > 2 << 20
+    for region in ("eu-ie", "us-east"):   # both large-record paths were taken
+        root = inst.region_dir(region)
+        assert (root / "records.dat").stat().st_size > 0
+        # Files linked by batches the kill cut short were removed at start.
+        assert record_files(root) == (True, True)

@@ -284,9 +284,11 @@ def test_delete_removes_every_stored_byte(instance):
     assert [m[2] for m in instance.export("bob@example.org")["INBOX"]] == [keep]
 
 
-def test_delete_removes_large_records_from_records_dat(instance):
-    """Records of 32 KiB and more live in records.dat: an account deletion
-    zeroes them there too, and the other account's large record survives."""
+def test_delete_removes_large_records(instance):
+    """Records of 32 KiB and more live in records.dat, those past 1 MiB in
+    files of their own in records/: an account deletion zeroes them there
+    too (and removes the files), and the other account's large records
+    survive."""
     instance.add_user("alice@example.org", "eu-ie")
     instance.add_user("bob@example.org", "eu-ie")
     keep = make_message("bob" + secrets.token_hex(4), os.urandom(70000).hex().encode())
@@ -294,22 +296,38 @@ def test_delete_removes_large_records_from_records_dat(instance):
     for i in range(3):
         msg = make_message("big%d" % i, os.urandom(50000).hex().encode())
         assert instance.deliver("alice@example.org", msg).returncode == 0
+    huge = make_message("huge", os.urandom(700000).hex().encode())
+    assert instance.deliver("alice@example.org", huge).returncode == 0
+    keep_huge = make_message("bob-huge", os.urandom(600000).hex().encode())
+    assert instance.deliver("bob@example.org", keep_huge).returncode == 0
     region = instance.region_dir("eu-ie")
     con = sqlite3.connect(str(region / "store.sqlite"))
     extents = con.execute(
         "SELECT e.off, e.len FROM extents e JOIN messages m ON m.record_id = e.record_id"
         " JOIN mailboxes b ON b.id = m.mailbox_id"
         " WHERE b.account_id = (SELECT min(id) FROM accounts)").fetchall()
+    files = con.execute(
+        "SELECT f.name, f.len, b.account_id = (SELECT min(id) FROM accounts) FROM files f"
+        " JOIN messages m ON m.record_id = f.record_id"
+        " JOIN mailboxes b ON b.id = m.mailbox_id").fetchall()
     assert con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
     con.close()
     assert len(extents) == 3
+    assert sorted(alice for _, _, alice in files) == [0, 1]
     data = (region / "records.dat").read_bytes()
     samples = [data[off + 200:off + 264] for off, _ in extents]
     samples += [data[off + length - 64:off + length] for off, length in extents]
+    names = {alice: "%016x" % (name & (1 << 64) - 1) for name, _, alice in files}
+    for name, length, alice in files:
+        blob = (region / "records" / names[alice]).read_bytes()
+        assert len(blob) == length > 1 << 20
+        if alice:
+            samples += [blob[200:264], blob[length // 2:length // 2 + 64], blob[-64:]]
     r = instance.run(["user", "delete", "alice@example.org"])
     assert r.returncode == 0, r.stderr
     assert scan_at_rest(instance.dir, samples) == []
-    assert [m[2] for m in instance.export("bob@example.org")["INBOX"]] == [keep]
+    assert sorted(p.name for p in (region / "records").iterdir()) == [names[0]]
+    assert [m[2] for m in instance.export("bob@example.org")["INBOX"]] == [keep, keep_huge]
 
 
 def test_nothing_readable_at_rest(instance):
@@ -612,6 +630,13 @@ def test_nothing_readable_at_rest_with_large_records(instance):
                filler[: 40000 * (i + 1)] + body.encode() + b"\r\n")
         rcpts = ["alice@example.org"] + (["bob@example.org"] if i % 2 else [])
         assert instance.deliver(rcpts, msg).returncode == 0
+    # And one past 1 MiB, which gets a file of its own in records/.
+    body = "t%s" % secrets.token_hex(8)
+    tokens.append(body)
+    msg = (b"From: x@example.net\r\nTo: alice@example.org\r\nSubject: big\r\n\r\n" +
+           body.encode() + b"\r\n" + filler * 16 + body.encode() + b"\r\n")
+    assert instance.deliver(["alice@example.org"], msg).returncode == 0
+    assert len(list((instance.region_dir("eu-ie") / "records").iterdir())) == 1
     for region in ("eu-ie", "us-east"):
         dat = instance.region_dir(region) / "records.dat"
         assert dat.is_file() and dat.stat().st_size >= 6 * 32768 // 2, region
@@ -621,6 +646,6 @@ def test_nothing_readable_at_rest_with_large_records(instance):
     r = instance.run(["user", "passwd", "alice@example.org", "--password-stdin"],
                      input=password + "\n" + new_pw + "\n")
     assert r.returncode == 0, r.stderr
-    assert len(instance.export("alice@example.org", new_pw)["INBOX"]) == 6
+    assert len(instance.export("alice@example.org", new_pw)["INBOX"]) == 7
     found = scan_at_rest(instance.dir, tokens)
     assert found == [], found
