@@ -17,10 +17,16 @@
 #include <unistd.h>
 
 #define FS_CHUNK_ROW_BYTES (256 * 1024)
+/* The first block of a record kept in memory: most messages fit. */
+#define FS_MEM_FIRST_BYTES (16 * 1024)
 
 struct store_record_writer {
 	struct fs_store *fs;
-	struct buf mem;
+	/* The record's bytes up to FS_SPILL_BYTES. Ciphertext only: grown with
+	 * realloc and freed without the wipes of a struct buf, which cost a
+	 * copy and a memset of every block outgrown. */
+	uint8_t *mem;
+	size_t mem_len, mem_cap;
 	int fd;         /* spill file, -1 until used */
 	int sync_errno; /* of the spill file's sync before the commit job */
 	uint64_t size;
@@ -382,7 +388,6 @@ int fs_record_begin(struct store *s, struct store_record_writer **w_r, const cha
 
 	w->fs = FS(s);
 	w->fd = -1;
-	buf_init(&w->mem);
 	store_message_init(&w->msg);
 	*w_r = w;
 	return 0;
@@ -391,22 +396,37 @@ int fs_record_begin(struct store *s, struct store_record_writer **w_r, const cha
 int fs_record_write(struct store_record_writer *w, const void *data, size_t len,
 		    const char **error_r)
 {
-	if (w->fd < 0 && w->mem.len + len > FS_SPILL_BYTES) {
+	if (w->fd < 0 && w->mem_len + len > FS_SPILL_BYTES) {
 		w->fd = openat(w->fs->files_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (w->fd < 0 || fs_write_all(w->fd, w->mem.data, w->mem.len) < 0) {
+		if (w->fd < 0 || fs_write_all(w->fd, w->mem, w->mem_len) < 0) {
 			*error_r = str_tfmt("store: temporary file: %s", strerror(errno));
 			return -1;
 		}
-		buf_free(&w->mem);
+		free(w->mem);
+		w->mem = NULL;
+		w->mem_len = w->mem_cap = 0;
 	}
 	if (w->fd >= 0) {
 		if (fs_write_all(w->fd, data, len) < 0) {
 			*error_r = str_tfmt("store: temporary file: %s", strerror(errno));
 			return -1;
 		}
-	} else if (buf_append(&w->mem, data, len) < 0) {
-		*error_r = "out of memory";
-		return -1;
+	} else if (len > 0) {
+		if (w->mem_len + len > w->mem_cap) {
+			size_t cap = w->mem_cap ? w->mem_cap : FS_MEM_FIRST_BYTES;
+			uint8_t *p;
+
+			while (cap < w->mem_len + len)
+				cap *= 2;
+			if ((p = realloc(w->mem, cap)) == NULL) {
+				*error_r = "out of memory";
+				return -1;
+			}
+			w->mem = p;
+			w->mem_cap = cap;
+		}
+		memcpy(w->mem + w->mem_len, data, len);
+		w->mem_len += len;
 	}
 	w->size += len;
 	return 0;
@@ -435,12 +455,12 @@ static int fs_record_chunks(sqlite3 *db, struct store_record_writer *w, int64_t 
 	if (fs_wstmt(w->fs, FS_W_CHUNK, &st, error_r) < 0)
 		return -1;
 	if (w->fd < 0) {
-		for (size_t off = 0; off < w->mem.len; off += FS_CHUNK_ROW_BYTES) {
-			size_t n = w->mem.len - off;
+		for (size_t off = 0; off < w->mem_len; off += FS_CHUNK_ROW_BYTES) {
+			size_t n = w->mem_len - off;
 
 			if (n > FS_CHUNK_ROW_BYTES)
 				n = FS_CHUNK_ROW_BYTES;
-			if (fs_insert_chunk(st, record_id, seq++, w->mem.data + off, n) < 0)
+			if (fs_insert_chunk(st, record_id, seq++, w->mem + off, n) < 0)
 				goto sqlfail;
 		}
 		ret = 0;
@@ -496,7 +516,7 @@ static int fs_record_commit_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const c
 	} else if (w->size >= FS_FILE_MIN_BYTES) {
 		uint64_t off;
 
-		if (fs_data_append(w->fs, w->fd < 0 ? w->mem.data : NULL, w->fd, w->size, &off,
+		if (fs_data_append(w->fs, w->fd < 0 ? w->mem : NULL, w->fd, w->size, &off,
 				   error_r) < 0)
 			return -1;
 		if (fs_wstmt(w->fs, FS_W_EXTENT, &st, error_r) < 0)
@@ -553,7 +573,7 @@ static void fs_record_free(struct store_record_writer *w)
 {
 	if (w->fd >= 0)
 		close(w->fd);
-	buf_free(&w->mem);
+	free(w->mem);
 	store_message_clear(&w->msg);
 	free(w);
 }
