@@ -98,7 +98,9 @@ def cpu_seconds(pid):
 def pss_bytes(pid):
     """Proportional set size of PID and its descendants (shared pages are
     split between the processes sharing them, so the sum is fair to
-    multi-process servers)."""
+    multi-process servers), without LazyFree: memory freed with
+    MADV_FREE, which the kernel takes back as soon as it wants the pages
+    but which PSS still counts until it does."""
     total = 0
     for p in tree(pid):
         try:
@@ -106,7 +108,8 @@ def pss_bytes(pid):
                 for line in f:
                     if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
-                        break
+                    elif line.startswith("LazyFree:"):
+                        total -= int(line.split()[1]) * 1024
         except OSError:
             pass
     return total
