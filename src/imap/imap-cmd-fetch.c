@@ -49,8 +49,8 @@ struct imap_fetch_slot {
 	struct evbuffer *ev;
 	/* Kept from one body to the next. */
 	struct seal_reader *reader;
-	/* Errors (a pool thread does not log). */
-	unsigned failed;
+	/* Errors (a pool thread does not log); messages found gone. */
+	unsigned failed, gone;
 	uint32_t error_uid;
 	char error[160];
 };
@@ -60,7 +60,7 @@ struct imap_fetch {
 	size_t *idx;
 	size_t count, pos;
 	uint8_t *flags_changed; /* per entry of IDX: \Seen was just set */
-	unsigned failed;
+	unsigned failed, gone;
 	/* A ring: SLOTS[HEAD] is the oldest of the USED batches in flight. */
 	struct imap_fetch_slot slots[IMAP_FETCH_SLOTS];
 	unsigned head, used;
@@ -89,6 +89,12 @@ static void imap_fetch_free(struct imap_fetch *f)
 
 static void imap_fetch_error(struct imap_fetch_slot *sl, uint32_t uid, const char *error)
 {
+	/* Another session expunged it after this one's view was last
+	 * updated (RFC 2180 4.1.3): not a fault, and not logged as one. */
+	if (error == store_error_gone) {
+		sl->gone++;
+		return;
+	}
 	if (sl->failed++ == 0) {
 		sl->error_uid = uid;
 		snprintf(sl->error, sizeof(sl->error), "%s",
@@ -161,7 +167,8 @@ static int imap_fetch_one(struct imap_fetch_slot *sl, size_t k, const struct buf
 	buf_init(&scratch);
 	if (spec->need_meta) {
 		if (sealed_meta == NULL || sealed_meta->len == 0) {
-			imap_fetch_error(sl, m->uid, "no sealed metadata");
+			/* The scan found no row: the column is never empty. */
+			imap_fetch_error(sl, m->uid, store_error_gone);
 			goto out;
 		}
 		if (imap_msg_meta(s, sealed_meta, &meta, &error) < 0) {
@@ -326,7 +333,7 @@ static void imap_fetch_plan(struct imap_session *s, struct imap_fetch *f,
 	}
 	sl->len = n;
 	sl->bytes = bytes;
-	sl->failed = 0;
+	sl->failed = sl->gone = 0;
 	sl->error[0] = '\0';
 	f->pos += n;
 	if (sl->ev == NULL && (sl->ev = evbuffer_new()) == NULL)
@@ -368,6 +375,7 @@ static void imap_fetch_batch_out(struct imap_session *s, struct imap_fetch *f,
 			imap_session_log(s, LOG_ERROR, "fetch: %s", sl->error);
 	}
 	f->failed += sl->failed;
+	f->gone += sl->gone;
 	net_conn_write_buffer(s->conn, sl->ev);
 }
 
@@ -465,6 +473,8 @@ static void imap_fetch_cont(struct imap_session *s)
 	s->cont_ctx = NULL;
 	if (f->failed > 0)
 		imap_cmd_finish(s, "NO", "Some messages could not be fetched");
+	else if (f->gone > 0)
+		imap_cmd_finish(s, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile");
 	else
 		imap_cmd_finish(s, "OK", "FETCH completed");
 	imap_fetch_free(f);

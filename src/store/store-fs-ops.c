@@ -741,7 +741,7 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 	rc = sqlite3_step(r->locate);
 	if (rc != SQLITE_ROW) {
 		if (rc == SQLITE_DONE)
-			*error_r = "store: no such message";
+			*error_r = store_error_gone;
 		else
 			fs_sql_error(r->db, error_r);
 		sqlite3_reset(r->locate);

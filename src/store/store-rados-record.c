@@ -322,7 +322,7 @@ int rados_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, 
 		return -1;
 	if (n != 1) {
 		rados_entries_free(e, n);
-		*error_r = "store: no such message";
+		*error_r = store_error_gone;
 		return -1;
 	}
 	rados_oid_record(oid, e[0].record);
@@ -331,7 +331,10 @@ int rados_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, 
 		int r = rados_read(rs->io, oid, data, RADOS_READ_BYTES, off);
 
 		if (r <= 0) {
-			ret = r < 0 ? rados_fail(r, "read record", error_r) : -1;
+			/* Removed by an expunge since its entry was read. */
+			ret = r < 0 && r != -ENOENT ? rados_fail(r, "read record", error_r) : -1;
+			if (r == -ENOENT)
+				*error_r = store_error_gone;
 			if (r == 0)
 				*error_r = "store: record is short";
 			break;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+const char store_error_gone[] = "store: no such message";
+
 static const struct store_backend *const store_backends[] = {
     &store_backend_fs,
 #ifdef HAVE_RADOS

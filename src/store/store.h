@@ -159,6 +159,9 @@ struct store_backend {
 	/* Calls FN for every message of MAILBOX_ID with uid >= UID_MIN, in UID order. */
 	int (*message_list)(struct store *s, uint64_t mailbox_id, uint32_t uid_min,
 			    store_message_fn *fn, void *ctx, const char **error_r);
+	/* Feeds FN the sealed record of MESSAGE_ID. A message that is gone
+	 * (expunged since the caller listed it) fails with *error_r set to
+	 * store_error_gone itself, which callers may compare. */
 	int (*record_read)(struct store *s, uint64_t message_id, store_bytes_fn *fn, void *ctx,
 			   const char **error_r);
 
@@ -242,6 +245,9 @@ void store_message_clear(struct store_message *m);
 struct store {
 	const struct store_backend *backend;
 };
+
+/* record_read's error for a message that is gone. */
+extern const char store_error_gone[];
 
 extern const struct store_backend store_backend_fs;
 #ifdef HAVE_RADOS

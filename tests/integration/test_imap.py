@@ -347,6 +347,34 @@ def test_two_sessions_see_flags_and_expunges(srv, alice):
     assert b.fetch("1", "(UID)")[1] == [b"1 (UID 2)"]
 
 
+def test_fetch_of_a_message_expunged_elsewhere(srv, alice):
+    """A FETCH may not announce an EXPUNGE (RFC 9051 7.5.1), so a message
+    another session expunged after this one's view was last updated cannot
+    be fetched: the others still are, and the command ends NO
+    [EXPUNGEISSUED] (RFC 5530, RFC 2180 4.1.3), not as a server fault. The
+    next NOOP reports the expunge."""
+    assert alice.deliver(USER, SIMPLE.replace(b"Subject: ", b"Subject: third ")).returncode == 0
+    b = Raw(alice.imap_port)
+    assert b.cmd("LOGIN %s \"%s\"" % (USER, PW))[-1].startswith(b"t1 OK")
+    assert b.cmd("SELECT INBOX")[-1].startswith(b"t1 OK")
+    a = login(alice)
+    a.select("INBOX")
+    a.store("2", "+FLAGS", r"(\Deleted)")
+    assert a.expunge()[1] == [b"2"]
+    for body in ("BODY.PEEK[]", "ENVELOPE"):
+        lines = b.cmd("FETCH 1:3 (UID %s)" % body)
+        fetched = [l for l in lines if re.match(rb"\* \d+ FETCH", l)]
+        assert [l.split()[1] for l in fetched] == [b"1", b"3"], lines
+        assert lines[-1].startswith(b"t1 NO [EXPUNGEISSUED]"), lines
+        assert not any(b"EXPUNGE\r\n" in l for l in lines), lines
+    lines = b.cmd("NOOP")
+    assert b"* 2 EXPUNGE\r\n" in lines and lines[-1].startswith(b"t1 OK"), lines
+    assert b.cmd("FETCH 1:2 (UID)")[-1].startswith(b"t1 OK")
+    a.logout()
+    b.close()
+    assert "message uid" not in srv.log_text()   # not logged as a fault
+
+
 @pytest.mark.serial  # wake-up time bound
 def test_idle_wakes_on_smtp_delivery(srv, alice):
     r = Raw(alice.imap_port)

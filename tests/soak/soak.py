@@ -88,10 +88,10 @@ def ok(typ, data, what):
 
 
 def fetch_ok(state, user, t0, typ, data, what):
-    """FETCH may answer NO for a message another session expunged since T0,
-    when this session's view was last brought up to date (RFC 2180 4.1.3);
-    any other NO fails the run."""
-    if typ == "NO":
+    """FETCH may answer NO [EXPUNGEISSUED] for a message another session
+    expunged since T0, when this session's view was last brought up to date
+    (RFC 2180 4.1.3, RFC 5530); any other NO fails the run."""
+    if typ == "NO" and data and data[-1].startswith(b"[EXPUNGEISSUED]"):
         with state.lock:
             busy = state.expunging.get(user, 0) > 0 or state.last_expunge.get(user, 0) >= t0
         if busy:
