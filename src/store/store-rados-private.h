@@ -61,6 +61,10 @@ struct rados_store {
 	struct store_record_writer *queue_head, *queue_tail; /* commits */
 	int stopping;
 	uint64_t batches, commits; /* statistics */
+	/* Notifications sent and not yet completed (under LOCK): close waits
+	 * for them, since librados would complete one after its shutdown. */
+	unsigned notifies;
+	pthread_cond_t notified;
 };
 
 static inline struct rados_store *RS(struct store *s)
@@ -99,6 +103,9 @@ int rados_record_ref(struct rados_store *rs, uint64_t record, int delta, const c
 int rados_account_mailboxes(struct rados_store *rs, uint64_t account_id, uint64_t **ids_r,
 			    size_t *count_r, const char **error_r);
 uint64_t rados_random_u64(void);
+
+/* Waits until every notification RS sent has completed. */
+void rados_notify_drain(struct rados_store *rs);
 
 /* store-rados-ops.c */
 int rados_account_create(struct store *s, struct store_account *acct, const char **error_r);

@@ -8,8 +8,10 @@
  * ignores its own notifications: it has told its own sessions already. */
 #include "store/store-rados-private.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RADOS_NOTIFY_BYTES      24
 #define RADOS_NOTIFY_TIMEOUT_MS 2000
@@ -96,6 +98,17 @@ void rados_change_unwatch(struct store *s, struct store_watch **wp)
 	free(w);
 }
 
+static void rados_notify_done(rados_completion_t c, void *arg)
+{
+	struct rados_store *rs = arg;
+
+	(void)c;
+	pthread_mutex_lock(&rs->lock);
+	rs->notifies--;
+	pthread_cond_broadcast(&rs->notified);
+	pthread_mutex_unlock(&rs->lock);
+}
+
 void rados_change_notify(struct store *s, uint64_t account_id, uint64_t mailbox_id)
 {
 	struct rados_store *rs = RS(s);
@@ -107,11 +120,34 @@ void rados_change_notify(struct store *s, uint64_t account_id, uint64_t mailbox_
 	rados_put64(msg + 8, account_id);
 	rados_put64(msg + 16, mailbox_id);
 	rados_oid_account(oid, account_id);
-	if (rados_aio_create_completion2(NULL, NULL, &c) < 0)
+	if (rados_aio_create_completion2(rs, rados_notify_done, &c) < 0)
 		return;
-	/* Fire and forget: librados keeps the completion until it is done. */
+	pthread_mutex_lock(&rs->lock);
+	rs->notifies++;
+	pthread_mutex_unlock(&rs->lock);
+	/* Not waited for here: librados keeps the completion until it is done,
+	 * and the store's close waits for the count to drop. */
 	if (rados_aio_notify(rs->io, oid, c, (const char *)msg, sizeof(msg),
-			     RADOS_NOTIFY_TIMEOUT_MS, NULL, NULL) < 0)
+			     RADOS_NOTIFY_TIMEOUT_MS, NULL, NULL) < 0) {
 		log_warn("store: rados notify failed");
+		rados_notify_done(c, rs);
+	}
 	rados_aio_release(c);
+}
+
+void rados_notify_drain(struct rados_store *rs)
+{
+	struct timespec until;
+
+	/* A notification ends within its own timeout, acknowledged or not;
+	 * a few seconds more in case the cluster is gone. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += RADOS_NOTIFY_TIMEOUT_MS / 1000 + 5;
+	pthread_mutex_lock(&rs->lock);
+	while (rs->notifies > 0 &&
+	       pthread_cond_timedwait(&rs->notified, &rs->lock, &until) != ETIMEDOUT)
+		;
+	if (rs->notifies > 0)
+		log_warn("store: closing with %u rados notifications still pending", rs->notifies);
+	pthread_mutex_unlock(&rs->lock);
 }

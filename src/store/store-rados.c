@@ -462,6 +462,7 @@ static int rados_open(const char *location, struct store **store_r, const char *
 	}
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_cond_init(&rs->cond, NULL);
+	pthread_cond_init(&rs->notified, NULL);
 	if (pthread_create(&rs->committer, NULL, rados_committer_main, rs) != 0) {
 		*error_r = "store: cannot start the commit thread";
 		pthread_mutex_destroy(&rs->lock);
@@ -485,8 +486,10 @@ static void rados_close(struct store **store)
 	pthread_cond_broadcast(&rs->cond);
 	pthread_mutex_unlock(&rs->lock);
 	pthread_join(rs->committer, NULL);
+	rados_notify_drain(rs);
 	pthread_mutex_destroy(&rs->lock);
 	pthread_cond_destroy(&rs->cond);
+	pthread_cond_destroy(&rs->notified);
 	rados_aio_flush(rs->io);
 	rados_watch_flush(rs->cluster);
 	rados_ioctx_destroy(rs->io);

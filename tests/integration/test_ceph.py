@@ -311,3 +311,21 @@ def test_region_keys_confine_each_node(sealmail_bin, tmp_path):
     finally:
         rc = server.stop()
         assert rc in (0, None), server.log_text()[-4000:]
+
+
+def test_cli_deliveries_exit_cleanly(nodes):
+    """`sealmail deliver` into a rados region, with a server watching the
+    account: every run stores its message and exits 0. (Each delivery
+    notifies the watchers; a notification still in flight when the process
+    shut librados down made about one run in six crash after its message
+    was stored, and a local MTA would then deliver it again.)"""
+    a, b, _ = nodes
+    m = imap(b)
+    m.select("INBOX")
+    for i in range(20):
+        r = a.run(["deliver", USER], input=msg("cli%d" % i))
+        assert r.returncode == 0, (i, r.returncode, r.stderr[-2000:])
+    assert m.noop()[0] == "OK"
+    typ, data = m.search(None, "ALL")
+    assert typ == "OK" and len(data[0].split()) == 20, data
+    m.logout()
