@@ -271,7 +271,13 @@ static int fs_mailbox_set_uids_job(sqlite3 *db, void *ctx, uint32_t *uid_r, cons
 	sqlite3_bind_int64(st, 2, c->uidnext);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)c->highestmodseq);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->mailbox_id);
-	return fs_step_done(db, st, error_r);
+	if (fs_step_done(db, st, error_r) < 0)
+		return -1;
+	if (sqlite3_changes(db) == 0) {
+		*error_r = "store: no such mailbox";
+		return -1;
+	}
+	return 0;
 }
 
 int fs_mailbox_set_uids(struct store *s, uint64_t mailbox_id, uint32_t uidvalidity,

@@ -10,6 +10,7 @@
 #include "store/store-rados-private.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,10 +263,14 @@ int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_
 	return r < 0 && r != -ENOENT ? rados_fail(r, "unregister mailbox", error_r) : 0;
 }
 
-int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
-			 const struct buf *name_sealed, int subscribed, const char **error_r)
+/* Changes MAILBOX_ID's header with one guarded write (with NAME_SEALED as
+ * its new name when not NULL), read and edited again whenever another
+ * writer came in between. EDIT returns 0 to write, 1 when the mailbox is
+ * not the one wanted. 1 written, 0 no such mailbox, -1 error. */
+static int rados_hdr_update(struct rados_store *rs, uint64_t mailbox_id,
+			    int (*edit)(struct rados_hdr *h, void *ctx), void *ctx,
+			    const struct buf *name_sealed, const char **error_r)
 {
-	struct rados_store *rs = RS(s);
 	char oid[RADOS_OID_MAX];
 
 	rados_oid_mailbox(oid, mailbox_id);
@@ -275,10 +280,8 @@ int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_
 		rados_write_op_t op;
 		int r = rados_hdr_read(rs, mailbox_id, &h, old, error_r);
 
-		if (r <= 0 || h.account_id != account_id)
+		if (r <= 0 || edit(&h, ctx) != 0)
 			return r < 0 ? -1 : 0;
-		if (subscribed >= 0)
-			h.subscribed = subscribed ? 1 : 0;
 		op = rados_create_write_op();
 		rados_hdr_guard(op, old, &h, new);
 		if (name_sealed != NULL)
@@ -288,8 +291,98 @@ int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_
 		rados_release_write_op(op);
 		if (r == -ECANCELED)
 			continue;
-		return r < 0 ? rados_fail(r, "update mailbox", error_r) : 0;
+		return r < 0 ? rados_fail(r, "update mailbox", error_r) : 1;
 	}
 	*error_r = "store: mailbox update: too much contention";
 	return -1;
+}
+
+struct rados_update_ctx {
+	uint64_t account_id;
+	int subscribed;
+};
+
+static int rados_update_edit(struct rados_hdr *h, void *ctx)
+{
+	const struct rados_update_ctx *c = ctx;
+
+	if (h->account_id != c->account_id)
+		return 1;
+	if (c->subscribed >= 0)
+		h->subscribed = c->subscribed ? 1 : 0;
+	return 0;
+}
+
+int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
+			 const struct buf *name_sealed, int subscribed, const char **error_r)
+{
+	struct rados_update_ctx c = {account_id, subscribed};
+
+	if (rados_hdr_update(RS(s), mailbox_id, rados_update_edit, &c, name_sealed, error_r) < 0)
+		return -1;
+	return 0;
+}
+
+/* Raises the UIDVALIDITY guard of ACCOUNT_ID ("ver": the last one given)
+ * to at least UIDVALIDITY, so that a mailbox created later gets a higher
+ * one than a moved mailbox brought. */
+static int rados_account_ver_raise(struct rados_store *rs, uint64_t account_id,
+				   uint32_t uidvalidity, const char **error_r)
+{
+	char oid[RADOS_OID_MAX], ver[32], newver[32];
+
+	rados_oid_account(oid, account_id);
+	snprintf(newver, sizeof(newver), "%" PRIu32, uidvalidity);
+	for (int tries = 0; tries < RADOS_RETRIES; tries++) {
+		rados_write_op_t op;
+		int r, n = rados_getxattr(rs->io, oid, "ver", ver, sizeof(ver) - 1);
+
+		if (n < 0)
+			return rados_fail(n, "read account", error_r);
+		ver[n] = '\0';
+		if (strtoul(ver, NULL, 10) >= uidvalidity)
+			return 0;
+		op = rados_create_write_op();
+		rados_write_op_cmpxattr(op, "ver", LIBRADOS_CMPXATTR_OP_EQ, ver, (size_t)n);
+		rados_write_op_setxattr(op, "ver", newver, strlen(newver));
+		r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
+		rados_release_write_op(op);
+		if (r == -ECANCELED)
+			continue;
+		return r < 0 ? rados_fail(r, "update account", error_r) : 0;
+	}
+	*error_r = "store: account update: too much contention";
+	return -1;
+}
+
+struct rados_uids_ctx {
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint64_t account_id; /* result */
+};
+
+static int rados_uids_edit(struct rados_hdr *h, void *ctx)
+{
+	struct rados_uids_ctx *c = ctx;
+
+	h->uidvalidity = c->uidvalidity;
+	if (h->uidnext < c->uidnext)
+		h->uidnext = c->uidnext;
+	if (h->modseq < c->highestmodseq)
+		h->modseq = c->highestmodseq;
+	c->account_id = h->account_id;
+	return 0;
+}
+
+int rados_mailbox_set_uids(struct store *s, uint64_t mailbox_id, uint32_t uidvalidity,
+			   uint32_t uidnext, uint64_t highestmodseq, const char **error_r)
+{
+	struct rados_uids_ctx c = {uidvalidity, uidnext, highestmodseq, 0};
+	int r = rados_hdr_update(RS(s), mailbox_id, rados_uids_edit, &c, NULL, error_r);
+
+	if (r == 0)
+		*error_r = "store: no such mailbox";
+	if (r <= 0)
+		return -1;
+	return rados_account_ver_raise(RS(s), c.account_id, uidvalidity, error_r);
 }

@@ -156,6 +156,8 @@ int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_
 			 const char **error_r);
 int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_id,
 			 const struct buf *name_sealed, int subscribed, const char **error_r);
+int rados_mailbox_set_uids(struct store *s, uint64_t mailbox_id, uint32_t uidvalidity,
+			   uint32_t uidnext, uint64_t highestmodseq, const char **error_r);
 int rados_message_scan(struct store *s, uint64_t mailbox_id, uint32_t uid_min, uint32_t uid_max,
 		       uint64_t modseq_min, int with_meta, store_message_fn *fn, void *ctx,
 		       const char **error_r);

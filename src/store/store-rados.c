@@ -518,6 +518,7 @@ const struct store_backend store_backend_rados = {
     .mailbox_get = rados_mailbox_get,
     .mailbox_delete = rados_mailbox_delete,
     .mailbox_update = rados_mailbox_update,
+    .mailbox_set_uids = rados_mailbox_set_uids,
     .message_scan = rados_message_scan,
     .message_set_flags = rados_message_set_flags,
     .message_expunge = rados_message_expunge,

@@ -207,8 +207,9 @@ struct store_backend {
 	/* Moving an account between regions: sets MAILBOX_ID's UIDVALIDITY and
 	 * raises its next UID and highest modseq to at least UIDNEXT and
 	 * HIGHESTMODSEQ, so that the next record_commit into a mailbox with no
-	 * higher UID gets UID UIDNEXT. Optional: NULL for a backend that cannot
-	 * take a moved account. */
+	 * higher UID gets UID UIDNEXT. An error for a mailbox that does not
+	 * exist. Optional: NULL for a backend that cannot take a moved
+	 * account. */
 	int (*mailbox_set_uids)(struct store *s, uint64_t mailbox_id, uint32_t uidvalidity,
 				uint32_t uidnext, uint64_t highestmodseq, const char **error_r);
 

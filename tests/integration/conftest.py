@@ -58,6 +58,23 @@ def dir_bytes(path):
     return total
 
 
+def mailbox_state(m, box):
+    """(UIDVALIDITY, [(uid, sorted flags, bytes)]) of mailbox BOX, read over
+    the logged-in imaplib connection M: what must survive an account move."""
+    typ, _ = m.select(box)
+    assert typ == "OK"
+    validity = int(m.response("UIDVALIDITY")[1][0])
+    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
+    assert typ == "OK"
+    msgs = []
+    for item in data:
+        if isinstance(item, tuple):
+            uid = int(re.search(rb"UID (\d+)", item[0])[1])
+            flags = sorted(re.search(rb"FLAGS \(([^)]*)\)", item[0])[1].split())
+            msgs.append((uid, flags, item[1]))
+    return validity, sorted(msgs)
+
+
 def scan_at_rest(path, tokens):
     """Reads every byte of every file under PATH (databases, WAL, journals,
     temporary files) and every file name; returns a list of (file, token)

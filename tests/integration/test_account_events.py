@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import subprocess
 
-from conftest import Server, scan_at_rest
+from conftest import Server, mailbox_state, scan_at_rest
 from test_vault import make_message, snapshot
 
 EX_DATAERR, EX_TEMPFAIL = 65, 75
@@ -78,19 +78,7 @@ def imap_state(inst):
     """{mailbox: (UIDVALIDITY, [(uid, sorted flags, bytes)])} over IMAP."""
     m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
     m.login(ALICE, PW)
-    state = {}
-    for box in ("INBOX", "Archive"):
-        typ, _ = m.select(box)
-        assert typ == "OK"
-        validity = int(m.response("UIDVALIDITY")[1][0])
-        typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
-        msgs = []
-        for item in data:
-            if isinstance(item, tuple):
-                uid = int(re.search(rb"UID (\d+)", item[0])[1])
-                flags = sorted(re.search(rb"FLAGS \(([^)]*)\)", item[0])[1].split())
-                msgs.append((uid, flags, item[1]))
-        state[box] = (validity, sorted(msgs))
+    state = {box: mailbox_state(m, box) for box in ("INBOX", "Archive")}
     m.logout()
     return state
 

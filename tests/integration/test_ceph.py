@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import Instance, Server
+from conftest import Instance, Server, mailbox_state
 
 CONF = os.environ.get("SEALMAIL_CEPH_CONF")
 pytestmark = pytest.mark.skipif(
@@ -64,14 +64,20 @@ def make_node(binary, path, ns, keys_from=None, client="sealmail"):
     return inst
 
 
-@pytest.fixture
-def nodes(sealmail_bin, tmp_path):
-    ns = "t%d" % time.time_ns()
-    a = make_node(sealmail_bin, tmp_path / "a", ns)
+def first_node(binary, path, ns):
+    """The first node of namespace NS, with USER added in eu-ie."""
+    a = make_node(binary, path, ns)
     r = a.run(["user", "add", USER, "--region", "eu-ie", "--password-stdin"], input=PW + "\n")
     if "not built into" in r.stderr:
         pytest.skip("this sealmail is built without librados")
     assert r.returncode == 0, r.stderr
+    return a
+
+
+@pytest.fixture
+def nodes(sealmail_bin, tmp_path):
+    ns = "t%d" % time.time_ns()
+    a = first_node(sealmail_bin, tmp_path / "a", ns)
     b = make_node(sealmail_bin, tmp_path / "b", ns, keys_from=a)
     sa, sb = Server(a).start(), Server(b).start()
     yield a, b, ns
@@ -311,6 +317,52 @@ def test_region_keys_confine_each_node(sealmail_bin, tmp_path):
     finally:
         rc = server.stop()
         assert rc in (0, None), server.log_text()[-4000:]
+
+
+def inbox_state(inst):
+    m = imap(inst)
+    state = mailbox_state(m, "INBOX")
+    m.logout()
+    return state
+
+
+def test_account_moves_between_rados_regions(sealmail_bin, tmp_path):
+    """`sealmail user move` between two regions whose stores are rados: the
+    mail arrives in the us pool with its UIDs, UIDVALIDITY and flags (a
+    large record too), new mail goes there, and nothing of the account is
+    left in the eu pool's namespace."""
+    ns = "t%d" % time.time_ns()
+    a = first_node(sealmail_bin, tmp_path / "a", ns)
+    for i in range(3):
+        body = "line %d of a large message\r\n" % i * 60000 if i == 2 else "body %d\r\n" % i
+        assert a.deliver(USER, msg("move%d" % i, body)).returncode == 0
+    srv = Server(a).start()
+    try:
+        m = imap(a)
+        m.select("INBOX")
+        assert m.store("1", "+FLAGS", r"(\Flagged)")[0] == "OK"
+        assert m.store("2", "+FLAGS", r"(\Deleted)")[0] == "OK"
+        assert m.expunge()[0] == "OK"
+        m.logout()
+        before = inbox_state(a)
+    finally:
+        srv.stop()
+    assert [u for u, _, _ in before[1]] == [1, 3]
+    assert objects("mail-eu", ns) and objects("mail-us", ns) == []
+
+    r = a.run(["user", "move", USER, "--region", "us-east"])
+    assert r.returncode == 0, r.stderr
+    assert objects("mail-eu", ns) == []
+    assert objects("mail-us", ns)
+    srv = Server(a).start()
+    try:
+        assert inbox_state(a) == before
+        smtp_send(a, "after-move")
+        validity, msgs = inbox_state(a)
+        assert validity == before[0] and [u for u, _, _ in msgs] == [1, 3, 4]
+    finally:
+        srv.stop()
+    assert objects("mail-eu", ns) == []
 
 
 def test_cli_deliveries_exit_cleanly(nodes):

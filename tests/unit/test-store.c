@@ -1462,6 +1462,30 @@ static void test_account_set_wrapped(void **state)
 	buf_free(&wr);
 }
 
+/* Moving an account in: a mailbox takes the UIDVALIDITY it had, and its
+ * next UID and highest modseq are raised (never lowered), so a message
+ * copied over keeps its UID. */
+static void test_mailbox_set_uids(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox box;
+	const char *error = NULL;
+
+	memset(&box, 0, sizeof(box));
+	assert_non_null(f->b->mailbox_set_uids);
+	assert_int_equal(f->b->mailbox_set_uids(f->s, f->inbox.id, 12345, 100, 500, &error), 0);
+	assert_int_equal(put(f, "moved", 5, "m"), 100);
+	assert_int_equal(f->b->mailbox_set_uids(f->s, f->inbox.id, 12345, 50, 20, &error), 0);
+	assert_int_equal(put(f, "next", 4, "m"), 101);
+	assert_int_equal(f->b->mailbox_get(f->s, f->acct.id, f->inbox.id, &box, &error), 1);
+	assert_int_equal(box.uidvalidity, 12345);
+	assert_int_equal(box.uidnext, 102);
+	assert_true(box.highestmodseq > 500);
+	assert_int_equal(box.messages, 2);
+	store_mailbox_clear(&box);
+	assert_int_equal(f->b->mailbox_set_uids(f->s, 0x7ffffff0, 1, 1, 1, &error), -1);
+}
+
 static void test_mailbox_get_role(void **state)
 {
 	struct fixture *f = *state;
@@ -1523,6 +1547,7 @@ int main(void)
 	    STORE_TEST(test_change_watch),
 	    STORE_TEST(test_account_set_wrapped),
 	    STORE_TEST(test_mailbox_get_role),
+	    STORE_TEST(test_mailbox_set_uids),
 	};
 	const char *env = getenv("SEALMAIL_TEST_STORES");
 	char *list, *tok, *save = NULL;
