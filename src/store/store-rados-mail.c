@@ -195,7 +195,10 @@ int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, s
 /* Removes the mailbox object in one write guarded by the header read with
  * its entries, so that a message added by another node in between (which
  * changes the header) makes the remove fail with -ECANCELED and start over
- * with that message among the entries whose records lose a reference. */
+ * with that message among the entries whose records lose a reference.
+ * First the header is marked as being deleted (one short guarded write):
+ * from then on no one else sees the mailbox, so writers that keep adding
+ * to it cannot make every try of the remove fail. */
 static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uint64_t mailbox_id,
 				const char **error_r)
 {
@@ -208,12 +211,24 @@ static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uin
 		char old[128];
 		rados_write_op_t op;
 		size_t n = 0;
-		int r = rados_hdr_read(rs, mailbox_id, &h, old, error_r);
+		int r = rados_hdr_read_any(rs, mailbox_id, &h, old, error_r);
 
 		if (r <= 0)
 			return r;
 		if (h.account_id != account_id)
 			return 1;
+		if (!h.deleting) {
+			char marked[128];
+
+			h.deleting = 1;
+			op = rados_create_write_op();
+			rados_hdr_guard(op, old, &h, marked);
+			r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
+			rados_release_write_op(op);
+			if (r < 0 && r != -ECANCELED)
+				return r == -ENOENT ? 0 : rados_fail(r, "remove mailbox", error_r);
+			continue;
+		}
 		if (rados_entries_read(rs, mailbox_id, 1, UINT32_MAX, &e, &n, error_r) < 0)
 			return -1;
 		op = rados_create_write_op();

@@ -224,7 +224,7 @@ int rados_mailbox_create(struct store *s, uint64_t account_id, enum store_role r
 			 const char **error_r)
 {
 	struct rados_store *rs = RS(s);
-	struct rados_hdr h = {account_id, (int)role, 0, 1, 1, 0, 0, 1};
+	struct rados_hdr h = {account_id, (int)role, 0, 1, 1, 0, 0, 1, 0};
 	char aoid[RADOS_OID_MAX], boid[RADOS_OID_MAX], key[RADOS_OID_MAX], text[128], ver[32];
 	uint64_t id = 0;
 	int r;

@@ -35,6 +35,9 @@ struct rados_hdr {
 	uint32_t messages;
 	uint64_t bytes;
 	int subscribed;
+	/* Being deleted: no one else sees the mailbox any more, so that the
+	 * delete is not starved by writers that keep changing the header. */
+	int deleting;
 };
 
 /* One index entry ("u.<uid>"). */
@@ -79,9 +82,13 @@ void rados_oid_record(char oid[RADOS_OID_MAX], uint64_t record);
 void rados_key_uid(char key[16], char prefix, uint32_t uid);
 
 void rados_hdr_format(const struct rados_hdr *h, char *out, size_t size);
-/* Reads mailbox MAILBOX_ID's header: 1 found (*TEXT set when not NULL), 0 none. */
+/* Reads mailbox MAILBOX_ID's header: 1 found (*TEXT set when not NULL), 0
+ * none (or being deleted). */
 int rados_hdr_read(struct rados_store *rs, uint64_t mailbox_id, struct rados_hdr *h_r,
 		   char text_r[128], const char **error_r);
+/* The same, and a mailbox being deleted is found too. */
+int rados_hdr_read_any(struct rados_store *rs, uint64_t mailbox_id, struct rados_hdr *h_r,
+		       char text_r[128], const char **error_r);
 /* Adds a guarded header update to OP: compares OLD_TEXT, sets NEW. */
 void rados_hdr_guard(rados_write_op_t op, const char *old_text, const struct rados_hdr *h,
 		     char new_text[128]);

@@ -62,16 +62,24 @@ uint64_t rados_random_u64(void)
 void rados_hdr_format(const struct rados_hdr *h, char *out, size_t size)
 {
 	snprintf(out, size,
-		 "%" PRIu64 " %d %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu32 " %" PRIu64 " %d",
+		 "%" PRIu64 " %d %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu32 " %" PRIu64 " %d%s",
 		 h->account_id, h->role, h->uidvalidity, h->uidnext, h->modseq, h->messages,
-		 h->bytes, h->subscribed);
+		 h->bytes, h->subscribed, h->deleting ? " deleting" : "");
 }
 
 int rados_hdr_read(struct rados_store *rs, uint64_t mailbox_id, struct rados_hdr *h,
 		   char text_r[128], const char **error_r)
 {
+	int r = rados_hdr_read_any(rs, mailbox_id, h, text_r, error_r);
+
+	return r > 0 && h->deleting ? 0 : r;
+}
+
+int rados_hdr_read_any(struct rados_store *rs, uint64_t mailbox_id, struct rados_hdr *h,
+		       char text_r[128], const char **error_r)
+{
 	char oid[RADOS_OID_MAX], text[128];
-	int n;
+	int n, end = 0;
 
 	rados_oid_mailbox(oid, mailbox_id);
 	n = rados_getxattr(rs->io, oid, "hdr", text, sizeof(text) - 1);
@@ -82,12 +90,14 @@ int rados_hdr_read(struct rados_store *rs, uint64_t mailbox_id, struct rados_hdr
 	text[n] = '\0';
 	memset(h, 0, sizeof(*h));
 	if (sscanf(text,
-		   "%" SCNu64 " %d %" SCNu32 " %" SCNu32 " %" SCNu64 " %" SCNu32 " %" SCNu64 " %d",
+		   "%" SCNu64 " %d %" SCNu32 " %" SCNu32 " %" SCNu64 " %" SCNu32 " %" SCNu64
+		   " %d%n",
 		   &h->account_id, &h->role, &h->uidvalidity, &h->uidnext, &h->modseq, &h->messages,
-		   &h->bytes, &h->subscribed) != 8) {
+		   &h->bytes, &h->subscribed, &end) != 8) {
 		*error_r = "store: malformed mailbox header";
 		return -1;
 	}
+	h->deleting = strcmp(text + end, " deleting") == 0;
 	if (text_r != NULL)
 		memcpy(text_r, text, (size_t)n + 1);
 	return 1;
