@@ -43,6 +43,7 @@ struct net_conn {
 	unsigned int tls : 1;       /* TLS is up (handshake done) */
 	unsigned int upgrading : 1; /* STARTTLS handshake in progress */
 	unsigned int closing : 1;   /* close_after_flush called */
+	unsigned int failing : 1;   /* closing after an error: report ERROR */
 	unsigned int closed : 1;    /* closed() has been called for good */
 	unsigned int skipping : 1;  /* inside an over-long line */
 };
@@ -74,7 +75,7 @@ static void net_conn_flush_check(struct net_conn *conn)
 	struct timeval tv = {0, NET_FLUSH_POLL_MS * 1000};
 
 	if (net_conn_output_pending(conn) == 0) {
-		net_conn_closed(conn, NET_CLOSE_FLUSHED);
+		net_conn_closed(conn, conn->failing ? NET_CLOSE_ERROR : NET_CLOSE_FLUSHED);
 		return;
 	}
 	if (time_now_us() > conn->close_deadline_us) {
@@ -168,6 +169,24 @@ static void net_conn_tls_info(struct net_conn *conn)
 		 cipher != NULL ? SSL_CIPHER_get_name(cipher) : "unknown");
 }
 
+/* An error on BEV. A STARTTLS handshake that failed has left OpenSSL's
+ * alert (protocol_version, say) in the socket's own buffer, under the TLS
+ * filter: it is sent before the error is reported, so that the client
+ * learns why rather than seeing the connection drop. */
+static void net_conn_failed(struct net_conn *conn, struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+
+	if (conn->upgrading && !conn->closing && under != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(under)) > 0) {
+		conn->failing = 1;
+		net_conn_close_after_flush(conn);
+		bufferevent_enable(under, EV_WRITE);
+		return;
+	}
+	net_conn_closed(conn, NET_CLOSE_ERROR);
+}
+
 static void net_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct net_conn *conn = arg;
@@ -187,7 +206,7 @@ static void net_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	else if (what & BEV_EVENT_EOF)
 		net_conn_closed(conn, NET_CLOSE_EOF);
 	else if (what & BEV_EVENT_ERROR)
-		net_conn_closed(conn, NET_CLOSE_ERROR);
+		net_conn_failed(conn, bev);
 }
 
 static void net_conn_setup_bev(struct net_conn *conn)
