@@ -549,8 +549,11 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 		return -1;
 	}
 	fs->files_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fs->files_fd < 0 || (dfd = dup(fs->files_fd)) < 0 || (d = fdopendir(dfd)) == NULL) {
+	dfd = fs->files_fd < 0 ? -1 : fcntl(fs->files_fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
 		*error_r = str_tfmt("store: cannot open %s: %s", path, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
 		free(path);
 		return -1;
 	}
