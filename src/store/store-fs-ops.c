@@ -737,6 +737,8 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 
 	if (r == NULL)
 		return -1;
+	/* Until the last byte is read, a delete may commit but not wipe. */
+	pthread_rwlock_rdlock(&fs->wipe_lock);
 	sqlite3_bind_int64(r->locate, 1, (sqlite3_int64)message_id);
 	rc = sqlite3_step(r->locate);
 	if (rc != SQLITE_ROW) {
@@ -745,6 +747,7 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 		else
 			fs_sql_error(r->db, error_r);
 		sqlite3_reset(r->locate);
+		pthread_rwlock_unlock(&fs->wipe_lock);
 		fs_reader_put(fs, r);
 		return -1;
 	}
@@ -755,8 +758,6 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 	len = (uint64_t)sqlite3_column_int64(r->locate, 3);
 	name = (uint64_t)sqlite3_column_int64(r->locate, 4);
 	if (sqlite3_column_type(r->locate, 4) != SQLITE_NULL) {
-		/* Opened while the read transaction still holds: until it
-		 * ends, no delete of this record can commit. */
 		fs_file_name(name, buf);
 		len = (uint64_t)sqlite3_column_int64(r->locate, 5);
 		fd = openat(fs->files_fd, buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -764,17 +765,22 @@ int fs_record_read(struct store *s, uint64_t message_id, store_bytes_fn *fn, voi
 			*error_r =
 			    str_tfmt("store: opening record file %s: %s", buf, strerror(errno));
 	}
-	sqlite3_reset(r->locate); /* ends the read transaction */
 	if (fd >= 0) {
+		sqlite3_reset(r->locate); /* ends the read transaction */
 		rc = fs_record_read_file(fd, r, 0, len, fn, ctx, error_r);
 		close(fd);
 	} else if (name != 0) {
 		rc = -1;
 	} else if (in_data) {
+		sqlite3_reset(r->locate);
 		rc = fs_record_read_file(fs->data_fd, r, off, len, fn, ctx, error_r);
 	} else {
+		/* Rows under 32 KiB: read in the same read transaction, so a
+		 * delete committed meanwhile cannot take them halfway. */
 		rc = fs_record_read_rows(r, record_id, size, fn, ctx, error_r);
 	}
+	sqlite3_reset(r->locate);
+	pthread_rwlock_unlock(&fs->wipe_lock);
 	fs_reader_put(fs, r);
 	return rc;
 }

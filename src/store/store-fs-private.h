@@ -74,6 +74,11 @@ struct fs_store {
 	/* Connections for record reads and message scans, one per concurrent
 	 * caller (fs_reader_get), a list of idle ones per kind. */
 	pthread_mutex_t readers_lock;
+	/* Held shared by a record read from its look-up to its last byte, and
+	 * exclusively while freed records are wiped: a read that found a
+	 * record before its delete committed gets all of it, and one after
+	 * finds no row (readers never hold up a WAL commit, only the wipe). */
+	pthread_rwlock_t wipe_lock;
 	struct fs_reader *readers[FS_READER_KINDS];
 	sqlite3 *wdb; /* the writer thread's connection */
 	sqlite3_stmt *wstmts[FS_W_COUNT];

@@ -186,7 +186,7 @@ static void fs_wstmts_free(struct fs_store *fs)
 /* Creates the schema of a new store; an existing one of the current
  * version is only read, so that opening a region's store never changes its
  * files. Older versions are brought up to date in one transaction. */
-static int fs_schema_ensure(sqlite3 *db, const char **error_r)
+static int fs_schema_version(sqlite3 *db, const char **error_r)
 {
 	sqlite3_stmt *st;
 	int version = -1;
@@ -196,17 +196,29 @@ static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version == FS_SCHEMA_VERSION)
-		return 0;
 	if (version < 0 || version > FS_SCHEMA_VERSION) {
 		*error_r = str_tfmt("store: unknown schema version %d", version);
 		return -1;
 	}
+	return version;
+}
+
+static int fs_schema_ensure(sqlite3 *db, const char **error_r)
+{
+	int version = fs_schema_version(db, error_r);
+
+	if (version < 0 || version == FS_SCHEMA_VERSION)
+		return version < 0 ? -1 : 0;
 	if (fs_sql_exec(db, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
+	/* Again under the write lock: another process may have upgraded it. */
+	if ((version = fs_schema_version(db, error_r)) < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
 	if ((version == 0 && fs_sql_exec(db, fs_schema, error_r) < 0) ||
 	    (version == 1 && fs_sql_exec(db, fs_schema_1to2, error_r) < 0) ||
-	    (version >= 1 && fs_sql_exec(db, fs_schema_2to3, error_r) < 0) ||
+	    ((version == 1 || version == 2) && fs_sql_exec(db, fs_schema_2to3, error_r) < 0) ||
 	    fs_sql_exec(db, "COMMIT", error_r) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -541,14 +553,21 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 	sqlite3_stmt *st = NULL;
 	struct dirent *de;
 	DIR *d;
-	int dfd;
+	int dfd, made;
 
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+	if ((made = mkdir(path, 0700) == 0) == 0 && errno != EEXIST) {
 		*error_r = str_tfmt("store: cannot create %s: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
 	fs->files_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* A new folder is made durable before any row can name a file in it:
+	 * batches sync only the folder's own entries. */
+	if (made && fs->files_fd >= 0 && (fsync(fs->files_fd) < 0 || fs_fsync_parent(path) < 0)) {
+		*error_r = str_tfmt("store: cannot sync %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
 	dfd = fs->files_fd < 0 ? -1 : fcntl(fs->files_fd, F_DUPFD_CLOEXEC, 0);
 	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
 		*error_r = str_tfmt("store: cannot open %s: %s", path, strerror(errno));
@@ -563,14 +582,12 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char *end;
 		uint64_t name;
 
 		if (de->d_name[0] == '.')
 			continue;
-		errno = 0;
-		name = strtoull(de->d_name, &end, 16);
-		if (errno != 0 || *end != '\0' || end - de->d_name != 16) {
+		name = strtoull(de->d_name, NULL, 16);
+		if (strlen(de->d_name) != 16 || strspn(de->d_name, "0123456789abcdef") != 16) {
 			log_warn("store %s: %s/%s is not a record file; left alone", fs->dir,
 				 FS_FILES_NAME, de->d_name);
 			continue;
@@ -599,6 +616,9 @@ static void fs_data_zero_holes(struct fs_store *fs)
 	uint64_t size;
 	int wrote = 0;
 
+	if (fs->nholes == 0)
+		return;
+	pthread_rwlock_wrlock(&fs->wipe_lock);
 	for (size_t i = 0; i < fs->nholes; i++) {
 		char buf[17];
 
@@ -634,6 +654,7 @@ static void fs_data_zero_holes(struct fs_store *fs)
 			(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					(off_t)fs->holes[i].off, (off_t)fs->holes[i].len);
 out:
+	pthread_rwlock_unlock(&fs->wipe_lock);
 	fs->nholes = 0;
 }
 
@@ -693,21 +714,24 @@ void fs_job_submit(struct fs_store *fs, struct fs_job *job)
  * writes its frame where theirs begin, and since WAL frame checksums chain,
  * that ends the valid part of the WAL before them; this holds once the
  * frame is written, even if its own sync fails too. */
-static void fs_wal_overwrite(struct fs_store *fs)
+static int fs_wal_overwrite(struct fs_store *fs)
 {
 	char sql[64];
+	int ret = -1;
 
 	/* The store was brought to FS_SCHEMA_VERSION when it was opened: the
 	 * same value again, only for the page it writes. Not str_tfmt: the
 	 * batch's error message may be in its buffer. */
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", FS_SCHEMA_VERSION);
-	if (sqlite3_exec(fs->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return;
-	if (sqlite3_exec(fs->wdb, sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(fs->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(fs->wdb, sql, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		ret = 0;
+	else
 		log_warn("store %s: after a failed commit: %s", fs->dir, sqlite3_errmsg(fs->wdb));
 	if (!sqlite3_get_autocommit(fs->wdb))
 		sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
 }
 
 /* Runs one batch; every job gets a result. Returns the number of jobs. */
@@ -717,7 +741,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 	struct fs_job *job;
 	struct stat stt;
 	uint64_t batch_start = 0;
-	int failed = 0, cut = 0, commit_failed = 0;
+	int failed = 0, cut = 0, commit_failed = 0, may_replay = 0;
 
 	fs->data_dirty = 0;
 	fs->nholes = 0;
@@ -777,12 +801,14 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 			failed = commit_failed = 1;
 		if (failed && !sqlite3_get_autocommit(fs->wdb))
 			sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
-		if (commit_failed)
-			fs_wal_overwrite(fs);
+		/* If the overwrite failed too, a crash could bring the batch
+		 * back: its files stay, for the next open to keep or wipe. */
+		if (commit_failed && fs_wal_overwrite(fs) < 0)
+			may_replay = 1;
 		if (failed && fs->data_dirty && ftruncate(fs->data_fd, (off_t)batch_start) < 0)
 			log_warn("store %s: cannot cut %s back: %s", fs->dir, FS_DATA_NAME,
 				 strerror(errno));
-		if (failed)
+		if (failed && !may_replay)
 			fs_files_unlink_from(fs, 0);
 	}
 	if (failed)
@@ -859,6 +885,7 @@ int fs_job_run_wait(struct fs_store *fs, fs_job_fn *run, void *ctx, const char *
 
 static int fs_open(const char *location, struct store **store_r, const char **error_r)
 {
+	pthread_rwlockattr_t wipe_attr;
 	struct fs_store *fs;
 
 	if (fs_mkdir_p(location, 0700) < 0) {
@@ -887,10 +914,16 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 	chmod(fs->db_path, 0600);
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_cond_init(&fs->cond, NULL);
+	/* Writer first: a stream of FETCHes must not hold a wipe off. */
+	pthread_rwlockattr_init(&wipe_attr);
+	pthread_rwlockattr_setkind_np(&wipe_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&fs->wipe_lock, &wipe_attr);
+	pthread_rwlockattr_destroy(&wipe_attr);
 	if (pthread_create(&fs->writer, NULL, fs_writer_main, fs) != 0) {
 		*error_r = "store: cannot start the writer thread";
 		pthread_mutex_destroy(&fs->lock);
 		pthread_cond_destroy(&fs->cond);
+		pthread_rwlock_destroy(&fs->wipe_lock);
 		goto fail;
 	}
 	pthread_mutex_init(&fs->readers_lock, NULL);
@@ -936,6 +969,7 @@ static void fs_close(struct store **store)
 		}
 	}
 	pthread_mutex_destroy(&fs->readers_lock);
+	pthread_rwlock_destroy(&fs->wipe_lock);
 	sqlite3_close(fs->rdb);
 	sqlite3_close(fs->wdb);
 	close(fs->data_fd);

@@ -1313,6 +1313,81 @@ static void test_large_record(void **state)
 	free(data);
 }
 
+struct reader_race {
+	struct fixture *f;
+	uint64_t ids[12];
+	size_t sizes[12];
+	atomic_int stop;
+	int reads, gone, bad;
+	char error[200];
+};
+
+/* Reads every message again and again: each read gets the whole record,
+ * exactly, or fails as gone; never zeros, part of it or another error. */
+static void *reader_race_main(void *p)
+{
+	struct reader_race *rr = p;
+
+	while (!atomic_load(&rr->stop)) {
+		for (size_t i = 0; i < 12; i++) {
+			struct chunks c = {0, 0, 0};
+			const char *error = NULL;
+
+			if (rr->f->b->record_read(rr->f->s, rr->ids[i], check_chunk, &c, &error) ==
+			    0) {
+				rr->reads++;
+				if (c.bad || c.len != rr->sizes[i])
+					rr->bad++;
+			} else if (error == store_error_gone) {
+				rr->gone++;
+			} else if (rr->error[0] == '\0') {
+				snprintf(rr->error, sizeof(rr->error), "%s", error);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Messages expunged while another thread reads them (records of every
+ * kind: rows, records.dat, files of their own): no read sees a record
+ * being wiped. */
+static void test_reads_race_expunges(void **state)
+{
+	static const size_t kinds[] = {20000, 300 * 1024, 1536 * 1024};
+	struct reader_race rr;
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct collect list;
+	uint8_t *data = malloc(2 * 1024 * 1024);
+	pthread_t th;
+
+	memset(&rr, 0, sizeof(rr));
+	rr.f = f;
+	for (size_t i = 0; i < 2 * 1024 * 1024; i++)
+		data[i] = (uint8_t)(i * 131 >> 3);
+	for (size_t i = 0; i < 12; i++) {
+		rr.sizes[i] = kinds[i % 3] + i;
+		put(f, data, rr.sizes[i], "r");
+	}
+	memset(&list, 0, sizeof(list));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &list, &error), 0);
+	assert_int_equal(list.n, 12);
+	memcpy(rr.ids, list.ids, sizeof(rr.ids));
+	assert_int_equal(pthread_create(&th, NULL, reader_race_main, &rr), 0);
+	for (uint32_t uid = 1; uid <= 12; uid++) {
+		usleep(20000);
+		assert_int_equal(f->b->message_expunge(f->s, f->inbox.id, &uid, 1, &error), 0);
+	}
+	usleep(20000);
+	atomic_store(&rr.stop, 1);
+	pthread_join(th, NULL);
+	free(data);
+	if (rr.error[0] != '\0')
+		fail_msg("a read failed: %s", rr.error);
+	assert_int_equal(rr.bad, 0);
+	assert_true(rr.reads > 12 && rr.gone >= 12);
+}
+
 /* fs: a file in records/ that no row names (a batch linked it and never
  * committed; a freed one whose removal failed) is removed when the store
  * is next opened, and anything else there is left alone; files shared by
@@ -1538,6 +1613,7 @@ int main(void)
 	    STORE_TEST(test_expunged),
 	    cmocka_unit_test(test_fs_schema_upgrade),
 	    STORE_TEST(test_fs_record_files),
+	    STORE_TEST(test_reads_race_expunges),
 	    STORE_TEST(test_two_handles_unique_uids),
 	    STORE_TEST(test_two_handles_delete_races_delivery),
 	    STORE_TEST(test_two_handles_flags_race),
