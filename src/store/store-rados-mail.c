@@ -199,6 +199,34 @@ int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, s
  * First the header is marked as being deleted (one short guarded write):
  * from then on no one else sees the mailbox, so writers that keep adding
  * to it cannot make every try of the remove fail. */
+/* A delete that failed after marking MAILBOX_ID: the mark is taken off
+ * again (best effort), so that the mailbox is seen and the delete can be
+ * retried. (After a crash in between it stays hidden; deleting the account
+ * removes it.) */
+static void rados_mailbox_unmark(struct rados_store *rs, uint64_t mailbox_id)
+{
+	char oid[RADOS_OID_MAX];
+	const char *error;
+
+	rados_oid_mailbox(oid, mailbox_id);
+	for (int tries = 0; tries < RADOS_RETRIES; tries++) {
+		struct rados_hdr h;
+		char old[128], new[128];
+		rados_write_op_t op;
+		int r = rados_hdr_read_any(rs, mailbox_id, &h, old, &error);
+
+		if (r <= 0 || !h.deleting)
+			return;
+		h.deleting = 0;
+		op = rados_create_write_op();
+		rados_hdr_guard(op, old, &h, new);
+		r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
+		rados_release_write_op(op);
+		if (r != -ECANCELED)
+			return;
+	}
+}
+
 static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uint64_t mailbox_id,
 				const char **error_r)
 {
@@ -229,8 +257,10 @@ static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uin
 				return r == -ENOENT ? 0 : rados_fail(r, "remove mailbox", error_r);
 			continue;
 		}
-		if (rados_entries_read(rs, mailbox_id, 1, UINT32_MAX, &e, &n, error_r) < 0)
+		if (rados_entries_read(rs, mailbox_id, 1, UINT32_MAX, &e, &n, error_r) < 0) {
+			rados_mailbox_unmark(rs, mailbox_id);
 			return -1;
+		}
 		op = rados_create_write_op();
 		rados_write_op_cmpxattr(op, "hdr", LIBRADOS_CMPXATTR_OP_EQ, old, strlen(old));
 		rados_write_op_remove(op);
@@ -243,7 +273,10 @@ static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uin
 		if (r < 0) {
 			rados_entries_free(e, n);
 			/* Gone already: whoever removed it dropped its references. */
-			return r == -ENOENT ? 0 : rados_fail(r, "remove mailbox", error_r);
+			if (r == -ENOENT)
+				return 0;
+			rados_mailbox_unmark(rs, mailbox_id);
+			return rados_fail(r, "remove mailbox", error_r);
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (rados_record_ref(rs, e[i].record, -1, error_r) < 0) {
@@ -254,6 +287,7 @@ static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uin
 		rados_entries_free(e, n);
 		return 0;
 	}
+	rados_mailbox_unmark(rs, mailbox_id);
 	*error_r = "store: mailbox delete: too much contention";
 	return -1;
 }

@@ -111,8 +111,9 @@ int rados_account_mailboxes(struct rados_store *rs, uint64_t account_id, uint64_
 			    size_t *count_r, const char **error_r);
 uint64_t rados_random_u64(void);
 
-/* Waits until every notification RS sent has completed. */
-void rados_notify_drain(struct rados_store *rs);
+/* Waits until every notification RS sent has completed: 0, or -1 when
+ * some are still pending after their timeout and a margin. */
+int rados_notify_drain(struct rados_store *rs);
 
 /* store-rados-ops.c */
 int rados_account_create(struct store *s, struct store_account *acct, const char **error_r);

@@ -135,19 +135,22 @@ void rados_change_notify(struct store *s, uint64_t account_id, uint64_t mailbox_
 	rados_aio_release(c);
 }
 
-void rados_notify_drain(struct rados_store *rs)
+int rados_notify_drain(struct rados_store *rs)
 {
 	struct timespec until;
+	unsigned left;
 
 	/* A notification ends within its own timeout, acknowledged or not;
 	 * a few seconds more in case the cluster is gone. */
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += RADOS_NOTIFY_TIMEOUT_MS / 1000 + 5;
 	pthread_mutex_lock(&rs->lock);
 	while (rs->notifies > 0 &&
 	       pthread_cond_timedwait(&rs->notified, &rs->lock, &until) != ETIMEDOUT)
 		;
-	if (rs->notifies > 0)
-		log_warn("store: closing with %u rados notifications still pending", rs->notifies);
+	left = rs->notifies;
 	pthread_mutex_unlock(&rs->lock);
+	if (left > 0)
+		log_warn("store: %u rados notifications still pending at close", left);
+	return left > 0 ? -1 : 0;
 }

@@ -472,7 +472,14 @@ static int rados_open(const char *location, struct store **store_r, const char *
 	}
 	pthread_mutex_init(&rs->lock, NULL);
 	pthread_cond_init(&rs->cond, NULL);
-	pthread_cond_init(&rs->notified, NULL);
+	{
+		pthread_condattr_t attr; /* timed waits on the monotonic clock */
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&rs->notified, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 	if (pthread_create(&rs->committer, NULL, rados_committer_main, rs) != 0) {
 		*error_r = "store: cannot start the commit thread";
 		pthread_mutex_destroy(&rs->lock);
@@ -496,7 +503,12 @@ static void rados_close(struct store **store)
 	pthread_cond_broadcast(&rs->cond);
 	pthread_mutex_unlock(&rs->lock);
 	pthread_join(rs->committer, NULL);
-	rados_notify_drain(rs);
+	if (rados_notify_drain(rs) < 0) {
+		/* librados still holds completions that point at RS: shutting
+		 * it down (or freeing RS) would have them run on freed memory.
+		 * Left as is; this happens only as the process ends. */
+		return;
+	}
 	pthread_mutex_destroy(&rs->lock);
 	pthread_cond_destroy(&rs->cond);
 	pthread_cond_destroy(&rs->notified);
