@@ -27,6 +27,16 @@ struct fs_job {
 	int result;
 	uint32_t uid;
 	char error[200];
+	int wipes; /* it freed records: done once they are wiped */
+};
+
+/* Records freed by one committed batch, for the wiper thread, and the
+ * jobs that freed them: they are answered once the bytes are gone. */
+struct fs_wipe {
+	struct fs_wipe *next;
+	struct fs_extent *holes;
+	size_t nholes;
+	struct fs_job *jobs;
 };
 
 /* What a reader connection is for: its page cache is sized for it. */
@@ -98,6 +108,17 @@ struct fs_store {
 	int data_dirty;          /* the batch appended: fdatasync before COMMIT */
 	struct fs_extent *holes; /* freed by the batch: zeroed after COMMIT */
 	size_t nholes, holes_cap;
+
+	/* The wiper thread: zeroes, syncs and gives back what committed
+	 * batches freed, so that the writer goes on with the next batch. It
+	 * has a records.dat descriptor of its own: a sync on the writer's
+	 * would take write-back errors the writer's own sync must see. */
+	pthread_t wiper;
+	pthread_mutex_t wq_lock;
+	pthread_cond_t wq_cond;
+	struct fs_wipe *wq_head, *wq_tail;
+	int wq_stopping;
+	int wipe_fd;
 
 	/* Records past FS_SPILL_BYTES: each a file of its own in records/,
 	 * written (and synced) once, as its spill file, and linked there by the

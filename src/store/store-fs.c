@@ -606,56 +606,130 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 
 /* ---- freed records ------------------------------------------------------------- */
 
-/* The rows of the freed extents and files are committed: overwrite their
- * bytes with zeros, sync, and give the blocks back to the file system. A
- * failure leaves ciphertext that nothing refers to; it is logged, not
- * fatal. */
-static void fs_data_zero_holes(struct fs_store *fs)
+/* The rows of the freed extents and files HOLES are committed: overwrite
+ * their bytes with zeros, sync, and give the blocks back to the file
+ * system. A failure leaves ciphertext that nothing refers to; it is logged,
+ * not fatal. On the wiper thread. */
+static void fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size_t nholes)
 {
 	struct stat stt;
 	uint64_t size;
 	int wrote = 0;
 
-	if (fs->nholes == 0)
-		return;
 	pthread_rwlock_wrlock(&fs->wipe_lock);
-	for (size_t i = 0; i < fs->nholes; i++) {
+	for (size_t i = 0; i < nholes; i++) {
 		char buf[17];
 
-		if (fs->holes[i].file == 0)
+		if (holes[i].file == 0)
 			continue;
-		fs_file_name(fs->holes[i].file, buf);
+		fs_file_name(holes[i].file, buf);
 		fs_file_wipe(fs, buf);
 	}
-	if (fs->nholes == 0 || fstat(fs->data_fd, &stt) < 0)
+	if (fstat(fs->wipe_fd, &stt) < 0)
 		goto out;
 	size = (uint64_t)stt.st_size;
-	for (size_t i = 0; i < fs->nholes; i++) {
-		uint64_t off = fs->holes[i].off, end = off + fs->holes[i].len;
+	for (size_t i = 0; i < nholes; i++) {
+		uint64_t off = holes[i].off, end = off + holes[i].len;
 
-		if (fs->holes[i].file != 0)
+		if (holes[i].file != 0)
 			continue;
 		if (end > size)
 			end = size; /* trimmed at open as an orphan tail */
 		if (off >= end)
 			continue;
-		if (fs_zero_range(fs->data_fd, off, end) < 0) {
+		if (fs_zero_range(fs->wipe_fd, off, end) < 0) {
 			log_warn("store %s: zeroing a freed record: %s", fs->dir, strerror(errno));
 			goto out;
 		}
 		wrote = 1;
 	}
-	if (wrote && fdatasync(fs->data_fd) < 0) {
+	if (wrote && fdatasync(fs->wipe_fd) < 0) {
 		log_warn("store %s: syncing zeroed records: %s", fs->dir, strerror(errno));
 		goto out;
 	}
-	for (size_t i = 0; i < fs->nholes; i++)
-		if (fs->holes[i].file == 0 && fs->holes[i].off < size)
-			(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					(off_t)fs->holes[i].off, (off_t)fs->holes[i].len);
+	for (size_t i = 0; i < nholes; i++)
+		if (holes[i].file == 0 && holes[i].off < size)
+			(void)fallocate(fs->wipe_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)holes[i].off, (off_t)holes[i].len);
 out:
 	pthread_rwlock_unlock(&fs->wipe_lock);
+}
+
+/* Lets the wiper finish what is queued and waits for it. */
+static void fs_wiper_stop(struct fs_store *fs)
+{
+	pthread_mutex_lock(&fs->wq_lock);
+	fs->wq_stopping = 1;
+	pthread_cond_broadcast(&fs->wq_cond);
+	pthread_mutex_unlock(&fs->wq_lock);
+	pthread_join(fs->wiper, NULL);
+}
+
+static void *fs_wiper_main(void *arg)
+{
+	struct fs_store *fs = arg;
+
+	pthread_setname_np(pthread_self(), "store-wiper");
+	pthread_mutex_lock(&fs->wq_lock);
+	for (;;) {
+		struct fs_wipe *w;
+
+		while (fs->wq_head == NULL && !fs->wq_stopping)
+			pthread_cond_wait(&fs->wq_cond, &fs->wq_lock);
+		if (fs->wq_head == NULL)
+			break;
+		w = fs->wq_head;
+		fs->wq_head = w->next;
+		if (fs->wq_head == NULL)
+			fs->wq_tail = NULL;
+		pthread_mutex_unlock(&fs->wq_lock);
+		fs_wipe_run(fs, w->holes, w->nholes);
+		while (w->jobs != NULL) {
+			struct fs_job *job = w->jobs;
+
+			w->jobs = job->next;
+			job->done(job->done_ctx, job->result, job->uid,
+				  job->result < 0 ? job->error : NULL);
+		}
+		free(w->holes);
+		free(w);
+		pthread_mutex_lock(&fs->wq_lock);
+	}
+	pthread_mutex_unlock(&fs->wq_lock);
+	return NULL;
+}
+
+/* Hands what the committed batch freed to the wiper, with the jobs of
+ * *BATCH that freed it (taken out of *BATCH, in order). */
+static void fs_wipe_queue(struct fs_store *fs, struct fs_job **batch)
+{
+	struct fs_wipe *w = xcalloc(1, sizeof(*w));
+	struct fs_job **tail = &w->jobs, **p = batch;
+
+	w->holes = xmalloc(fs->nholes * sizeof(*w->holes));
+	memcpy(w->holes, fs->holes, fs->nholes * sizeof(*w->holes));
+	w->nholes = fs->nholes;
 	fs->nholes = 0;
+	while (*p != NULL) {
+		struct fs_job *job = *p;
+
+		if (!job->wipes) {
+			p = &job->next;
+			continue;
+		}
+		*p = job->next;
+		job->next = NULL;
+		*tail = job;
+		tail = &job->next;
+	}
+	pthread_mutex_lock(&fs->wq_lock);
+	if (fs->wq_tail != NULL)
+		fs->wq_tail->next = w;
+	else
+		fs->wq_head = w;
+	fs->wq_tail = w;
+	pthread_cond_signal(&fs->wq_cond);
+	pthread_mutex_unlock(&fs->wq_lock);
 }
 
 /* Opens records.dat and records/ and, under the write lock (so that no
@@ -760,6 +834,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 			uint64_t job_start = fs->data_end;
 			size_t job_holes = fs->nholes, job_linked = fs->nlinked;
 
+			job->wipes = 0;
 			if (fs_wexec(fs, FS_W_SAVEPOINT, &jerr) < 0 ||
 			    job->run(fs->wdb, job->ctx, &job->uid, &jerr) < 0) {
 				job->result = -1;
@@ -782,6 +857,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 				error = jerr;
 				break;
 			}
+			job->wipes = fs->nholes > job_holes;
 		}
 		if (!failed && fs->data_dirty) {
 			/* A failed last job may have left bytes past the end. */
@@ -813,7 +889,8 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 	}
 	if (failed)
 		fs->nholes = 0;
-	fs_data_zero_holes(fs);
+	if (fs->nholes > 0)
+		fs_wipe_queue(fs, &batch);
 	if (!failed && fs->checkpoint_truncate) {
 		sqlite3_wal_checkpoint_v2(fs->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		fs->checkpoint_truncate = 0;
@@ -895,6 +972,7 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 	fs = xcalloc(1, sizeof(*fs));
 	fs->data_fd = -1;
 	fs->files_fd = -1;
+	fs->wipe_fd = -1;
 	fs->store.backend = &store_backend_fs;
 	fs->dir = xstrdup(location);
 	fs->db_path = fs_path_join(location, FS_DB_NAME);
@@ -906,6 +984,16 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 		goto fail;
 	if (fs_data_open(fs, error_r) < 0)
 		goto fail;
+	{
+		char *path = fs_path_join(fs->dir, FS_DATA_NAME);
+
+		fs->wipe_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fs->wipe_fd < 0)
+			*error_r = str_tfmt("store: cannot open %s: %s", path, strerror(errno));
+		free(path);
+		if (fs->wipe_fd < 0)
+			goto fail;
+	}
 	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, &fs->rdb,
 		       error_r) < 0)
 		goto fail;
@@ -919,17 +1007,29 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 	pthread_rwlockattr_setkind_np(&wipe_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&fs->wipe_lock, &wipe_attr);
 	pthread_rwlockattr_destroy(&wipe_attr);
+	pthread_mutex_init(&fs->wq_lock, NULL);
+	pthread_cond_init(&fs->wq_cond, NULL);
+	if (pthread_create(&fs->wiper, NULL, fs_wiper_main, fs) != 0) {
+		*error_r = "store: cannot start the wiper thread";
+		goto fail_locks;
+	}
 	if (pthread_create(&fs->writer, NULL, fs_writer_main, fs) != 0) {
 		*error_r = "store: cannot start the writer thread";
-		pthread_mutex_destroy(&fs->lock);
-		pthread_cond_destroy(&fs->cond);
-		pthread_rwlock_destroy(&fs->wipe_lock);
-		goto fail;
+		fs_wiper_stop(fs);
+		goto fail_locks;
 	}
 	pthread_mutex_init(&fs->readers_lock, NULL);
 	*store_r = &fs->store;
 	return 0;
+fail_locks:
+	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->cond);
+	pthread_rwlock_destroy(&fs->wipe_lock);
+	pthread_mutex_destroy(&fs->wq_lock);
+	pthread_cond_destroy(&fs->wq_cond);
 fail:
+	if (fs->wipe_fd >= 0)
+		close(fs->wipe_fd);
 	if (fs->data_fd >= 0)
 		close(fs->data_fd);
 	if (fs->files_fd >= 0)
@@ -952,6 +1052,10 @@ static void fs_close(struct store **store)
 	pthread_cond_broadcast(&fs->cond);
 	pthread_mutex_unlock(&fs->lock);
 	pthread_join(fs->writer, NULL);
+	/* After the writer: it queues no more; what is queued is wiped. */
+	fs_wiper_stop(fs);
+	pthread_mutex_destroy(&fs->wq_lock);
+	pthread_cond_destroy(&fs->wq_cond);
 	fs_wstmts_free(fs);
 	/* Group commit at work; not worth a line for a CLI's few writes. */
 	if (fs->jobs >= 100)
@@ -973,6 +1077,7 @@ static void fs_close(struct store **store)
 	sqlite3_close(fs->rdb);
 	sqlite3_close(fs->wdb);
 	close(fs->data_fd);
+	close(fs->wipe_fd);
 	close(fs->files_fd);
 	free(fs->holes);
 	free(fs->linked);
