@@ -555,7 +555,8 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 	DIR *d;
 	int dfd, made;
 
-	if ((made = mkdir(path, 0700) == 0) == 0 && errno != EEXIST) {
+	made = mkdir(path, 0700) == 0;
+	if (!made && errno != EEXIST) {
 		*error_r = str_tfmt("store: cannot create %s: %s", path, strerror(errno));
 		free(path);
 		return -1;
@@ -586,12 +587,12 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 
 		if (de->d_name[0] == '.')
 			continue;
-		name = strtoull(de->d_name, NULL, 16);
 		if (strlen(de->d_name) != 16 || strspn(de->d_name, "0123456789abcdef") != 16) {
 			log_warn("store %s: %s/%s is not a record file; left alone", fs->dir,
 				 FS_FILES_NAME, de->d_name);
 			continue;
 		}
+		name = strtoull(de->d_name, NULL, 16);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)name);
 		if (sqlite3_step(st) == SQLITE_DONE) {
 			log_info("store %s: removing orphan record file %s", fs->dir, de->d_name);
@@ -655,6 +656,12 @@ out:
 	pthread_rwlock_unlock(&fs->wipe_lock);
 }
 
+/* Reports JOB's result to its caller. */
+static void fs_job_finish(struct fs_job *job)
+{
+	job->done(job->done_ctx, job->result, job->uid, job->result < 0 ? job->error : NULL);
+}
+
 /* Lets the wiper finish what is queued and waits for it. */
 static void fs_wiper_stop(struct fs_store *fs)
 {
@@ -688,8 +695,7 @@ static void *fs_wiper_main(void *arg)
 			struct fs_job *job = w->jobs;
 
 			w->jobs = job->next;
-			job->done(job->done_ctx, job->result, job->uid,
-				  job->result < 0 ? job->error : NULL);
+			fs_job_finish(job);
 		}
 		free(w->holes);
 		free(w);
@@ -745,7 +751,10 @@ static int fs_data_open(struct fs_store *fs, const char **error_r)
 	int ret;
 
 	fs->data_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fs->data_fd < 0) {
+	/* The wiper's own description of the same file (see fs_store). */
+	if (fs->data_fd >= 0)
+		fs->wipe_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fs->data_fd < 0 || fs->wipe_fd < 0) {
 		*error_r = str_tfmt("store: cannot open %s: %s", path, strerror(errno));
 		free(path);
 		return -1;
@@ -903,8 +912,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 			snprintf(job->error, sizeof(job->error), "%s",
 				 error ? error : "store error");
 		}
-		job->done(job->done_ctx, job->result, job->uid,
-			  job->result < 0 ? job->error : NULL);
+		fs_job_finish(job);
 	}
 }
 
@@ -984,16 +992,6 @@ static int fs_open(const char *location, struct store **store_r, const char **er
 		goto fail;
 	if (fs_data_open(fs, error_r) < 0)
 		goto fail;
-	{
-		char *path = fs_path_join(fs->dir, FS_DATA_NAME);
-
-		fs->wipe_fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fs->wipe_fd < 0)
-			*error_r = str_tfmt("store: cannot open %s: %s", path, strerror(errno));
-		free(path);
-		if (fs->wipe_fd < 0)
-			goto fail;
-	}
 	if (fs_db_open(fs->db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, &fs->rdb,
 		       error_r) < 0)
 		goto fail;
