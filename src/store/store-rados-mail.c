@@ -199,32 +199,33 @@ int rados_message_list(struct store *s, uint64_t mailbox_id, uint32_t uid_min, s
  * First the header is marked as being deleted (one short guarded write):
  * from then on no one else sees the mailbox, so writers that keep adding
  * to it cannot make every try of the remove fail. */
+/* Changes MAILBOX_ID's header with one guarded write (with NAME_SEALED as
+ * its new name when not NULL), read and edited again whenever another
+ * writer came in between; ANY: a mailbox being deleted too. EDIT returns 0
+ * to write, 1 when the header is not one to change. 1 written, 0 no such
+ * mailbox (or EDIT declined), -1 error. */
+static int rados_hdr_update(struct rados_store *rs, uint64_t mailbox_id, int any,
+			    int (*edit)(struct rados_hdr *h, void *ctx), void *ctx,
+			    const struct buf *name_sealed, const char **error_r);
+
 /* A delete that failed after marking MAILBOX_ID: the mark is taken off
  * again (best effort), so that the mailbox is seen and the delete can be
  * retried. (After a crash in between it stays hidden; deleting the account
  * removes it.) */
+static int rados_unmark_edit(struct rados_hdr *h, void *ctx)
+{
+	(void)ctx;
+	if (!h->deleting)
+		return 1;
+	h->deleting = 0;
+	return 0;
+}
+
 static void rados_mailbox_unmark(struct rados_store *rs, uint64_t mailbox_id)
 {
-	char oid[RADOS_OID_MAX];
 	const char *error;
 
-	rados_oid_mailbox(oid, mailbox_id);
-	for (int tries = 0; tries < RADOS_RETRIES; tries++) {
-		struct rados_hdr h;
-		char old[128], new[128];
-		rados_write_op_t op;
-		int r = rados_hdr_read_any(rs, mailbox_id, &h, old, &error);
-
-		if (r <= 0 || !h.deleting)
-			return;
-		h.deleting = 0;
-		op = rados_create_write_op();
-		rados_hdr_guard(op, old, &h, new);
-		r = rados_write_op_operate2(op, rs->io, oid, NULL, 0);
-		rados_release_write_op(op);
-		if (r != -ECANCELED)
-			return;
-	}
+	(void)rados_hdr_update(rs, mailbox_id, 1, rados_unmark_edit, NULL, NULL, &error);
 }
 
 static int rados_mailbox_remove(struct rados_store *rs, uint64_t account_id, uint64_t mailbox_id,
@@ -312,11 +313,7 @@ int rados_mailbox_delete(struct store *s, uint64_t account_id, uint64_t mailbox_
 	return r < 0 && r != -ENOENT ? rados_fail(r, "unregister mailbox", error_r) : 0;
 }
 
-/* Changes MAILBOX_ID's header with one guarded write (with NAME_SEALED as
- * its new name when not NULL), read and edited again whenever another
- * writer came in between. EDIT returns 0 to write, 1 when the mailbox is
- * not the one wanted. 1 written, 0 no such mailbox, -1 error. */
-static int rados_hdr_update(struct rados_store *rs, uint64_t mailbox_id,
+static int rados_hdr_update(struct rados_store *rs, uint64_t mailbox_id, int any,
 			    int (*edit)(struct rados_hdr *h, void *ctx), void *ctx,
 			    const struct buf *name_sealed, const char **error_r)
 {
@@ -327,7 +324,8 @@ static int rados_hdr_update(struct rados_store *rs, uint64_t mailbox_id,
 		struct rados_hdr h;
 		char old[128], new[128];
 		rados_write_op_t op;
-		int r = rados_hdr_read(rs, mailbox_id, &h, old, error_r);
+		int r = any ? rados_hdr_read_any(rs, mailbox_id, &h, old, error_r)
+			    : rados_hdr_read(rs, mailbox_id, &h, old, error_r);
 
 		if (r <= 0 || edit(&h, ctx) != 0)
 			return r < 0 ? -1 : 0;
@@ -367,7 +365,7 @@ int rados_mailbox_update(struct store *s, uint64_t account_id, uint64_t mailbox_
 {
 	struct rados_update_ctx c = {account_id, subscribed};
 
-	if (rados_hdr_update(RS(s), mailbox_id, rados_update_edit, &c, name_sealed, error_r) < 0)
+	if (rados_hdr_update(RS(s), mailbox_id, 0, rados_update_edit, &c, name_sealed, error_r) < 0)
 		return -1;
 	return 0;
 }
@@ -427,7 +425,7 @@ int rados_mailbox_set_uids(struct store *s, uint64_t mailbox_id, uint32_t uidval
 			   uint32_t uidnext, uint64_t highestmodseq, const char **error_r)
 {
 	struct rados_uids_ctx c = {uidvalidity, uidnext, highestmodseq, 0};
-	int r = rados_hdr_update(RS(s), mailbox_id, rados_uids_edit, &c, NULL, error_r);
+	int r = rados_hdr_update(RS(s), mailbox_id, 0, rados_uids_edit, &c, NULL, error_r);
 
 	if (r == 0)
 		*error_r = "store: no such mailbox";
