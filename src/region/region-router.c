@@ -148,6 +148,16 @@ const struct region *router_region(struct router *router, const char *name)
 	return NULL;
 }
 
+int router_lookups_local(const struct router *router)
+{
+	if (router->dir_rados != NULL)
+		return 0;
+	for (size_t i = 0; i < router->region_count; i++)
+		if (!router->regions[i].store->backend->local)
+			return 0;
+	return 1;
+}
+
 size_t router_region_count(const struct router *router)
 {
 	return router->region_count;

@@ -46,6 +46,11 @@ const struct region *router_region_at(const struct router *router, size_t i);
  * malloc'd string; NULL if it is not a plausible mailbox address. */
 char *router_address_normalize(const char *address);
 
+/* 1 when the directory and every region's store answer look-ups from local
+ * files (SQLite): router_account_find and router_account_find_inbox are then
+ * as quick as a page-cache read and may run on an event loop; 0 when one of
+ * them may wait on the network (RADOS). */
+int router_lookups_local(const struct router *router);
 /* 1 found (*acct_r allocated), 0 unknown, -1 error. */
 int router_account_find(struct router *router, const char *address, struct account **acct_r,
 			const char **error_r) WARN_UNUSED;

@@ -1086,6 +1086,7 @@ static void fs_close(struct store **store)
 
 const struct store_backend store_backend_fs = {
     .scheme = "fs",
+    .local = 1,
     .open = fs_open,
     .close = fs_close,
     .account_create = fs_account_create,

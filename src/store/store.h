@@ -120,6 +120,10 @@ struct store_watch;
 
 struct store_backend {
 	const char *scheme;
+	/* 1: every call is answered from local files, never over the network;
+	 * a look-up (account_get, mailbox_get_role) is then quick enough to
+	 * make on an event loop. */
+	int local;
 	int (*open)(const char *location, struct store **store_r, const char **error_r);
 	void (*close)(struct store **store);
 
