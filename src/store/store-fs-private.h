@@ -72,6 +72,8 @@ enum fs_wstmt {
 	FS_W_CHUNK,
 	FS_W_UIDNEXT,
 	FS_W_MESSAGE,
+	FS_W_WIPE_ADD,
+	FS_W_WIPE_DONE,
 	FS_W_COUNT
 };
 

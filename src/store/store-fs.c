@@ -14,7 +14,9 @@
  * records.dat at the end found under the write lock, and the batch
  * fdatasyncs that file before its COMMIT, so an index row never points at
  * bytes that are not durable. Freed extents are zeroed, synced and punched
- * out after the COMMIT that removed their rows. */
+ * out after the COMMIT that removed their rows (listed in wipes until then,
+ * so that a crash cannot leave them behind). records.dat never gets
+ * shorter once a batch has committed: no offset is given out twice. */
 #include "store/store-fs-private.h"
 
 #include <errno.h>
@@ -29,7 +31,7 @@
 
 #define FS_DB_NAME        "store.sqlite"
 #define FS_DATA_NAME      "records.dat"
-#define FS_SCHEMA_VERSION 3
+#define FS_SCHEMA_VERSION 4
 #define FS_BATCH_MAX      256
 
 /* Version 2: where records of 32 KiB and more lie in records.dat
@@ -61,6 +63,14 @@
 	"CREATE TABLE IF NOT EXISTS files(record_id INTEGER PRIMARY KEY,"                          \
 	" name INTEGER NOT NULL UNIQUE, len INTEGER NOT NULL);"
 
+/* Version 4: freed records.dat extents whose bytes are not yet known to be
+ * zeroed. A row is written by the transaction that frees the extent and
+ * removed once the wiper has zeroed and synced it, so that a crash (or a
+ * failed wipe) in between leaves it for the next open. records.dat never
+ * gives an offset out twice (its end only grows), so OFF names one. */
+#define FS_SCHEMA_V4                                                                               \
+	"CREATE TABLE IF NOT EXISTS wipes(off INTEGER PRIMARY KEY, len INTEGER NOT NULL);"
+
 static const char fs_schema[] =
     "CREATE TABLE IF NOT EXISTS accounts("
     " id INTEGER PRIMARY KEY, addr_hash BLOB NOT NULL UNIQUE, tag BLOB NOT NULL,"
@@ -82,7 +92,7 @@ static const char fs_schema[] =
     " uid INTEGER NOT NULL, record_id INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " keywords TEXT, modseq INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
     " size INTEGER NOT NULL, record_size INTEGER NOT NULL, meta BLOB NOT NULL,"
-    " UNIQUE(mailbox_id, uid));" FS_SCHEMA_V2 FS_SCHEMA_V3 "PRAGMA user_version = 3;";
+    " UNIQUE(mailbox_id, uid));" FS_SCHEMA_V2 FS_SCHEMA_V3 FS_SCHEMA_V4 "PRAGMA user_version = 4;";
 
 /* Version 1 kept every record in chunks rows, version 2 those of 32 KiB and
  * more in records.dat; both stay readable. */
@@ -91,6 +101,7 @@ static const char fs_schema_1to2[] =
     "UPDATE mailboxes SET messages = (SELECT count(*) FROM messages m"
     " WHERE m.mailbox_id = mailboxes.id);" FS_SCHEMA_V2;
 static const char fs_schema_2to3[] = FS_SCHEMA_V3 "PRAGMA user_version = 3;";
+static const char fs_schema_3to4[] = FS_SCHEMA_V4 "PRAGMA user_version = 4;";
 
 int fs_sql_error(sqlite3 *db, const char **error_r)
 {
@@ -118,6 +129,8 @@ static const char *const fs_wstmt_sql[FS_W_COUNT] = {
     [FS_W_SAVEPOINT] = "SAVEPOINT job",
     [FS_W_RELEASE] = "RELEASE job",
     [FS_W_ROLLBACK_TO] = "ROLLBACK TO job",
+    [FS_W_WIPE_ADD] = "INSERT OR REPLACE INTO wipes(off, len) VALUES (?, ?)",
+    [FS_W_WIPE_DONE] = "DELETE FROM wipes WHERE off = ?",
     [FS_W_RECORD] = "INSERT INTO records(refs, size) VALUES (1, ?)",
     [FS_W_EXTENT] = "INSERT INTO extents(record_id, off, len) VALUES (?,?,?)",
     [FS_W_FILE] = "INSERT INTO files(record_id, name, len) VALUES (?,?,?)",
@@ -219,6 +232,7 @@ static int fs_schema_ensure(sqlite3 *db, const char **error_r)
 	if ((version == 0 && fs_sql_exec(db, fs_schema, error_r) < 0) ||
 	    (version == 1 && fs_sql_exec(db, fs_schema_1to2, error_r) < 0) ||
 	    ((version == 1 || version == 2) && fs_sql_exec(db, fs_schema_2to3, error_r) < 0) ||
+	    (version >= 1 && version <= 3 && fs_sql_exec(db, fs_schema_3to4, error_r) < 0) ||
 	    fs_sql_exec(db, "COMMIT", error_r) < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
@@ -399,8 +413,10 @@ int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char
 	    "DELETE FROM files WHERE record_id = ? RETURNING 0, len, name",
 	};
 
+	size_t first = fs->nholes;
+	sqlite3_stmt *st;
+
 	for (size_t i = 0; i < N_ELEMENTS(sql); i++) {
-		sqlite3_stmt *st;
 		int rc;
 
 		if (fs_sql_prepare(db, sql[i], &st, error_r) < 0)
@@ -424,12 +440,23 @@ int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char
 		if (rc != SQLITE_DONE)
 			return fs_sql_error(db, error_r);
 	}
+	/* Until the wiper has zeroed them, in the same transaction. */
+	for (size_t i = first; i < fs->nholes; i++) {
+		if (fs->holes[i].file != 0)
+			continue; /* a file no row names is wiped at open anyway */
+		if (fs_wstmt(fs, FS_W_WIPE_ADD, &st, error_r) < 0)
+			return -1;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)fs->holes[i].off);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)fs->holes[i].len);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			return fs_sql_error(db, error_r);
+		}
+		sqlite3_reset(st);
+	}
 	return 0;
 }
 
-/* The rows of the freed extents are committed: overwrite their bytes with
- * zeros, sync, and give the blocks back to the file system. A failure
- * leaves ciphertext that nothing refers to; it is logged, not fatal. */
 /* Overwrites OFF..END of FD with zeros; 0, or -1 with errno. */
 static int fs_zero_range(int fd, uint64_t off, uint64_t end)
 {
@@ -447,6 +474,34 @@ static int fs_zero_range(int fd, uint64_t off, uint64_t end)
 			return -1;
 		}
 		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Overwrites with zeros what FD holds in OFF..END, passing over its holes
+ * (a range already wiped costs two lseeks); sets *WROTE_R if it wrote.
+ * 0, or -1 with errno. */
+static int fs_zero_data(int fd, uint64_t off, uint64_t end, int *wrote_r)
+{
+	while (off < end) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			return 0; /* nothing but holes after OFF */
+		if (data < 0) {
+			data = (off_t)off; /* no SEEK_DATA here: all of it */
+			hole = (off_t)end;
+		} else {
+			if ((uint64_t)data >= end)
+				return 0;
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0 || (uint64_t)hole > end)
+				hole = (off_t)end;
+		}
+		if (fs_zero_range(fd, (uint64_t)data, (uint64_t)hole) < 0)
+			return -1;
+		*wrote_r = 1;
+		off = (uint64_t)hole;
 	}
 	return 0;
 }
@@ -610,12 +665,13 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
 /* The rows of the freed extents and files HOLES are committed: overwrite
  * their bytes with zeros, sync, and give the blocks back to the file
  * system. A failure leaves ciphertext that nothing refers to; it is logged,
- * not fatal. On the wiper thread. */
-static void fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size_t nholes)
+ * and the extents' rows in wipes keep them for the next open. On the wiper
+ * thread. Returns 0 when every extent is zeroed and synced. */
+static int fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size_t nholes)
 {
 	struct stat stt;
 	uint64_t size;
-	int wrote = 0;
+	int wrote = 0, ret = -1;
 
 	pthread_rwlock_wrlock(&fs->wipe_lock);
 	for (size_t i = 0; i < nholes; i++) {
@@ -635,7 +691,7 @@ static void fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size
 		if (holes[i].file != 0)
 			continue;
 		if (end > size)
-			end = size; /* trimmed at open as an orphan tail */
+			end = size; /* cut by an older version at open */
 		if (off >= end)
 			continue;
 		if (fs_zero_range(fs->wipe_fd, off, end) < 0) {
@@ -652,8 +708,69 @@ static void fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size
 		if (holes[i].file == 0 && holes[i].off < size)
 			(void)fallocate(fs->wipe_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					(off_t)holes[i].off, (off_t)holes[i].len);
+	ret = 0;
 out:
 	pthread_rwlock_unlock(&fs->wipe_lock);
+	return ret;
+}
+
+/* A job that drops the rows in wipes of extents the wiper has zeroed. */
+struct fs_wiped {
+	struct fs_job job;
+	struct fs_store *fs;
+	size_t n;
+	uint64_t offs[];
+};
+
+static int fs_wiped_job(sqlite3 *db, void *ctx, uint32_t *uid_r, const char **error_r)
+{
+	struct fs_wiped *w = ctx;
+	sqlite3_stmt *st;
+
+	(void)uid_r;
+	if (fs_wstmt(w->fs, FS_W_WIPE_DONE, &st, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < w->n; i++) {
+		int rc;
+
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)w->offs[i]);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return fs_sql_error(db, error_r);
+	}
+	return 0;
+}
+
+static void fs_wiped_done(void *ctx, int result, uint32_t uid, const char *error)
+{
+	struct fs_wiped *w = ctx;
+
+	(void)uid;
+	/* The rows stay: the next open wipes the extents again, harmlessly. */
+	if (result < 0)
+		log_warn("store: forgetting wiped records: %s", error);
+	free(w);
+}
+
+/* Queues the fs_wiped job for the extents (not files) of HOLES. */
+static void fs_wiped_submit(struct fs_store *fs, const struct fs_extent *holes, size_t nholes)
+{
+	struct fs_wiped *w = xcalloc(1, sizeof(*w) + nholes * sizeof(w->offs[0]));
+
+	for (size_t i = 0; i < nholes; i++)
+		if (holes[i].file == 0)
+			w->offs[w->n++] = holes[i].off;
+	if (w->n == 0) {
+		free(w);
+		return;
+	}
+	w->fs = fs;
+	w->job.run = fs_wiped_job;
+	w->job.ctx = w;
+	w->job.done = fs_wiped_done;
+	w->job.done_ctx = w;
+	fs_job_submit(fs, &w->job);
 }
 
 /* Reports JOB's result to its caller. */
@@ -690,7 +807,8 @@ static void *fs_wiper_main(void *arg)
 		if (fs->wq_head == NULL)
 			fs->wq_tail = NULL;
 		pthread_mutex_unlock(&fs->wq_lock);
-		fs_wipe_run(fs, w->holes, w->nholes);
+		if (fs_wipe_run(fs, w->holes, w->nholes) == 0)
+			fs_wiped_submit(fs, w->holes, w->nholes);
 		while (w->jobs != NULL) {
 			struct fs_job *job = w->jobs;
 
@@ -738,16 +856,84 @@ static void fs_wipe_queue(struct fs_store *fs, struct fs_job **batch)
 	pthread_mutex_unlock(&fs->wq_lock);
 }
 
-/* Opens records.dat and records/ and, under the write lock (so that no
- * other process is between its append or link and its COMMIT), cuts off
- * what a crash left after the last committed extent and removes the
- * record files no row names. */
+/* Under the write lock (so that no other process is between its append and
+ * its COMMIT): zeroes, syncs and punches out the extents a committed
+ * transaction freed but no wiper finished (wipes) and what a crash left
+ * after the last committed extent, then forgets those rows. records.dat is
+ * never cut shorter: another process's wiper may still be zeroing an
+ * extent it freed, and an offset given out again would put that over a new
+ * record. A failure is logged; the rows stay for the next open. */
+static void fs_data_recover(struct fs_store *fs)
+{
+	struct fs_extent *ranges = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	struct stat stt;
+	uint64_t end = 0;
+	int wrote = 0, rc;
+
+	if (fstat(fs->data_fd, &stt) < 0)
+		goto fail_errno;
+	if (sqlite3_prepare_v2(fs->wdb,
+			       "SELECT off, len FROM wipes UNION ALL"
+			       " SELECT coalesce(max(off + len), 0), -1 FROM extents",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto fail_sql;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0);
+		int64_t len = sqlite3_column_int64(st, 1);
+
+		if (len < 0) {
+			end = off; /* the row of the last committed extent's end */
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			ranges = realloc(ranges, cap * sizeof(*ranges));
+			if (ranges == NULL)
+				log_fatal("out of memory");
+		}
+		ranges[n++] = (struct fs_extent){.off = off, .len = (uint64_t)len};
+	}
+	if (rc != SQLITE_DONE)
+		goto fail_sql;
+	for (size_t i = 0; i < n; i++)
+		if (fs_zero_data(fs->data_fd, ranges[i].off, ranges[i].off + ranges[i].len,
+				 &wrote) < 0)
+			goto fail_errno;
+	if ((uint64_t)stt.st_size > end &&
+	    fs_zero_data(fs->data_fd, end, (uint64_t)stt.st_size, &wrote) < 0)
+		goto fail_errno;
+	if (wrote && fdatasync(fs->data_fd) < 0)
+		goto fail_errno;
+	for (size_t i = 0; i < n; i++)
+		(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)ranges[i].off, (off_t)ranges[i].len);
+	if ((uint64_t)stt.st_size > end)
+		(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)end,
+				(off_t)((uint64_t)stt.st_size - end));
+	if (n > 0 && sqlite3_exec(fs->wdb, "DELETE FROM wipes", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_sql;
+	if (n > 0)
+		log_info("store %s: wiped %zu freed records a crash had left", fs->dir, n);
+	goto out;
+fail_errno:
+	log_warn("store %s: wiping what a crash left in %s: %s", fs->dir, FS_DATA_NAME,
+		 strerror(errno));
+	goto out;
+fail_sql:
+	log_warn("store %s: wiping what a crash left in %s: %s", fs->dir, FS_DATA_NAME,
+		 sqlite3_errmsg(fs->wdb));
+out:
+	sqlite3_finalize(st);
+	free(ranges);
+}
+
+/* Opens records.dat and records/ and wipes what a crash left in them: see
+ * fs_data_recover, and the record files no row names. */
 static int fs_data_open(struct fs_store *fs, const char **error_r)
 {
 	char *path = fs_path_join(fs->dir, FS_DATA_NAME);
-	sqlite3_stmt *st;
-	struct stat stt;
-	int64_t end = 0;
 	int ret;
 
 	fs->data_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -762,17 +948,7 @@ static int fs_data_open(struct fs_store *fs, const char **error_r)
 	free(path);
 	if (fs_sql_exec(fs->wdb, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
-	if (fs_sql_prepare(fs->wdb, "SELECT coalesce(max(off + len), 0) FROM extents", &st,
-			   error_r) < 0) {
-		sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		end = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (fstat(fs->data_fd, &stt) == 0 && stt.st_size > end && ftruncate(fs->data_fd, end) < 0)
-		log_warn("store %s: cannot cut the tail of %s: %s", fs->dir, FS_DATA_NAME,
-			 strerror(errno));
+	fs_data_recover(fs);
 	ret = fs_files_open(fs, error_r);
 	sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL);
 	return ret;
@@ -1052,6 +1228,14 @@ static void fs_close(struct store **store)
 	pthread_join(fs->writer, NULL);
 	/* After the writer: it queues no more; what is queued is wiped. */
 	fs_wiper_stop(fs);
+	/* The wiper's last fs_wiped jobs came after the writer stopped: one
+	 * more batch, here (the writer thread is gone, wdb is free). */
+	if (fs->queue_head != NULL) {
+		struct fs_job *batch = fs->queue_head;
+
+		fs->queue_head = fs->queue_tail = NULL;
+		fs_batch_run(fs, batch);
+	}
 	pthread_mutex_destroy(&fs->wq_lock);
 	pthread_cond_destroy(&fs->wq_cond);
 	fs_wstmts_free(fs);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -795,7 +796,7 @@ static void test_fs_schema_upgrade(void **state)
 	assert_int_equal(
 	    sqlite3_exec(
 		db,
-		"DROP TABLE expunged; DROP TABLE extents; DROP TABLE files;"
+		"DROP TABLE expunged; DROP TABLE extents; DROP TABLE files; DROP TABLE wipes;"
 		" DROP INDEX messages_modseq;"
 		" DROP INDEX messages_view; DROP TRIGGER messages_added;"
 		" DROP TRIGGER messages_removed; ALTER TABLE mailboxes DROP COLUMN messages;"
@@ -829,25 +830,39 @@ static void test_fs_schema_upgrade(void **state)
 	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 3);
+	assert_int_equal(sqlite3_column_int(st, 0), 4);
 	sqlite3_finalize(st);
 
-	/* From version 2: the table of record files is added. */
-	assert_int_equal(
-	    sqlite3_exec(db, "DROP TABLE files; PRAGMA user_version = 2;", NULL, NULL, NULL),
-	    SQLITE_OK);
+	/* From version 2: the tables of record files and pending wipes are
+	 * added; from version 3, the second. */
+	assert_int_equal(sqlite3_exec(db,
+				      "DROP TABLE files; DROP TABLE wipes;"
+				      " PRAGMA user_version = 2;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	if (store_open(uri, &s, &error) < 0)
 		fail_msg("reopen from version 2: %s", error);
 	store_close(&s);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM files", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM files; SELECT count(*) FROM wipes;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "DROP TABLE wipes; PRAGMA user_version = 3;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	if (store_open(uri, &s, &error) < 0)
+		fail_msg("reopen from version 3: %s", error);
+	store_close(&s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM wipes", NULL, NULL, NULL),
 			 SQLITE_OK);
 	/* A newer version than this build knows is refused, not changed. */
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(uri, &s, &error), -1);
-	assert_non_null(strstr(error, "unknown schema version 4"));
+	assert_non_null(strstr(error, "unknown schema version 5"));
 	assert_int_equal(fs_remove_tree(dir), 0);
 }
 
@@ -1452,6 +1467,140 @@ static void test_fs_record_files(void **state)
 	assert_int_equal(fs_record_files(f, NULL, NULL), 0);
 }
 
+/* How many of records.dat's LEN bytes at OFF are not zero. */
+static size_t fs_data_nonzero(const struct fixture *f, uint64_t off, uint64_t len)
+{
+	char path[160];
+	uint8_t *b = malloc(len);
+	size_t n = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/records.dat", f->dir);
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_int_equal(pread(fd, b, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	for (size_t i = 0; i < len; i++)
+		n += b[i] != 0;
+	free(b);
+	return n;
+}
+
+/* The integer SQL yields on F's store.sqlite, opened beside the store. */
+static int64_t fs_sql_int(const struct fixture *f, const char *sql)
+{
+	char path[160];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	snprintf(path, sizeof(path), "%s/store.sqlite", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A record freed by a committed delete whose wipe never ran (a crash, a
+ * failing disk) is wiped at the next open, and so is what a crash left
+ * after the last record; records.dat keeps its size (an offset is never
+ * given out twice). A wipe that ran leaves no row behind. */
+static void test_fs_pending_wipes(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	uint8_t *data = malloc(40 * 1024), junk[5000];
+	char path[160], sql[256];
+	struct collect c;
+	uint32_t uids[2];
+	int64_t off, len, rec;
+	struct stat stt;
+	int fd;
+
+	if (f->dir[0] == '\0')
+		skip();
+	for (int i = 0; i < 2; i++) {
+		memset(data, 'k' + i, 40 * 1024);
+		uids[i] = put(f, data, 40 * 1024, "m");
+	}
+	free(data);
+	store_close(&f->s);
+	/* What the delete of the first commits; then no wipe. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT e.%%s FROM messages m JOIN extents e ON e.record_id = m.record_id"
+		 " WHERE m.mailbox_id = %llu AND m.uid = %u",
+		 (unsigned long long)f->inbox.id, uids[0]);
+	{
+		char q[300];
+
+		snprintf(q, sizeof(q), sql, "off");
+		off = fs_sql_int(f, q);
+		snprintf(q, sizeof(q), sql, "len");
+		len = fs_sql_int(f, q);
+		snprintf(q, sizeof(q), sql, "record_id");
+		rec = fs_sql_int(f, q);
+	}
+	assert_true(len >= 40 * 1024);
+	assert_int_equal(fs_data_nonzero(f, (uint64_t)off, (uint64_t)len), (size_t)len);
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM messages WHERE record_id = %lld;"
+		 " DELETE FROM extents WHERE record_id = %lld; DELETE FROM records WHERE id = %lld;"
+		 " INSERT INTO wipes(off, len) VALUES (%lld, %lld);",
+		 (long long)rec, (long long)rec, (long long)rec, (long long)off, (long long)len);
+	{
+		sqlite3 *db;
+
+		snprintf(path, sizeof(path), "%s/store.sqlite", f->dir);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	/* And bytes of a batch that never committed, after the last record. */
+	snprintf(path, sizeof(path), "%s/records.dat", f->dir);
+	assert_true((fd = open(path, O_WRONLY | O_APPEND)) >= 0);
+	memset(junk, 'j', sizeof(junk));
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	assert_int_equal(fstat(fd, &stt), 0);
+	close(fd);
+
+	if (store_open(f->uri, &f->s, &error) < 0)
+		fail_msg("reopen: %s", error);
+	assert_int_equal(fs_data_nonzero(f, (uint64_t)off, (uint64_t)len), 0);
+	assert_int_equal(fs_data_nonzero(f, (uint64_t)stt.st_size - sizeof(junk), sizeof(junk)), 0);
+	assert_int_equal(fs_sql_int(f, "SELECT count(*) FROM wipes"), 0);
+	{
+		struct stat now;
+
+		assert_int_equal(stat(path, &now), 0);
+		assert_int_equal(now.st_size, stt.st_size);
+	}
+	/* The other record is whole. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(f->b->message_list(f->s, f->inbox.id, 1, collect_msg, &c, &error), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(f->b->record_read(f->s, c.ids[0], collect_bytes, &c, &error), 0);
+	assert_int_equal(c.bytes.len, 40 * 1024);
+	assert_int_equal(c.bytes.data[0], 'l');
+	assert_int_equal(c.bytes.data[40 * 1024 - 1], 'l');
+	buf_free(&c.bytes);
+
+	/* An expunge whose wipe runs: zeroed, and its row gone once closed. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT e.off FROM messages m JOIN extents e ON e.record_id = m.record_id"
+		 " WHERE m.mailbox_id = %llu AND m.uid = %u",
+		 (unsigned long long)f->inbox.id, uids[1]);
+	off = fs_sql_int(f, sql);
+	assert_int_equal(f->b->message_expunge(f->s, f->inbox.id, &uids[1], 1, &error), 0);
+	store_close(&f->s);
+	assert_int_equal(fs_data_nonzero(f, (uint64_t)off, 40 * 1024), 0);
+	assert_int_equal(fs_sql_int(f, "SELECT count(*) FROM wipes"), 0);
+	if (store_open(f->uri, &f->s, &error) < 0)
+		fail_msg("reopen: %s", error);
+}
+
 struct heard {
 	pthread_mutex_t lock;
 	uint64_t account_id, mailbox_id;
@@ -1613,6 +1762,7 @@ int main(void)
 	    STORE_TEST(test_expunged),
 	    cmocka_unit_test(test_fs_schema_upgrade),
 	    STORE_TEST(test_fs_record_files),
+	    STORE_TEST(test_fs_pending_wipes),
 	    STORE_TEST(test_reads_race_expunges),
 	    STORE_TEST(test_two_handles_unique_uids),
 	    STORE_TEST(test_two_handles_delete_races_delivery),
