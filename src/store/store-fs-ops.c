@@ -600,6 +600,8 @@ void fs_record_commit(struct store_record_writer **wp, const struct store_messag
 	 * its own bytes. */
 	if (w->fd >= 0 && fdatasync(w->fd) < 0)
 		w->sync_errno = errno;
+	else if (w->fd >= 0)
+		fs_cache_drop(w->fd, 0, w->size);
 	w->msg.mailbox_id = msg->mailbox_id;
 	w->msg.flags = msg->flags;
 	w->msg.keywords = msg->keywords ? xstrdup(msg->keywords) : NULL;

@@ -187,6 +187,7 @@ int fs_data_free(struct fs_store *fs, sqlite3 *db, int64_t record_id, const char
 
 /* Queues JOB for the next batch. */
 void fs_job_submit(struct fs_store *fs, struct fs_job *job);
+void fs_cache_drop(int fd, uint64_t off, uint64_t len);
 /* Runs RUN in the writer thread and waits until it is durable. */
 int fs_job_run_wait(struct fs_store *fs, fs_job_fn *run, void *ctx, const char **error_r);
 

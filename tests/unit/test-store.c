@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1601,6 +1602,89 @@ static void test_fs_pending_wipes(void **state)
 		fail_msg("reopen: %s", error);
 }
 
+/* How many whole pages of PATH's LEN bytes at OFF are in the page cache. */
+static size_t fs_cached_pages(const char *path, uint64_t off, uint64_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t first = (off + (uint64_t)page - 1) / (uint64_t)page;
+	uint64_t end = (off + len) / (uint64_t)page;
+	unsigned char *vec;
+	size_t n = 0;
+	void *map;
+	int fd;
+
+	if (end <= first)
+		return 0;
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	map = mmap(NULL, (size_t)((end - first) * (uint64_t)page), PROT_READ, MAP_SHARED, fd,
+		   (off_t)(first * (uint64_t)page));
+	assert_true(map != MAP_FAILED);
+	vec = malloc((size_t)(end - first));
+	assert_int_equal(mincore(map, (size_t)((end - first) * (uint64_t)page), vec), 0);
+	for (uint64_t i = 0; i < end - first; i++)
+		n += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)((end - first) * (uint64_t)page));
+	close(fd);
+	return n;
+}
+
+/* A record leaves the page cache once it is durable, in records.dat and
+ * in a file of its own (fs_cache_drop), and still reads back whole. */
+static void test_fs_written_records_uncached(void **state)
+{
+	static const size_t sizes[] = {200 * 1024, 3 * 1024 * 1024};
+	struct fixture *f = *state;
+	const char *error = NULL;
+	char path[400], sql[256], name[17];
+	struct collect c;
+	uint32_t uid;
+
+	if (f->dir[0] == '\0')
+		skip();
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t *data = malloc(sizes[i]);
+
+		memset(data, 'p' + (int)i, sizes[i]);
+		uid = put(f, data, sizes[i], "m");
+		free(data);
+		if (i == 0) {
+			int64_t off, len;
+
+			snprintf(sql, sizeof(sql),
+				 "SELECT e.off FROM messages m JOIN extents e ON e.record_id ="
+				 " m.record_id WHERE m.mailbox_id = %llu AND m.uid = %u",
+				 (unsigned long long)f->inbox.id, uid);
+			off = fs_sql_int(f, sql);
+			snprintf(sql, sizeof(sql),
+				 "SELECT e.len FROM messages m JOIN extents e ON e.record_id ="
+				 " m.record_id WHERE m.mailbox_id = %llu AND m.uid = %u",
+				 (unsigned long long)f->inbox.id, uid);
+			len = fs_sql_int(f, sql);
+			snprintf(path, sizeof(path), "%s/records.dat", f->dir);
+			assert_int_equal(fs_cached_pages(path, (uint64_t)off, (uint64_t)len), 0);
+		} else {
+			snprintf(sql, sizeof(sql),
+				 "SELECT f.name FROM messages m JOIN files f ON f.record_id ="
+				 " m.record_id WHERE m.mailbox_id = %llu AND m.uid = %u",
+				 (unsigned long long)f->inbox.id, uid);
+			snprintf(name, sizeof(name), "%016llx",
+				 (unsigned long long)fs_sql_int(f, sql));
+			snprintf(path, sizeof(path), "%s/records/%s", f->dir, name);
+			assert_true(sizes[i] / 4096 > 100);
+			assert_int_equal(fs_cached_pages(path, 0, sizes[i]), 0);
+		}
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(
+		    f->b->message_list(f->s, f->inbox.id, uid, collect_msg, &c, &error), 0);
+		assert_int_equal(c.n, 1);
+		assert_int_equal(f->b->record_read(f->s, c.ids[0], collect_bytes, &c, &error), 0);
+		assert_int_equal(c.bytes.len, sizes[i]);
+		assert_int_equal(c.bytes.data[sizes[i] - 1], 'p' + (int)i);
+		buf_free(&c.bytes);
+	}
+}
+
 struct heard {
 	pthread_mutex_t lock;
 	uint64_t account_id, mailbox_id;
@@ -1763,6 +1847,7 @@ int main(void)
 	    cmocka_unit_test(test_fs_schema_upgrade),
 	    STORE_TEST(test_fs_record_files),
 	    STORE_TEST(test_fs_pending_wipes),
+	    STORE_TEST(test_fs_written_records_uncached),
 	    STORE_TEST(test_reads_race_expunges),
 	    STORE_TEST(test_two_handles_unique_uids),
 	    STORE_TEST(test_two_handles_delete_races_delivery),
