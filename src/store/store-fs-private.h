@@ -107,6 +107,7 @@ struct fs_store {
 	 * writer thread, synced before the batch's COMMIT (store-fs.c). */
 	int data_fd;
 	uint64_t data_end;       /* where the next record goes (inside a batch) */
+	uint64_t data_high;      /* the end of what the batch wrote */
 	int data_dirty;          /* the batch appended: fdatasync before COMMIT */
 	struct fs_extent *holes; /* freed by the batch: zeroed after COMMIT */
 	size_t nholes, holes_cap;

@@ -399,6 +399,8 @@ int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, 
 		done += (uint64_t)n;
 	}
 	fs->data_end = off + len;
+	if (fs->data_end > fs->data_high)
+		fs->data_high = fs->data_end;
 	*off_r = off;
 	/* Start writing it back now, so that the batch's fdatasync, after the
 	 * batch's other jobs, has less left to wait for. */
@@ -493,6 +495,23 @@ void fs_cache_drop(int fd, uint64_t off, uint64_t len)
 {
 	if (len > 0)
 		(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+}
+
+static int fs_zero_data(int fd, uint64_t off, uint64_t end, int *wrote_r);
+
+/* Zeroes and punches out OFF..END of records.dat: bytes of a batch that
+ * did not commit. Best effort; a failure is logged. */
+static void fs_data_discard(struct fs_store *fs, uint64_t off, uint64_t end)
+{
+	int wrote = 0;
+
+	if (end <= off)
+		return;
+	if (fs_zero_data(fs->data_fd, off, end, &wrote) < 0)
+		log_warn("store %s: zeroing a failed batch in %s: %s", fs->dir, FS_DATA_NAME,
+			 strerror(errno));
+	(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			(off_t)(end - off));
 }
 
 /* Overwrites with zeros what FD holds in OFF..END, passing over its holes
@@ -880,7 +899,7 @@ static void fs_wipe_queue(struct fs_store *fs, struct fs_job **batch)
  * never cut shorter: another process's wiper may still be zeroing an
  * extent it freed, and an offset given out again would put that over a new
  * record. A failure is logged; the rows stay for the next open. */
-static void fs_data_recover(struct fs_store *fs)
+static void fs_data_recover(struct fs_store *fs, int alone)
 {
 	struct fs_extent *ranges = NULL;
 	size_t n = 0, cap = 0;
@@ -891,9 +910,13 @@ static void fs_data_recover(struct fs_store *fs)
 
 	if (fstat(fs->data_fd, &stt) < 0)
 		goto fail_errno;
+	/* Listed extents only when no other handle is open: its wiper may be
+	 * zeroing them right now, and doing it again under the write lock
+	 * (gigabytes, after a large delete) would hold up its writer. */
 	if (sqlite3_prepare_v2(fs->wdb,
-			       "SELECT off, len FROM wipes UNION ALL"
-			       " SELECT coalesce(max(off + len), 0), -1 FROM extents",
+			       alone ? "SELECT off, len FROM wipes UNION ALL"
+				       " SELECT coalesce(max(off + len), 0), -1 FROM extents"
+				     : "SELECT coalesce(max(off + len), 0), -1 FROM extents",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto fail_sql;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -932,7 +955,8 @@ static void fs_data_recover(struct fs_store *fs)
 	if (n > 0 && sqlite3_exec(fs->wdb, "DELETE FROM wipes", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_sql;
 	if (n > 0)
-		log_info("store %s: wiped %zu freed records a crash had left", fs->dir, n);
+		log_info("store %s: wiped %zu freed records a crash or a failed wipe had left",
+			 fs->dir, n);
 	goto out;
 fail_errno:
 	log_warn("store %s: wiping what a crash left in %s: %s", fs->dir, FS_DATA_NAME,
@@ -946,11 +970,21 @@ out:
 	free(ranges);
 }
 
+/* 1 when no other handle (of any process) has this store open: see the
+ * lock in fs_data_open. Asked before this handle takes its own. */
+static int fs_data_alone(struct fs_store *fs)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
+
+	return fcntl(fs->data_fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+}
+
 /* Opens records.dat and records/ and wipes what a crash left in them: see
  * fs_data_recover, and the record files no row names. */
 static int fs_data_open(struct fs_store *fs, const char **error_r)
 {
 	char *path = fs_path_join(fs->dir, FS_DATA_NAME);
+	const char *commit_error = NULL;
 	int ret;
 
 	fs->data_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -965,9 +999,25 @@ static int fs_data_open(struct fs_store *fs, const char **error_r)
 	free(path);
 	if (fs_sql_exec(fs->wdb, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
-	fs_data_recover(fs);
+	fs_data_recover(fs, fs_data_alone(fs));
+	/* Every open handle holds a shared lock on records.dat's first byte
+	 * (an open file description lock, gone with the process), so that an
+	 * open can tell whether another handle's wiper may be at work. */
+	(void)fcntl(fs->data_fd, F_OFD_SETLK,
+		    &(struct flock){.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_len = 1});
+	if (sqlite3_get_autocommit(fs->wdb)) {
+		/* An error rolled the transaction back: no write lock. */
+		*error_r =
+		    str_tfmt("store: recovering %s: %s", FS_DATA_NAME, sqlite3_errmsg(fs->wdb));
+		return -1;
+	}
 	ret = fs_files_open(fs, error_r);
-	sqlite3_exec(fs->wdb, "COMMIT", NULL, NULL, NULL);
+	if (fs_sql_exec(fs->wdb, "COMMIT", &commit_error) < 0) {
+		sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
+		if (ret == 0)
+			*error_r = commit_error;
+		ret = -1;
+	}
 	return ret;
 }
 
@@ -1030,7 +1080,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 		failed = 1;
 		sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
 	} else {
-		batch_start = fs->data_end = (uint64_t)stt.st_size;
+		batch_start = fs->data_end = fs->data_high = (uint64_t)stt.st_size;
 		for (job = batch; job != NULL; job = job->next) {
 			const char *jerr = NULL;
 			uint64_t job_start = fs->data_end;
@@ -1086,9 +1136,12 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 		 * back: its files stay, for the next open to keep or wipe. */
 		if (commit_failed && fs_wal_overwrite(fs) < 0)
 			may_replay = 1;
-		if (failed && fs->data_dirty && ftruncate(fs->data_fd, (off_t)batch_start) < 0)
-			log_warn("store %s: cannot cut %s back: %s", fs->dir, FS_DATA_NAME,
-				 strerror(errno));
+		/* Its bytes in records.dat are nobody's: zeroed and punched out,
+		 * never cut off (after the ROLLBACK another process may have
+		 * appended past them, and no offset is given out twice). Kept
+		 * if a crash could bring the batch back. */
+		if (failed && fs->data_dirty && !may_replay)
+			fs_data_discard(fs, batch_start, fs->data_high);
 		if (failed && !may_replay)
 			fs_files_unlink_from(fs, 0);
 	}
@@ -1249,12 +1302,27 @@ static void fs_close(struct store **store)
 	/* After the writer: it queues no more; what is queued is wiped. */
 	fs_wiper_stop(fs);
 	/* The wiper's last fs_wiped jobs came after the writer stopped: one
-	 * more batch, here (the writer thread is gone, wdb is free). */
+	 * more batch of them, here (the writer thread is gone, wdb is free).
+	 * Anything else submitted after close began is refused: it could free
+	 * records, and the wiper is gone. */
 	if (fs->queue_head != NULL) {
-		struct fs_job *batch = fs->queue_head;
+		struct fs_job *batch = NULL, **tail = &batch, *job;
 
-		fs->queue_head = fs->queue_tail = NULL;
-		fs_batch_run(fs, batch);
+		while ((job = fs->queue_head) != NULL) {
+			fs->queue_head = job->next;
+			job->next = NULL;
+			if (job->run == fs_wiped_job) {
+				*tail = job;
+				tail = &job->next;
+				continue;
+			}
+			job->result = -1;
+			snprintf(job->error, sizeof(job->error), "store: closed");
+			fs_job_finish(job);
+		}
+		fs->queue_tail = NULL;
+		if (batch != NULL)
+			fs_batch_run(fs, batch);
 	}
 	pthread_mutex_destroy(&fs->wq_lock);
 	pthread_cond_destroy(&fs->wq_cond);
