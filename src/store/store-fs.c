@@ -394,6 +394,9 @@ int fs_data_append(struct fs_store *fs, const void *data, int fd, uint64_t len, 
 			continue;
 		if (n <= 0) {
 			*error_r = str_tfmt("store: writing %s: %s", FS_DATA_NAME, strerror(errno));
+			/* What did reach the file is the batch's to cut or discard. */
+			if (off + done > fs->data_high)
+				fs->data_high = off + done;
 			return -1;
 		}
 		done += (uint64_t)n;
@@ -913,10 +916,13 @@ static void fs_data_recover(struct fs_store *fs, int alone)
 	/* Listed extents only when no other handle is open: its wiper may be
 	 * zeroing them right now, and doing it again under the write lock
 	 * (gigabytes, after a large delete) would hold up its writer. */
+	/* Not alone, the tail starts after the listed extents too. */
 	if (sqlite3_prepare_v2(fs->wdb,
-			       alone ? "SELECT off, len FROM wipes UNION ALL"
-				       " SELECT coalesce(max(off + len), 0), -1 FROM extents"
-				     : "SELECT coalesce(max(off + len), 0), -1 FROM extents",
+			       alone
+				   ? "SELECT off, len FROM wipes UNION ALL"
+				     " SELECT coalesce(max(off + len), 0), -1 FROM extents"
+				   : "SELECT max(coalesce((SELECT max(off + len) FROM extents), 0),"
+				     " coalesce((SELECT max(off + len) FROM wipes), 0)), -1",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto fail_sql;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -984,7 +990,6 @@ static int fs_data_alone(struct fs_store *fs)
 static int fs_data_open(struct fs_store *fs, const char **error_r)
 {
 	char *path = fs_path_join(fs->dir, FS_DATA_NAME);
-	const char *commit_error = NULL;
 	int ret;
 
 	fs->data_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -1012,10 +1017,8 @@ static int fs_data_open(struct fs_store *fs, const char **error_r)
 		return -1;
 	}
 	ret = fs_files_open(fs, error_r);
-	if (fs_sql_exec(fs->wdb, "COMMIT", &commit_error) < 0) {
+	if (ret < 0 || fs_sql_exec(fs->wdb, "COMMIT", error_r) < 0) {
 		sqlite3_exec(fs->wdb, "ROLLBACK", NULL, NULL, NULL);
-		if (ret == 0)
-			*error_r = commit_error;
 		ret = -1;
 	}
 	return ret;
@@ -1067,7 +1070,7 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 	struct fs_job *job;
 	struct stat stt;
 	uint64_t batch_start = 0;
-	int failed = 0, cut = 0, commit_failed = 0, may_replay = 0;
+	int failed = 0, commit_failed = 0, may_replay = 0;
 
 	fs->data_dirty = 0;
 	fs->nholes = 0;
@@ -1093,7 +1096,6 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 				snprintf(job->error, sizeof(job->error), "%s",
 					 jerr ? jerr : "store error");
 				/* Its appended bytes are overwritten by the next. */
-				cut |= fs->data_end != job_start;
 				fs->data_end = job_start;
 				fs->nholes = job_holes;
 				fs_files_unlink_from(fs, job_linked);
@@ -1112,9 +1114,12 @@ static void fs_batch_run(struct fs_store *fs, struct fs_job *batch)
 			job->wipes = fs->nholes > job_holes;
 		}
 		if (!failed && fs->data_dirty) {
-			/* A failed last job may have left bytes past the end. */
-			if ((cut && ftruncate(fs->data_fd, (off_t)fs->data_end) < 0) ||
-			    fdatasync(fs->data_fd) < 0) {
+			/* Failed jobs may have left bytes past the end: cut off
+			 * while the write lock is still ours. */
+			if (fs->data_high > fs->data_end &&
+			    ftruncate(fs->data_fd, (off_t)fs->data_end) == 0)
+				fs->data_high = fs->data_end;
+			if (fs->data_high > fs->data_end || fdatasync(fs->data_fd) < 0) {
 				error = str_tfmt("store: syncing %s: %s", FS_DATA_NAME,
 						 strerror(errno));
 				failed = 1;
