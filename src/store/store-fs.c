@@ -545,6 +545,38 @@ static int fs_zero_data(int fd, uint64_t off, uint64_t end, int *wrote_r)
 	return 0;
 }
 
+/* Wipes the records.dat extents among R (those with FILE 0) on FD: zeroes
+ * what they hold up to the file's end, syncs once, then punches them out.
+ * 0, or -1 with errno (then nothing is punched: the bytes may not be zero
+ * on disk yet). */
+static int fs_wipe_extents(int fd, const struct fs_extent *r, size_t n)
+{
+	struct stat stt;
+	uint64_t size;
+	int wrote = 0;
+
+	if (fstat(fd, &stt) < 0)
+		return -1;
+	size = (uint64_t)stt.st_size;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t end = r[i].off + r[i].len;
+
+		if (r[i].file != 0)
+			continue;
+		if (end > size)
+			end = size; /* cut by an older version at open */
+		if (r[i].off < end && fs_zero_data(fd, r[i].off, end, &wrote) < 0)
+			return -1;
+	}
+	if (wrote && fdatasync(fd) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (r[i].file == 0 && r[i].off < size)
+			(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)r[i].off, (off_t)r[i].len);
+	return 0;
+}
+
 /* ---- record files (records/) -------------------------------------------------- */
 
 #define FS_FILES_NAME "records"
@@ -708,9 +740,7 @@ static int fs_files_open(struct fs_store *fs, const char **error_r)
  * thread. Returns 0 when every extent is zeroed and synced. */
 static int fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size_t nholes)
 {
-	struct stat stt;
-	uint64_t size;
-	int wrote = 0, ret = -1;
+	int ret = 0;
 
 	pthread_rwlock_wrlock(&fs->wipe_lock);
 	for (size_t i = 0; i < nholes; i++) {
@@ -721,34 +751,10 @@ static int fs_wipe_run(struct fs_store *fs, const struct fs_extent *holes, size_
 		fs_file_name(holes[i].file, buf);
 		fs_file_wipe(fs, buf);
 	}
-	if (fstat(fs->wipe_fd, &stt) < 0)
-		goto out;
-	size = (uint64_t)stt.st_size;
-	for (size_t i = 0; i < nholes; i++) {
-		uint64_t off = holes[i].off, end = off + holes[i].len;
-
-		if (holes[i].file != 0)
-			continue;
-		if (end > size)
-			end = size; /* cut by an older version at open */
-		if (off >= end)
-			continue;
-		if (fs_zero_range(fs->wipe_fd, off, end) < 0) {
-			log_warn("store %s: zeroing a freed record: %s", fs->dir, strerror(errno));
-			goto out;
-		}
-		wrote = 1;
+	if (fs_wipe_extents(fs->wipe_fd, holes, nholes) < 0) {
+		log_warn("store %s: wiping freed records: %s", fs->dir, strerror(errno));
+		ret = -1;
 	}
-	if (wrote && fdatasync(fs->wipe_fd) < 0) {
-		log_warn("store %s: syncing zeroed records: %s", fs->dir, strerror(errno));
-		goto out;
-	}
-	for (size_t i = 0; i < nholes; i++)
-		if (holes[i].file == 0 && holes[i].off < size)
-			(void)fallocate(fs->wipe_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					(off_t)holes[i].off, (off_t)holes[i].len);
-	ret = 0;
-out:
 	pthread_rwlock_unlock(&fs->wipe_lock);
 	return ret;
 }
@@ -905,18 +911,18 @@ static void fs_wipe_queue(struct fs_store *fs, struct fs_job **batch)
 static void fs_data_recover(struct fs_store *fs, int alone)
 {
 	struct fs_extent *ranges = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, listed, cap = 0;
 	sqlite3_stmt *st = NULL;
 	struct stat stt;
 	uint64_t end = 0;
-	int wrote = 0, rc;
+	int rc;
 
 	if (fstat(fs->data_fd, &stt) < 0)
 		goto fail_errno;
 	/* Listed extents only when no other handle is open: its wiper may be
 	 * zeroing them right now, and doing it again under the write lock
-	 * (gigabytes, after a large delete) would hold up its writer. */
-	/* Not alone, the tail starts after the listed extents too. */
+	 * (gigabytes, after a large delete) would hold up its writer. Not
+	 * alone, the tail starts after the listed extents too. */
 	if (sqlite3_prepare_v2(fs->wdb,
 			       alone
 				   ? "SELECT off, len FROM wipes UNION ALL"
@@ -943,26 +949,19 @@ static void fs_data_recover(struct fs_store *fs, int alone)
 	}
 	if (rc != SQLITE_DONE)
 		goto fail_sql;
-	for (size_t i = 0; i < n; i++)
-		if (fs_zero_data(fs->data_fd, ranges[i].off, ranges[i].off + ranges[i].len,
-				 &wrote) < 0)
-			goto fail_errno;
-	if ((uint64_t)stt.st_size > end &&
-	    fs_zero_data(fs->data_fd, end, (uint64_t)stt.st_size, &wrote) < 0)
+	listed = n;
+	if ((uint64_t)stt.st_size > end) {
+		if ((ranges = realloc(ranges, (n + 1) * sizeof(*ranges))) == NULL)
+			log_fatal("out of memory");
+		ranges[n++] = (struct fs_extent){.off = end, .len = (uint64_t)stt.st_size - end};
+	}
+	if (fs_wipe_extents(fs->data_fd, ranges, n) < 0)
 		goto fail_errno;
-	if (wrote && fdatasync(fs->data_fd) < 0)
-		goto fail_errno;
-	for (size_t i = 0; i < n; i++)
-		(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				(off_t)ranges[i].off, (off_t)ranges[i].len);
-	if ((uint64_t)stt.st_size > end)
-		(void)fallocate(fs->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)end,
-				(off_t)((uint64_t)stt.st_size - end));
-	if (n > 0 && sqlite3_exec(fs->wdb, "DELETE FROM wipes", NULL, NULL, NULL) != SQLITE_OK)
+	if (listed > 0 && sqlite3_exec(fs->wdb, "DELETE FROM wipes", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_sql;
-	if (n > 0)
+	if (listed > 0)
 		log_info("store %s: wiped %zu freed records a crash or a failed wipe had left",
-			 fs->dir, n);
+			 fs->dir, listed);
 	goto out;
 fail_errno:
 	log_warn("store %s: wiping what a crash left in %s: %s", fs->dir, FS_DATA_NAME,
