@@ -94,7 +94,7 @@ def ok(typ, data, what):
     return data
 
 
-def fetch_ok(state, user, t0, typ, data, what):
+def fetch_ok(m, state, user, t0, typ, data, what):
     """FETCH may answer NO [EXPUNGEISSUED] for a message another session
     expunged since T0, when this session's view was last brought up to date
     (RFC 2180 4.1.3, RFC 5530); any other NO fails the run."""
@@ -103,6 +103,9 @@ def fetch_ok(state, user, t0, typ, data, what):
             busy = state.expunging.get(user, 0) > 0 or state.last_expunge.get(user, 0) >= t0
         if busy:
             state.count("imap_fetch_no_after_expunge")
+            # The FETCH responses for the rest of a range stay queued in
+            # imaplib after a NO and would come back with the next FETCH.
+            m.untagged_responses.pop("FETCH", None)
             return []
     return ok(typ, data, what)
 
@@ -235,14 +238,14 @@ def imap_op(m, user, state, rng):
         return
     uid = rng.choice(uids)
     if r < 0.35:
-        data = fetch_ok(state, user, t0, *m.uid("FETCH", uid, "(UID BODY.PEEK[])"),
+        data = fetch_ok(m, state, user, t0, *m.uid("FETCH", uid, "(UID BODY.PEEK[])"),
                         "UID FETCH BODY")
         for d in data:
             if isinstance(d, tuple):
                 check_body(state, d[1], "fetch %s uid %s" % (user, uid.decode()))
         state.count("imap_fetch_body")
     elif r < 0.55:
-        fetch_ok(state, user, t0, *m.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)"),
+        fetch_ok(m, state, user, t0, *m.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)"),
                  "FETCH ENVELOPE")
         state.count("imap_fetch_envelope")
     elif r < 0.8:
@@ -256,7 +259,7 @@ def imap_op(m, user, state, rng):
             uid = b"%s:%s" % (uids[0], uids[len(uids) - state.cap * 3 // 4 - 1])
         # Learn the tokens before deleting, so the end check knows they are
         # gone on purpose.
-        data = fetch_ok(state, user, t0,
+        data = fetch_ok(m, state, user, t0,
                         *m.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (X-SOAK-TOKEN)])"),
                         "UID FETCH HEADER.FIELDS")
         found = [TOKEN_RE.search(d[1]) for d in data if isinstance(d, tuple)]
